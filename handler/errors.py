@@ -1,0 +1,78 @@
+"""Error types, each mapped to an HTTP status and a stable error code, in one place.
+
+Direct (non-HTTP) callers see the class name as Lambda's ``errorType``; HTTP callers get
+``{"error": {"code", "message", "field"}}`` with ``status``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SpladeError(Exception):
+    """Base class: an error the service reports to its caller."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class InvalidRequestError(SpladeError, ValueError):
+    """The input has the wrong shape or type (HTTP 400)."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class PayloadTooLargeError(SpladeError):
+    """A configured limit is exceeded: too many texts, a text too long, a body too large (HTTP 413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(SpladeError):
+    """The body is not JSON (HTTP 415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotFoundError(SpladeError):
+    """No such route (HTTP 404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowedError(SpladeError):
+    """The route exists but not for this method (HTTP 405)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class ModelAssetsError(SpladeError):
+    """The model files are missing or do not match their manifest (HTTP 500, a deployment fault)."""
+
+    status = 500
+    code = "model_unavailable"
+
+
+class InternalError(SpladeError):
+    """An unexpected failure; the message carries the request id, never a stack trace (HTTP 500)."""
+
+    status = 500
+    code = "internal_error"

@@ -1,0 +1,270 @@
+"""Expander: text -> SPLADE sparse vectors with a tokenizer and one fused ONNX session.
+
+Importable on its own (no Lambda, no powertools): this is the library API.
+
+    from handler.expander import Expander
+    vectors = Expander().expand(["chronic obstructive pulmonary disease"], top_k=64)
+    vectors[0].to_terms()   # {"pulmonary": 2.2, "lung": 1.8, ...}
+
+Inference is split as tokenize -> run session -> post-process. Texts are cut into windows of at most
+``window_tokens`` (including [CLS]/[SEP]); windows are sorted by length and packed into runs of at most
+``tokens_per_run`` padded tokens, so padding is small and peak memory is bounded whatever the request;
+the vectors of a text's windows are max-pooled (SPLADE's own pooling), and results return in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from .config import Settings, available_cpus
+from .errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
+
+KINDS = ("document", "query")
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MAX_WINDOW_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """One text's SPLADE vector: ``indices`` (int32) sorted by weight descending, ``values`` (float32)."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    tokens: int  # WordPiece tokens of the text the vector covers ([CLS]/[SEP] not counted)
+    windows: int  # model windows run for this text
+    vocab: Sequence[str] = field(default=(), repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def to_indices(self, decimals: int | None = None) -> dict[str, list[Any]]:
+        """``{"indices": [...], "values": [...]}`` (Elasticsearch/Qdrant/Pinecone/Milvus sparse shape)."""
+        values = self.values.tolist() if decimals is None else [round(v, decimals) for v in self.values.tolist()]
+        return {"indices": self.indices.tolist(), "values": values}
+
+    def to_terms(self, decimals: int | None = None) -> dict[str, float]:
+        """``{term: weight}`` with the tokenizer's WordPiece strings (OpenSearch rank_features shape)."""
+        if not self.vocab:
+            raise ValueError("this vector has no vocabulary attached; use to_indices()")
+        vals = self.values.tolist()
+        return {
+            self.vocab[i]: (v if decimals is None else round(v, decimals))
+            for i, v in zip(self.indices.tolist(), vals, strict=True)
+        }
+
+    def dense(self, vocab_size: int) -> np.ndarray:
+        out = np.zeros(vocab_size, dtype=np.float32)
+        out[self.indices] = self.values
+        return out
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return options
+
+
+class Expander:
+    """Loads the model once; ``expand`` turns texts into :class:`SparseVector` objects."""
+
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        threads: int | None = None,
+        *,
+        window_tokens: int | None = None,
+        window_overlap: int = 32,
+        max_windows: int | None = None,
+        tokens_per_run: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        s = settings or Settings.from_env()
+        self.model_dir = Path(model_dir) if model_dir is not None else s.model_dir
+        self.threads = threads if threads else (s.threads or available_cpus())
+        self.window_tokens = window_tokens or s.window_tokens
+        self.max_windows = max_windows
+        self.tokens_per_run = tokens_per_run or s.tokens_per_run
+        if not 16 <= self.window_tokens <= MAX_WINDOW_TOKENS:
+            raise ValueError(f"window_tokens must be in [16, {MAX_WINDOW_TOKENS}], got {self.window_tokens}")
+        if not 0 <= window_overlap < (self.window_tokens - 2) // 2:
+            raise ValueError(f"window_overlap must be in [0, {(self.window_tokens - 2) // 2}), got {window_overlap}")
+        if self.tokens_per_run < self.window_tokens:
+            raise ValueError(f"tokens_per_run ({self.tokens_per_run}) must be >= window_tokens ({self.window_tokens})")
+        self.window_overlap = window_overlap
+
+        model_path = self.model_dir / "model.onnx"
+        tokenizer_path = self.model_dir / "tokenizer.json"
+        for path in (model_path, tokenizer_path):
+            if not path.is_file():
+                raise ModelAssetsError(f"could not find {path.name} in {self.model_dir}; run `make model`")
+        manifest_path = self.model_dir / "manifest.json"
+        self.manifest: dict[str, Any] = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
+        self.vocab: tuple[str, ...] = tuple(self.tokenizer.id_to_token(i) or "" for i in range(self.vocab_size))
+        ids = [self.tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
+        self.special_ids = np.array(sorted({i for i in ids if i is not None}), dtype=np.int64)
+        cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise ModelAssetsError(f"tokenizer in {self.model_dir} has no [CLS]/[SEP] tokens")
+        self.cls_id, self.sep_id = cls_id, sep_id
+
+        self.session = ort.InferenceSession(
+            str(model_path), _session_options(self.threads), providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self.session.get_inputs()}
+        outputs = self.session.get_outputs()
+        if len(outputs) != 1 or outputs[0].shape[-1] != self.vocab_size:
+            raise ModelAssetsError(f"{model_path} must have one [batch, {self.vocab_size}] output")
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def model_info(self) -> dict[str, Any]:
+        files = self.manifest.get("files", {})
+        return {
+            "name": self.manifest.get("name", "splade"),
+            "precision": self.manifest.get("precision", "unknown"),
+            "sha256": files.get("model.onnx", {}).get("sha256", ""),
+            "vocab_size": self.vocab_size,
+        }
+
+    def expand(
+        self,
+        texts: Sequence[str],
+        *,
+        kind: str = "document",
+        top_k: int | None = None,
+        min_weight: float = 0.0,
+        truncate: bool = False,
+    ) -> list[SparseVector]:
+        """SPLADE vectors for ``texts``, in input order.
+
+        ``top_k``: keep at most this many terms (the heaviest; ties go to the lower index).
+        ``min_weight``: keep terms whose weight is >= this value (zero weights are never returned).
+        ``truncate``: only the first window of a long text (otherwise every window, max-pooled).
+        ``kind="query"``: the same model, one window (the model is symmetric).
+        """
+        self._check_args(texts, kind, top_k, min_weight)
+        one_window = truncate or kind == "query"
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False) if texts else []
+        content = self.window_tokens - 2
+        stride = content - self.window_overlap
+        windows: list[tuple[int, list[int]]] = []  # (text index, ids with [CLS]/[SEP])
+        counts = [0] * len(texts)
+        covered = [0] * len(texts)
+        for i, enc in enumerate(encodings):
+            ids = enc.ids
+            n = len(ids)
+            if n == 0:
+                continue
+            if n <= content or one_window:
+                starts = [0]
+            else:
+                starts = list(range(0, n - content + 1, stride))
+                if starts[-1] + content < n:
+                    starts.append(n - content)
+            if self.max_windows is not None and len(starts) > self.max_windows:
+                raise PayloadTooLargeError(
+                    f"text {i} needs {len(starts)} windows of {self.window_tokens} tokens (limit {self.max_windows}); "
+                    "shorten it or pass truncate=true",
+                    field=f"texts[{i}]",
+                    code="text_too_long",
+                )
+            counts[i] = len(starts)
+            covered[i] = min(n, content) if one_window else n
+            windows.extend((i, [self.cls_id, *ids[s : s + content], self.sep_id]) for s in starts)
+
+        empty_idx = np.zeros(0, dtype=np.int32)
+        empty_val = np.zeros(0, dtype=np.float32)
+        results: list[SparseVector | None] = [None] * len(texts)
+        for i in range(len(texts)):
+            if counts[i] == 0:
+                results[i] = SparseVector(empty_idx, empty_val, 0, 0, self.vocab)
+        pending: dict[int, np.ndarray] = {}
+        remaining = list(counts)
+        for run, dense in self._runs(windows):
+            for row, (i, _) in enumerate(run):
+                vec = dense[row]
+                if counts[i] > 1:
+                    acc = pending.get(i)
+                    vec = vec.copy() if acc is None else np.maximum(acc, vec, out=acc)
+                    pending[i] = vec
+                remaining[i] -= 1
+                if remaining[i] == 0:
+                    pending.pop(i, None)
+                    results[i] = self._sparsify(vec, covered[i], counts[i], top_k, min_weight)
+        return [r for r in results if r is not None]
+
+    # ----------------------------------------------------------------- internals
+    def _check_args(self, texts: Sequence[str], kind: str, top_k: int | None, min_weight: float) -> None:
+        if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
+            raise InvalidRequestError("texts must be a list of strings", field="texts")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidRequestError(
+                    f"texts[{i}] must be a string, not {type(text).__name__}", field=f"texts[{i}]"
+                )
+        if kind not in KINDS:
+            raise InvalidRequestError(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise InvalidRequestError("top_k must be a positive integer or null", field="top_k")
+        if (
+            isinstance(min_weight, bool)
+            or not isinstance(min_weight, int | float)
+            or not math.isfinite(min_weight)
+            or min_weight < 0
+        ):
+            raise InvalidRequestError("min_weight must be a finite number >= 0", field="min_weight")
+
+    def _runs(self, windows: list[tuple[int, list[int]]]):  # type: ignore[no-untyped-def]
+        """Yield (windows of the run, [rows, vocab] output) for length-sorted runs within the token budget."""
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        start = 0
+        while start < len(order):
+            end = start + 1
+            # Sorted ascending: the run's padded size is (count) x (length of its last window).
+            while end < len(order) and (end - start + 1) * len(windows[order[end]][1]) <= self.tokens_per_run:
+                end += 1
+            run = [windows[k] for k in order[start:end]]
+            width = len(run[-1][1])
+            ids = np.zeros((len(run), width), dtype=np.int64)
+            mask = np.zeros((len(run), width), dtype=np.int64)
+            for row, (_, toks) in enumerate(run):
+                ids[row, : len(toks)] = toks
+                mask[row, : len(toks)] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            out = self.session.run(None, {k: v for k, v in feed.items() if k in self._input_names})[0]
+            yield run, out
+            start = end
+
+    def _sparsify(
+        self, vec: np.ndarray, tokens: int, windows: int, top_k: int | None, min_weight: float
+    ) -> SparseVector:
+        vec[self.special_ids] = 0.0
+        keep = vec > 0.0
+        if min_weight > 0.0:
+            keep &= vec >= np.float32(min_weight)
+        idx = np.flatnonzero(keep)
+        vals = vec[idx]
+        order = np.lexsort((idx, -vals))  # weight descending, then index ascending
+        if top_k is not None:
+            order = order[:top_k]
+        return SparseVector(
+            idx[order].astype(np.int32), vals[order].astype(np.float32), tokens, windows, self.vocab
+        )

@@ -1,0 +1,346 @@
+"""Build the fused SPLADE ONNX graph straight from a BERT masked-LM checkpoint (no torch).
+
+    python scripts/build_model.py --source build/source --out model_assets [--precision int8|fp32|logits]
+
+The source directory holds ``model.safetensors``, ``config.json``, ``tokenizer.json`` (and optionally
+``tokenizer_config.json``). Layers, hidden size, heads and vocabulary come from ``config.json`` so any
+BERT-style MLM converts. Graph contract (precision int8 or fp32):
+
+    inputs   input_ids, attention_mask   int64 [batch, seq]
+    output   splade                      float32 [batch, vocab]
+             = max over unmasked positions of log1p(relu(mlm_logits))
+
+The ``[batch, seq, vocab]`` logits never leave the graph. ``--precision logits`` builds the
+fastembed-style baseline (fp32, logits out, pooling left to the caller); it is for the benchmark only.
+
+int8: the tied word table is stored once as int8 with one symmetric scale per vocabulary row (the
+embedding Gather reads the same table). The head's hidden states get one symmetric scale per document,
+the projection is a MatMulInteger into int32 laid out as ``W[V,H] @ h^T[H, B*S]``, the max over positions
+is taken on the int32 accumulator (both scales are positive, so the max commutes with dequantizing), and
+only ``[batch, vocab]`` is dequantized. Padding positions are replaced by a copy of position 0 ([CLS]) before
+the projection, so they can never win the max and never change a document's scale: a vector does not
+depend on what else is in the batch.
+
+The output is deterministic: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from safetensors.numpy import load_file
+
+OPSET = 18
+IR_VERSION = 8
+PRECISIONS = ("int8", "fp32", "logits")
+
+
+class Graph:
+    """A tiny builder over onnx.helper that names intermediate values uniquely."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+        self._names: set[str] = set()
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        if name in self._names:  # shared constants (axes, shapes) are declared once
+            return name
+        self._names.add(name)
+        self.inits.append(numpy_helper.from_array(np.array(array, order="C", copy=True), name))
+        return name
+
+    def scalar_i64(self, name: str, values: list[int]) -> str:
+        return self.const(name, np.array(values, dtype=np.int64))
+
+    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> Any:
+        self._n += 1
+        outs = [f"{op_type.lower()}_{self._n}" + (f"_{i}" if n_out > 1 else "") for i in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, name=f"{op_type}_{self._n}", **attrs))
+        return outs[0] if n_out == 1 else outs
+
+
+def _tensor(tensors: dict[str, np.ndarray], *names: str) -> np.ndarray:
+    """First tensor found under any of ``names`` with or without the ``bert.`` prefix."""
+    for name in names:
+        for candidate in (name, f"bert.{name}"):
+            if candidate in tensors:
+                return tensors[candidate].astype(np.float32)
+    raise KeyError(f"checkpoint has none of {names}")
+
+
+def _layer_norm_params(tensors: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    gamma = _tensor(tensors, f"{prefix}.weight", f"{prefix}.gamma")
+    beta = _tensor(tensors, f"{prefix}.bias", f"{prefix}.beta")
+    return gamma, beta
+
+
+def _layer_norm(g: Graph, x: str, tensors: dict[str, np.ndarray], prefix: str, eps: float) -> str:
+    gamma, beta = _layer_norm_params(tensors, prefix)
+    return g.op(
+        "LayerNormalization",
+        [x, g.const(f"{prefix}.gamma", gamma), g.const(f"{prefix}.beta", beta)],
+        axis=-1,
+        epsilon=eps,
+    )
+
+
+def _dense(g: Graph, x: str, tensors: dict[str, np.ndarray], prefix: str) -> str:
+    weight = _tensor(tensors, f"{prefix}.weight")  # torch Linear layout [out, in]
+    bias = _tensor(tensors, f"{prefix}.bias")
+    y = g.op("MatMul", [x, g.const(f"{prefix}.weight_t", np.ascontiguousarray(weight.T))])
+    return g.op("Add", [y, g.const(f"{prefix}.bias", bias)])
+
+
+def _gelu(g: Graph, x: str) -> str:
+    """Exact (erf) GELU, the BERT ``gelu`` activation; ORT fuses the pattern."""
+    scaled = g.op("Div", [x, g.const(f"sqrt2_{g._n}", np.array(math.sqrt(2.0), dtype=np.float32))])
+    erf = g.op("Erf", [scaled])
+    one_plus = g.op("Add", [erf, g.const(f"one_{g._n}", np.array(1.0, dtype=np.float32))])
+    half_x = g.op("Mul", [x, g.const(f"half_{g._n}", np.array(0.5, dtype=np.float32))])
+    return g.op("Mul", [half_x, one_plus])
+
+
+def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per row: ``table ~= q * scale[:, None]``."""
+    amax = np.abs(table).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Return the ONNX model and the config facts the manifest records."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    config = json.loads((source / "config.json").read_text())
+    tensors = load_file(str(source / "model.safetensors"))
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    layers = int(config["num_hidden_layers"])
+    vocab = int(config["vocab_size"])
+    eps = float(config.get("layer_norm_eps", 1e-12))
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"unsupported hidden_act {config.get('hidden_act')!r}: only exact gelu is built")
+    if hidden % heads:
+        raise ValueError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    head_dim = hidden // heads
+
+    g = Graph()
+    word = _tensor(tensors, "embeddings.word_embeddings.weight")
+    if word.shape != (vocab, hidden):
+        raise ValueError(f"word table shape {word.shape} != (vocab {vocab}, hidden {hidden})")
+    positions = _tensor(tensors, "embeddings.position_embeddings.weight")
+    token_type = _tensor(tensors, "embeddings.token_type_embeddings.weight")
+
+    # Embeddings: word + position + token type 0 (single-segment input, folded into the position table).
+    ids, mask = "input_ids", "attention_mask"
+    quantized = precision == "int8"
+    if quantized:
+        # Stored as uint8 = int8 + 128 (zero point 128): MLAS's fast integer GEMM wants an unsigned A.
+        word_q, word_scale = quantize_rows(word)
+        table = g.const("word_embeddings.uint8", (word_q.astype(np.int16) + 128).astype(np.uint8))
+        zero_point = g.const("word_embeddings.zero_point", np.array(128, dtype=np.uint8))
+        row_scale = g.const("word_embeddings.scale", word_scale)
+        gathered = g.op("Cast", [g.op("Gather", [table, ids], axis=0)], to=TensorProto.FLOAT)
+        gathered = g.op("Sub", [gathered, g.const("f128", np.array(128.0, dtype=np.float32))])
+        scales = g.op("Unsqueeze", [g.op("Gather", [row_scale, ids], axis=0), g.scalar_i64("axis_last", [-1])])
+        word_emb = g.op("Mul", [gathered, scales])
+    else:
+        table = g.const("word_embeddings.weight", word)
+        word_emb = g.op("Gather", [table, ids], axis=0)
+    shape = g.op("Shape", [ids])
+    seq_len = g.op("Gather", [shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
+    pos_ids = g.op(
+        "Range",
+        [g.const("zero_i64", np.array(0, dtype=np.int64)), seq_len, g.const("one_i64", np.array(1, dtype=np.int64))],
+    )
+    pos_table = g.const("position_embeddings.type0", positions + token_type[0][None, :])
+    pos_emb = g.op("Gather", [pos_table, pos_ids], axis=0)
+    x = g.op("Add", [word_emb, pos_emb])
+    x = _layer_norm(g, x, tensors, "embeddings.LayerNorm", eps)
+
+    # Additive attention bias [B, 1, 1, S]: 0 for tokens, -10000 for padding.
+    mask_f = g.op("Cast", [mask], to=TensorProto.FLOAT)
+    inv = g.op("Sub", [g.const("one_f", np.array(1.0, dtype=np.float32)), mask_f])
+    bias = g.op("Mul", [inv, g.const("neg_big", np.array(-10000.0, dtype=np.float32))])
+    attn_bias = g.op("Unsqueeze", [bias, g.scalar_i64("axes_1_2", [1, 2])])
+    split_shape = g.scalar_i64("split_heads", [0, 0, heads, head_dim])
+    merge_shape = g.scalar_i64("merge_heads", [0, 0, hidden])
+    inv_sqrt = g.const("inv_sqrt_dh", np.array(1.0 / math.sqrt(head_dim), dtype=np.float32))
+
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+
+        def heads_of(name: str, perm: list[int], p: str = p) -> str:
+            y = _dense(g, x, tensors, f"{p}.attention.self.{name}")
+            return g.op("Transpose", [g.op("Reshape", [y, split_shape])], perm=perm)
+
+        q = heads_of("query", [0, 2, 1, 3])  # [B, nh, S, dh]
+        k = heads_of("key", [0, 2, 3, 1])  # [B, nh, dh, S]
+        v = heads_of("value", [0, 2, 1, 3])
+        scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, k]), inv_sqrt]), attn_bias])
+        probs = g.op("Softmax", [scores], axis=-1)
+        ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+        ctx = g.op("Reshape", [ctx, merge_shape])
+        attn_out = _dense(g, ctx, tensors, f"{p}.attention.output.dense")
+        x = _layer_norm(g, g.op("Add", [attn_out, x]), tensors, f"{p}.attention.output.LayerNorm", eps)
+        inter = _gelu(g, _dense(g, x, tensors, f"{p}.intermediate.dense"))
+        out = _dense(g, inter, tensors, f"{p}.output.dense")
+        x = _layer_norm(g, g.op("Add", [out, x]), tensors, f"{p}.output.LayerNorm", eps)
+
+    # MLM head transform: dense -> gelu -> LayerNorm (decoder tied to the word table).
+    h = _gelu(g, _dense(g, x, tensors, "cls.predictions.transform.dense"))
+    h = _layer_norm(g, h, tensors, "cls.predictions.transform.LayerNorm", eps)
+    vocab_bias = _tensor(tensors, "cls.predictions.bias", "cls.predictions.decoder.bias")
+
+    if precision == "logits":
+        word_t = g.const("word_embeddings.weight_t", np.ascontiguousarray(word.T))
+        logits = g.op("Add", [g.op("MatMul", [h, word_t]), g.const("vocab_bias", vocab_bias)])
+        g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
+        out_info = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])
+    else:
+        # Padding positions become copies of position 0 so they can never win the max.
+        first = g.op(
+            "Slice",
+            [h, g.scalar_i64("s0", [0]), g.scalar_i64("s1", [1]), g.scalar_i64("ax1", [1])],
+        )
+        keep = g.op("Unsqueeze", [g.op("Cast", [mask], to=TensorProto.BOOL), g.scalar_i64("axis_m1", [-1])])
+        h = g.op("Where", [keep, h, first])  # [B, S, H]
+        batch = g.op("Gather", [shape, g.const("idx0", np.array(0, dtype=np.int64))], axis=0)
+        flat_shape = g.scalar_i64("flat_h_bs", [hidden, -1])
+        if quantized:
+            # One symmetric scale per document over its real positions.
+            amax = g.op("ReduceMax", [g.op("Abs", [h]), g.scalar_i64("axes_12", [1, 2])], keepdims=1)
+            tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))
+            h_scale = g.op("Div", [g.op("Max", [amax, tiny]), g.const("q127", np.array(127.0, dtype=np.float32))])
+            hq = g.op("Cast", [g.op("Round", [g.op("Div", [h, h_scale])])], to=TensorProto.INT8)  # |.| <= 127
+            hq_t = g.op("Reshape", [g.op("Transpose", [hq], perm=[2, 0, 1]), flat_shape])  # [H, B*S] int8
+        else:
+            hq_t = g.op("Reshape", [g.op("Transpose", [h], perm=[2, 0, 1]), flat_shape])  # [H, B*S] float
+        # The projection runs in vocabulary chunks: each [chunk, B*S] accumulator is max-pooled while it is
+        # still in cache, and peak memory is bounded by chunk x tokens instead of vocab x tokens.
+        batch_1d = g.op("Unsqueeze", [batch, g.scalar_i64("ax0", [0])])
+        bounds = np.linspace(0, vocab, vocab_chunks + 1).astype(np.int64)
+        parts = []
+        for c, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+            rows = g.op("Slice", [table, g.scalar_i64(f"chunk{c}_start", [int(start)]), g.scalar_i64(f"chunk{c}_end", [int(end)]), g.scalar_i64("ax0_", [0])])
+            if quantized:
+                acc = g.op("MatMulInteger", [rows, hq_t, zero_point])  # [chunk, B*S] int32
+            else:
+                acc = g.op("MatMul", [rows, hq_t])  # [chunk, B*S] float
+            cbs = g.op("Concat", [g.scalar_i64(f"chunk{c}_len", [int(end - start)]), batch_1d, g.scalar_i64("m1", [-1])], axis=0)
+            parts.append(g.op("ReduceMax", [g.op("Reshape", [acc, cbs]), g.scalar_i64("axes_2", [2])], keepdims=0))
+        pooled = g.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]  # [V, B]
+        pooled = g.op("Transpose", [pooled], perm=[1, 0])  # [B, V]
+        if quantized:
+            pooled = g.op("Cast", [pooled], to=TensorProto.FLOAT)
+            pooled = g.op("Mul", [pooled, row_scale])
+            pooled = g.op("Mul", [pooled, g.op("Reshape", [h_scale, g.scalar_i64("b1", [-1, 1])])])
+        logits = g.op("Add", [pooled, g.const("vocab_bias", vocab_bias)])
+        act = g.op("Log", [g.op("Add", [g.op("Relu", [logits]), g.const("one_out", np.array(1.0, dtype=np.float32))])])
+        g.nodes.append(helper.make_node("Identity", [act], ["splade"], name="output"))
+        out_info = helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])
+
+    graph = helper.make_graph(
+        g.nodes,
+        f"splade_{precision}",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
+        ],
+        [out_info],
+        g.inits,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="splade-lambda build_model.py",
+        producer_version="1",
+        ir_version=IR_VERSION,
+    )
+    onnx.checker.check_model(model, full_check=True)
+    facts = {
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "max_position_embeddings": int(config.get("max_position_embeddings", 512)),
+    }
+    return model, facts
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_model(model: onnx.ModelProto, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = model.SerializeToString(deterministic=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=Path, required=True, help="directory with model.safetensors, config.json, tokenizer.json")
+    parser.add_argument("--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="int8")
+    parser.add_argument("--vocab-chunks", type=int, default=16, help="vocabulary chunks of the projection (cache, memory)")
+    parser.add_argument("--name", default="model.onnx", help="file name of the graph inside --out")
+    parser.add_argument("--provenance", type=Path, help="JSON file with source facts to copy into manifest.json")
+    parser.add_argument("--manifest", action="store_true", help="also write tokenizer.json and manifest.json")
+    args = parser.parse_args(argv)
+
+    for required in ("model.safetensors", "config.json", "tokenizer.json"):
+        if not (args.source / required).is_file():
+            parser.error(f"could not find {required} in {args.source}")
+    model, facts = build(args.source, args.precision, args.vocab_chunks)
+    digest = write_model(model, args.out / args.name)
+    print(f"wrote {args.out / args.name} ({(args.out / args.name).stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
+    if args.manifest:
+        tokenizer = args.out / "tokenizer.json"
+        tokenizer.write_bytes((args.source / "tokenizer.json").read_bytes())
+        provenance = json.loads(args.provenance.read_text()) if args.provenance else {}
+        manifest = {
+            "name": provenance.pop("name", "splade-tiny"),
+            "precision": args.precision,
+            "max_length": facts["max_position_embeddings"],
+            **facts,
+            "files": {
+                args.name: {"sha256": digest, "bytes": (args.out / args.name).stat().st_size},
+                "tokenizer.json": {"sha256": sha256_file(tokenizer), "bytes": tokenizer.stat().st_size},
+            },
+            "source": {
+                **provenance,
+                "files": {
+                    name: sha256_file(args.source / name)
+                    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json")
+                    if (args.source / name).is_file()
+                },
+            },
+            "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
+        }
+        (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.out / 'manifest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
