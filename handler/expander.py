@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,7 +232,7 @@ class Expander:
         ):
             raise InvalidRequestError("min_weight must be a finite number >= 0", field="min_weight")
 
-    def _runs(self, windows: list[tuple[int, list[int]]]):  # type: ignore[no-untyped-def]
+    def _runs(self, windows: list[tuple[int, list[int]]]) -> Iterator[tuple[list[tuple[int, list[int]]], np.ndarray]]:
         """Yield (windows of the run, [rows, vocab] output) for length-sorted runs within the token budget."""
         order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
         start = 0
@@ -265,6 +265,4 @@ class Expander:
         order = np.lexsort((idx, -vals))  # weight descending, then index ascending
         if top_k is not None:
             order = order[:top_k]
-        return SparseVector(
-            idx[order].astype(np.int32), vals[order].astype(np.float32), tokens, windows, self.vocab
-        )
+        return SparseVector(idx[order].astype(np.int32), vals[order].astype(np.float32), tokens, windows, self.vocab)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import sys
@@ -182,7 +183,7 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
     for i in range(layers):
         p = f"encoder.layer.{i}"
 
-        def heads_of(name: str, perm: list[int], p: str = p) -> str:
+        def heads_of(name: str, perm: list[int], p: str = p, x: str = x) -> str:
             y = _dense(g, x, tensors, f"{p}.attention.self.{name}")
             return g.op("Transpose", [g.op("Reshape", [y, split_shape])], perm=perm)
 
@@ -233,13 +234,23 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
         batch_1d = g.op("Unsqueeze", [batch, g.scalar_i64("ax0", [0])])
         bounds = np.linspace(0, vocab, vocab_chunks + 1).astype(np.int64)
         parts = []
-        for c, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
-            rows = g.op("Slice", [table, g.scalar_i64(f"chunk{c}_start", [int(start)]), g.scalar_i64(f"chunk{c}_end", [int(end)]), g.scalar_i64("ax0_", [0])])
-            if quantized:
-                acc = g.op("MatMulInteger", [rows, hq_t, zero_point])  # [chunk, B*S] int32
-            else:
-                acc = g.op("MatMul", [rows, hq_t])  # [chunk, B*S] float
-            cbs = g.op("Concat", [g.scalar_i64(f"chunk{c}_len", [int(end - start)]), batch_1d, g.scalar_i64("m1", [-1])], axis=0)
+        for c, (start, end) in enumerate(itertools.pairwise(bounds)):
+            rows = g.op(
+                "Slice",
+                [
+                    table,
+                    g.scalar_i64(f"chunk{c}_start", [int(start)]),
+                    g.scalar_i64(f"chunk{c}_end", [int(end)]),
+                    g.scalar_i64("ax0_", [0]),
+                ],
+            )
+            # [chunk, B*S]: int32 accumulators (int8) or float logits minus bias (fp32)
+            acc = g.op("MatMulInteger", [rows, hq_t, zero_point]) if quantized else g.op("MatMul", [rows, hq_t])
+            cbs = g.op(
+                "Concat",
+                [g.scalar_i64(f"chunk{c}_len", [int(end - start)]), batch_1d, g.scalar_i64("m1", [-1])],
+                axis=0,
+            )
             parts.append(g.op("ReduceMax", [g.op("Reshape", [acc, cbs]), g.scalar_i64("axes_2", [2])], keepdims=0))
         pooled = g.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]  # [V, B]
         pooled = g.op("Transpose", [pooled], perm=[1, 0])  # [B, V]
@@ -299,10 +310,16 @@ def write_model(model: onnx.ModelProto, path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, required=True, help="directory with model.safetensors, config.json, tokenizer.json")
-    parser.add_argument("--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)")
+    parser.add_argument(
+        "--source", type=Path, required=True, help="directory with model.safetensors, config.json, tokenizer.json"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)"
+    )
     parser.add_argument("--precision", choices=PRECISIONS, default="int8")
-    parser.add_argument("--vocab-chunks", type=int, default=16, help="vocabulary chunks of the projection (cache, memory)")
+    parser.add_argument(
+        "--vocab-chunks", type=int, default=16, help="vocabulary chunks of the projection (cache, memory)"
+    )
     parser.add_argument("--name", default="model.onnx", help="file name of the graph inside --out")
     parser.add_argument("--provenance", type=Path, help="JSON file with source facts to copy into manifest.json")
     parser.add_argument("--manifest", action="store_true", help="also write tokenizer.json and manifest.json")
@@ -313,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"could not find {required} in {args.source}")
     model, facts = build(args.source, args.precision, args.vocab_chunks)
     digest = write_model(model, args.out / args.name)
-    print(f"wrote {args.out / args.name} ({(args.out / args.name).stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)")
+    print(
+        f"wrote {args.out / args.name} ({(args.out / args.name).stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)"
+    )
     if args.manifest:
         tokenizer = args.out / "tokenizer.json"
         tokenizer.write_bytes((args.source / "tokenizer.json").read_bytes())

@@ -35,8 +35,8 @@ class ReferenceSplade:
 
     @staticmethod
     def _gelu(x: np.ndarray) -> np.ndarray:
-        erf = np.vectorize(math.erf)
-        return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+        erf = np.frompyfunc(math.erf, 1, 1)
+        return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)).astype(np.float64))
 
     def logits(self, ids: list[int]) -> np.ndarray:
         """MLM logits [seq, vocab] for one unpadded sequence of token ids."""

@@ -1,0 +1,67 @@
+"""Deterministic test and benchmark texts, available offline (Python's own documentation prose)."""
+
+from __future__ import annotations
+
+import pydoc_data.topics
+import re
+
+HAND_WRITTEN = [
+    "Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
+    "how do i reset my router password",
+    "The quick brown fox jumps over the lazy dog.",
+    "hello",
+    "東京は日本の首都です。",
+    "Привет, как дела? Это тест на русском языке.",
+    "🚀🔥 launch day! 🎉",
+    "café naïve façade coöperate résumé",
+    "SELECT id, name FROM users WHERE created_at > '2024-01-01' ORDER BY id;",
+    "Error: ECONNREFUSED 127.0.0.1:5432 - is the postgres server running?",
+    "The Federal Reserve raised interest rates by 25 basis points on Wednesday.",
+    "mitochondria are the powerhouse of the cell",
+    "1234567890 3.14159 2.71828 -42 1e10",
+    "a",
+    "العربية لغة جميلة",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "x" * 300,
+    "best budget noise cancelling headphones for travel 2024",
+    "Apple announced the new iPhone with a faster chip and a better camera.",
+    "symptoms of vitamin d deficiency in adults",
+]
+
+
+def prose_paragraphs(min_words: int = 20) -> list[str]:
+    """English paragraphs from pydoc_data.topics, in a fixed order, code blocks dropped."""
+    out: list[str] = []
+    for key in sorted(pydoc_data.topics.topics):
+        for para in re.split(r"\n\s*\n", pydoc_data.topics.topics[key]):
+            if para.startswith("   ") or "***" in para or "===" in para:
+                continue
+            text = " ".join(para.split())
+            if len(text.split()) >= min_words:
+                out.append(text)
+    return out
+
+
+def texts_with_tokens(tokenizer, target: int, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """``count`` prose texts of about ``target`` WordPiece tokens each (without [CLS]/[SEP])."""
+    words = " ".join(prose_paragraphs()).split()
+    out: list[str] = []
+    pos = 0
+    while len(out) < count:
+        n = int(target * 0.75)
+        while True:
+            text = " ".join(words[pos : pos + n])
+            got = len(tokenizer.encode(text, add_special_tokens=False).ids)
+            if got >= target or pos + n >= len(words):
+                break
+            n += max(1, (target - got) // 2)
+        out.append(text)
+        pos = (pos + n) % max(1, len(words) - 4 * target)
+    return out
+
+
+def fidelity_texts() -> list[str]:
+    """At least 50 varied texts: hand-written edge cases plus real prose of many lengths."""
+    prose = prose_paragraphs()
+    picked = [prose[i] for i in range(0, len(prose), max(1, len(prose) // 40))][:40]
+    return HAND_WRITTEN + picked
