@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from handler.errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
-from handler.expander import Expander
+from handler.expander import Expander, window_starts
 from tests.conftest import MODEL_DIR
 from tests.corpus import HAND_WRITTEN, fidelity_texts, prose_paragraphs
 
@@ -55,7 +57,7 @@ def test_long_text_windows_reach_the_end_and_truncate_does_not(expander) -> None
     (full,), (cut,) = expander.expand([text]), expander.expand([text], truncate=True)
     sax, elephant = (expander.tokenizer.token_to_id(w) for w in ("saxophone", "elephant"))
     n_tokens = len(expander.tokenizer.encode(text, add_special_tokens=False))
-    assert full.tokens == n_tokens and full.windows == -(-(n_tokens - 254) // (254 - 32)) + 1
+    assert full.tokens == n_tokens and full.windows == -(-(n_tokens - 32) // (254 - 32))
     assert cut.windows == 1 and cut.tokens == 254
     full_terms = dict(zip(full.indices.tolist(), full.values.tolist(), strict=True))
     assert full_terms.get(sax, 0) > 0.5 and full_terms.get(elephant, 0) > 0.5
@@ -68,12 +70,11 @@ def test_long_text_vector_is_the_max_of_its_windows(expander) -> None:  # type: 
     words = "the cat sat on the mat while the dog barked at the mailman near the old red barn " * 4
     ids = small.tokenizer.encode(words, add_special_tokens=False).ids
     (pooled,) = small.expand([words])
-    # Windows of 30 content tokens every 30 tokens, the last one aligned to the end of the text.
-    starts = [*range(0, len(ids) - 30 + 1, 30)]
-    starts += [len(ids) - 30] if starts[-1] + 30 < len(ids) else []
-    parts = [small.tokenizer.decode(ids[s : s + 30]) for s in starts]
-    assert [len(small.tokenizer.encode(p, add_special_tokens=False)) for p in parts] == [30] * len(parts)
-    assert pooled.windows == len(parts) == 3
+    # Fewest windows of <= 30 tokens (here 3), all of one length (ceil(76 / 3) = 26), evenly spaced.
+    assert len(ids) == 76
+    parts = [small.tokenizer.decode(ids[s : s + 26]) for s in (0, 25, 50)]
+    assert [len(small.tokenizer.encode(p, add_special_tokens=False)) for p in parts] == [26] * 3
+    assert pooled.windows == 3
     per_window = small.expand(parts)
     expected = np.max([v.dense(V) for v in per_window], axis=0)
     assert np.abs(pooled.dense(V) - expected).max() <= 1e-6
@@ -199,3 +200,14 @@ def test_model_info_comes_from_the_manifest(expander) -> None:  # type: ignore[n
     info = expander.model_info
     assert info["name"] == "splade-tiny" and info["precision"] == "int8" and info["vocab_size"] == V
     assert info["sha256"] == expander.manifest["files"]["model.onnx"]["sha256"] and len(info["sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("n", "content", "overlap"), [(255, 254, 32), (400, 254, 32), (4000, 254, 32), (76, 30, 0), (1000, 62, 8)]
+)
+def test_window_starts_cover_the_text_with_the_promised_overlap(n: int, content: int, overlap: int) -> None:
+    """Windows cover every token, fit the window, overlap by >= overlap - 1, and are as few as possible."""
+    starts, length = window_starts(n, content, overlap)
+    assert length <= content and starts[0] == 0 and starts[-1] + length == n
+    assert all(b - a <= length - overlap + 1 for a, b in itertools.pairwise(starts))
+    assert len(starts) == -(-(n - overlap) // (content - overlap))

@@ -1,0 +1,287 @@
+"""Benchmark: the fused int8 Expander vs a fastembed-style ONNX baseline vs transformers + torch, one run.
+
+    make bench            (make bench-reference first installs the torch reference in its own venv)
+
+Every system gets the same texts (English prose from Python's own docs, offline). Systems are interleaved
+per configuration so the ratios compare like with like on a shared, noisy machine. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from handler.expander import Expander  # noqa: E402
+from tests.corpus import prose_paragraphs, texts_with_tokens  # noqa: E402
+
+MODEL_DIR = ROOT / "model_assets"
+FP32_DIR = ROOT / "build" / "model_fp32"
+LOGITS_DIR = ROOT / "build" / "model_logits"
+SOURCE_DIR = ROOT / "build" / "source"
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        width = 30
+        filled = int(width * self.done / self.total)
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {elapsed:5.0f}s {label:<44}"
+        )
+        sys.stderr.flush()
+        if self.done == self.total:
+            sys.stderr.write("\n")
+
+
+class Baseline:
+    """fastembed-style: the same weights as ONNX with [batch, seq, vocab] logits out, pooling in numpy."""
+
+    def __init__(self, threads: int) -> None:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(LOGITS_DIR / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(LOGITS_DIR / "tokenizer.json"))
+        self.tokenizer.enable_truncation(512)
+        self.tokenizer.enable_padding()
+
+    def expand(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return np.max(np.log1p(np.maximum(logits, 0)) * mask[:, :, None], axis=1)
+
+
+class Reference:
+    """transformers + torch in its own virtualenv, driven over a JSON-lines pipe."""
+
+    def __init__(self, python: str) -> None:
+        self.proc = subprocess.Popen(
+            [python, str(ROOT / "scripts" / "bench_reference.py"), str(SOURCE_DIR)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"},
+        )
+        self.info = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("reference process exited")
+        data: dict[str, Any] = json.loads(line)
+        return data
+
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def throughput(fn: Callable[[list[str]], object], texts: list[str], batch: int) -> float:
+    fn(texts[:batch])  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        fn(texts[i : i + batch])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def latency(fn: Callable[[list[str]], object], texts: list[str], reps: int) -> tuple[float, float]:
+    fn(texts[:1])
+    times = []
+    for r in range(reps):
+        start = time.perf_counter()
+        fn([texts[r % len(texts)]])
+        times.append(time.perf_counter() - start)
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 95) * 1e3)
+
+
+COLD_START = """
+import time, json, resource
+t0 = time.perf_counter()
+from handler.expander import Expander
+t1 = time.perf_counter()
+e = Expander()
+t2 = time.perf_counter()
+e.expand(["chronic obstructive pulmonary disease"])
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2, "total": t3 - t0}))
+"""
+
+PEAK_RSS = """
+import json, sys
+sys.path.insert(0, {root!r})
+
+def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the parent's before exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+from handler.expander import Expander
+from tests.corpus import texts_with_tokens
+e = Expander()
+texts = texts_with_tokens(e.tokenizer, 510, 64)
+e.expand(texts[:1])
+base = hwm_mb()
+vecs = e.expand(texts)
+print(json.dumps({{"loaded_mb": base, "peak_mb": hwm_mb(), "tokens": sum(v.tokens for v in vecs),
+                  "windows": sum(v.windows for v in vecs)}}))
+"""
+
+
+def fresh_process(code: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference-python", default="", help="python of the torch reference venv")
+    parser.add_argument("--texts", type=int, default=128, help="texts per throughput measurement")
+    parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
+    args = parser.parse_args(argv)
+
+    tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
+    prose = [p for p in prose_paragraphs() if 24 <= len(tok.encode(p, add_special_tokens=False)) <= 254]
+    texts = prose[: args.texts]
+    mean_tokens = statistics.mean(len(tok.encode(t, add_special_tokens=False)) for t in texts)
+    short = texts_with_tokens(tok, 100, 20)
+    long = texts_with_tokens(tok, 400, 20)
+
+    reference: Reference | None = None
+    ref_note = ""
+    ref_python = args.reference_python
+    if ref_python and Path(ref_python).is_file():
+        try:
+            reference = Reference(ref_python)
+            ref_note = f"transformers + torch {reference.info.get('torch')} CPU"
+        except (OSError, RuntimeError) as exc:
+            ref_note = f"reference unavailable ({exc})"
+    else:
+        ref_note = "reference not installed: run `make bench-reference` (torch==2.13.0 CPU) and re-run"
+    print(f"texts: {len(texts)} prose paragraphs, mean {mean_tokens:.0f} tokens; reference: {ref_note}", flush=True)
+
+    ours = {t: Expander(MODEL_DIR, threads=t) for t in (1, 2)}
+    ours32 = {t: Expander(FP32_DIR, threads=t) for t in (1, 2)}
+    base = {t: Baseline(t) for t in (1, 2)}
+    configs = [(t, b) for t in (1, 2) for b in (1, 16)]
+    steps = len(configs) * 4 + 2 * 3 + 2 + 1
+    bar = Progress(steps)
+
+    fidelity = None
+    if reference is not None:  # sanity: the reference and our fp32 graph agree on the same weights
+        ref_vecs = np.array(reference.ask(op="vectors", texts=texts[:16], threads=2)["vectors"], dtype=np.float32)
+        ours_vecs = np.array([v.dense(30522) for v in ours32[2].expand(texts[:16])])
+        ref_vecs[:, ours32[2].special_ids] = 0
+        fidelity = float(np.abs(ref_vecs - ours_vecs).max())
+
+    tput: dict[str, dict[tuple[int, int], float | None]] = {"int8": {}, "fp32": {}, "baseline": {}, "torch": {}}
+    for t, b in configs:
+        tput["int8"][(t, b)] = throughput(ours[t].expand, texts, b)
+        bar.step(f"int8 fused  threads={t} batch={b}")
+        tput["fp32"][(t, b)] = throughput(ours32[t].expand, texts, b)
+        bar.step(f"fp32 fused  threads={t} batch={b}")
+        tput["baseline"][(t, b)] = throughput(base[t].expand, texts, b)
+        bar.step(f"baseline    threads={t} batch={b}")
+        tput["torch"][(t, b)] = (
+            reference.ask(op="throughput", texts=texts, threads=t, batch=b)["docs_per_s"] if reference else None
+        )
+        bar.step(f"torch       threads={t} batch={b}")
+
+    lat: dict[str, dict[str, tuple[float, float] | None]] = {"int8": {}, "baseline": {}, "torch": {}}
+    for name, sample in (("~100", short), ("~400", long)):
+        lat["int8"][name] = latency(ours[1].expand, sample, args.reps)
+        bar.step(f"latency int8 {name} tokens")
+        lat["baseline"][name] = latency(base[1].expand, sample, args.reps)
+        bar.step(f"latency baseline {name} tokens")
+        if reference is not None:
+            r = reference.ask(op="latency", texts=sample, threads=1, reps=args.reps)
+            lat["torch"][name] = (r["p50_ms"], r["p95_ms"])
+        else:
+            lat["torch"][name] = None
+        bar.step(f"latency torch {name} tokens")
+    if reference is not None:
+        reference.close()
+
+    colds = [fresh_process(COLD_START) for _ in range(5)]
+    bar.step("cold start x5")
+    rss = fresh_process(PEAK_RSS.format(root=str(ROOT)))
+    bar.step("peak RSS 64 x 512 tokens")
+    bar.step("done")
+
+    def fmt(x: float | None, digits: int = 0) -> str:
+        return "n/a" if x is None else f"{x:,.{digits}f}"
+
+    print("\n## Throughput (docs/s, higher is better)\n")
+    print(
+        "| threads | batch | fused int8 (ours) | fused fp32 | fastembed-style ONNX | transformers+torch | int8/torch |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for t, b in configs:
+        ref = tput["torch"][(t, b)]
+        ratio = f"**{tput['int8'][(t, b)] / ref:.1f}x**" if ref else "n/a"  # type: ignore[operator]
+        print(
+            f"| {t} | {b} | {fmt(tput['int8'][(t, b)])} | {fmt(tput['fp32'][(t, b)])} | "
+            f"{fmt(tput['baseline'][(t, b)])} | {fmt(ref)} | {ratio} |"
+        )
+    print("\n## Latency at 1 thread, one text per call (ms)\n")
+    print("| text | fused int8 p50 | p95 | fastembed-style p50 | transformers+torch p50 |")
+    print("|---|---|---|---|---|")
+    for name in ("~100", "~400"):
+        i8, bl, tr = lat["int8"][name], lat["baseline"][name], lat["torch"][name]
+        assert i8 is not None and bl is not None
+        print(f"| {name} tokens | {i8[0]:.1f} | {i8[1]:.1f} | {bl[0]:.1f} | {fmt(tr[0] if tr else None, 1)} |")
+    cold = {k: statistics.median(c[k] for c in colds) for k in colds[0]}
+    size = (MODEL_DIR / "model.onnx").stat().st_size
+    print("\n## Cold start, memory, size\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(
+        f"| cold start: import + load + first vector (fresh process, median of 5) | {cold['total']:.3f} s "
+        f"(import {cold['import']:.3f}, load {cold['load']:.3f}, first {cold['first']:.3f}) | <= 0.2 s |"
+    )
+    print(
+        f"| peak RSS, one request of 64 x 512 tokens ({rss['windows']} windows) | {rss['peak_mb']:.0f} MB "
+        f"(after load {rss['loaded_mb']:.0f} MB) | <= 400 MB |"
+    )
+    print(f"| model.onnx (int8) | {size / 1e6:.1f} MB | |")
+    if fidelity is not None:
+        print(f"| max abs diff, torch reference vs fused fp32 (16 texts) | {fidelity:.2e} | <= 1e-4 |")
+    print(f"\nmachine: {os.cpu_count()} CPUs, onnxruntime {ort.__version__}, numpy {np.__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
