@@ -15,7 +15,7 @@ from tests.corpus import HAND_WRITTEN, fidelity_texts, prose_paragraphs
 V = 30522
 
 
-def _dense_equal(a, b, tol: float = 0.0) -> bool:  # type: ignore[no-untyped-def]
+def _dense_equal(a, b, tol: float = 1e-6) -> bool:  # equal up to float32 rounding  # type: ignore[no-untyped-def]
     return bool(np.abs(a.dense(V) - b.dense(V)).max() <= tol)
 
 
@@ -30,7 +30,7 @@ def test_known_expansion_terms(expander) -> None:  # type: ignore[no-untyped-def
 
 
 def test_vector_alone_equals_vector_inside_a_mixed_batch(expander) -> None:  # type: ignore[no-untyped-def]
-    """A text's vector does not depend on what else is in the batch (same bytes alone and batched)."""
+    """A text's vector does not depend on what else is in the batch (equal up to float rounding)."""
     texts = fidelity_texts()
     together = expander.expand(texts)
     for i in (0, 3, 7, 25, len(texts) - 1):
@@ -173,7 +173,7 @@ def test_max_windows_limit_names_the_text() -> None:
 
 def test_token_budget_bounds_every_run_without_changing_results(expander) -> None:  # type: ignore[no-untyped-def]
     """No ONNX run exceeds tokens_per_run padded tokens, and the budget does not change any vector."""
-    tight = Expander(MODEL_DIR, threads=1, tokens_per_run=512)
+    tight = Expander(MODEL_DIR, threads=2, tokens_per_run=256)
     shapes: list[tuple[int, int]] = []
     real_run = tight.session.run
 
@@ -184,7 +184,7 @@ def test_token_budget_bounds_every_run_without_changing_results(expander) -> Non
     tight.session.run = spy  # type: ignore[method-assign]
     texts = [*fidelity_texts(), " ".join(prose_paragraphs()[:15])]
     got = tight.expand(texts)
-    assert len(shapes) > 3 and all(b * s <= 512 for b, s in shapes)
+    assert len(shapes) > 3 and all(b * s <= 256 for b, s in shapes)
     for a, b in zip(got, expander.expand(texts), strict=True):
         assert _dense_equal(a, b)
 
