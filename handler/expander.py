@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,23 @@ class SparseVector:
         out = np.zeros(vocab_size, dtype=np.float32)
         out[self.indices] = self.values
         return out
+
+
+class _Vocabulary(Sequence[str]):
+    """id -> WordPiece string, built on first use (only ``to_terms`` needs it; keeps it out of cold start)."""
+
+    def __init__(self, tokenizer: Tokenizer, size: int) -> None:
+        self._tokenizer, self._size = tokenizer, size
+
+    @cached_property
+    def _strings(self) -> tuple[str, ...]:
+        return tuple(self._tokenizer.id_to_token(i) or "" for i in range(self._size))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._strings[index]
 
 
 def window_starts(n: int, content: int, overlap: int) -> tuple[list[int], int]:
@@ -132,7 +150,7 @@ class Expander:
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
-        self.vocab: tuple[str, ...] = tuple(self.tokenizer.id_to_token(i) or "" for i in range(self.vocab_size))
+        self.vocab = _Vocabulary(self.tokenizer, self.vocab_size)
         ids = [self.tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
         self.special_ids = np.array(sorted({i for i in ids if i is not None}), dtype=np.int64)
         cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
@@ -177,7 +195,7 @@ class Expander:
         """
         self._check_args(texts, kind, top_k, min_weight)
         one_window = truncate or kind == "query"
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False) if texts else []
+        encodings = self._encode(texts)
         content = self.window_tokens - 2
         windows: list[tuple[int, list[int]]] = []  # (text index, ids with [CLS]/[SEP])
         counts = [0] * len(texts)
@@ -243,6 +261,15 @@ class Expander:
             or min_weight < 0
         ):
             raise InvalidRequestError("min_weight must be a finite number >= 0", field="min_weight")
+
+    def _encode(self, texts: Sequence[str]) -> list[Any]:
+        if not texts:
+            return []
+        try:
+            return list(self.tokenizer.encode_batch(list(texts), add_special_tokens=False))
+        except TypeError:  # a lone surrogate (e.g. "\\ud800" escaped in JSON) cannot cross into Rust
+            clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # lone surrogate -> "?"
+            return list(self.tokenizer.encode_batch(clean, add_special_tokens=False))
 
     def _runs(self, windows: list[tuple[int, list[int]]]) -> Iterator[tuple[list[tuple[int, list[int]]], np.ndarray]]:
         """Yield (windows of the run, [rows, vocab] output) for length-sorted runs within the token budget."""

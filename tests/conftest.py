@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +59,78 @@ def reference():  # type: ignore[no-untyped-def]
 
     _need(SOURCE_DIR / "model.safetensors")
     return ReferenceSplade(SOURCE_DIR)
+
+
+# Settings the handler reads once at import (handler.service); set before any test imports it.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("OUTPUT_BUCKET", "splade-output")
+os.environ.setdefault("OUTPUT_PREFIX", "vectors/")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "splade-expander")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpladeExpanderTest")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("MODEL_DIR", str(MODEL_DIR))
+os.environ.setdefault("MAX_OBJECT_BYTES", "2000000")
+
+
+@dataclass
+class LambdaContext:
+    """The fields of the Lambda context object that the handler and powertools read."""
+
+    function_name: str = "splade-expander"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:splade-expander"
+    aws_request_id: str = "6f1d2a4e-0000-4000-8000-000000000001"
+    log_group_name: str = "/aws/lambda/splade-expander"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real S3-compatible server (moto_server) on a free loopback port, for the whole session."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "moto_server"
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        url = f"http://127.0.0.1:{port}"
+        os.environ["AWS_ENDPOINT_URL_S3"] = url
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,139 @@
+"""HTTP routes (powertools event_handler), shared by HTTP API v2, REST API v1 and Function URLs.
+
+One ``Router`` holds the routes; each resolver includes it. Errors become
+``{"error": {"code", "message", "field"}}`` with the status of their type (see errors.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import (
+    APIGatewayHttpResolver,
+    APIGatewayRestResolver,
+    LambdaFunctionUrlResolver,
+    Response,
+)
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
+
+from . import service
+from .errors import (
+    InternalError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    SpladeError,
+    UnsupportedMediaTypeError,
+)
+from .openapi import openapi_document
+from .telemetry import logger
+
+ROUTES = {"/v1/expand": ("POST",), "/v1/model": ("GET",), "/v1/openapi.json": ("GET",)}
+JSON = "application/json"
+
+router = Router()  # type: ignore[no-untyped-call]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(status_code=status, content_type=JSON, body=text, headers=headers or {})
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_body(event: Any, max_bytes: int) -> Any:
+    """The request body as a JSON value: checks media type, base64, size, UTF-8 and JSON syntax."""
+    content_type = (event.headers.get("content-type") or event.headers.get("Content-Type") or "").lower()
+    media = content_type.split(";")[0].strip()
+    if media and media != JSON and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(f"the body must be JSON (Content-Type: {JSON}), not {media}")
+    raw_body = event.body or ""
+    if event.is_base64_encoded:
+        if len(raw_body) > max_bytes * 4 // 3 + 4:
+            raise PayloadTooLargeError(f"the body exceeds {max_bytes} bytes", code="body_too_large")
+        try:
+            data = base64.b64decode(raw_body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError("the body is marked base64 but is not valid base64") from None
+    else:
+        data = raw_body.encode("utf-8", "surrogatepass")
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"the body has {len(data)} bytes; the limit is {max_bytes}", code="body_too_large")
+    if not data.strip():
+        raise InvalidRequestError("the body is empty; send a JSON object")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidRequestError("the body is not valid UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidRequestError("the body is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidRequestError(f"the body is not valid JSON: {exc}") from None
+
+
+@router.post("/v1/expand")
+def post_expand() -> Response[str]:
+    payload = read_json_body(router.current_event, service.settings.max_body_bytes)
+    return json_response(200, service.expand_payload(payload))
+
+
+@router.get("/v1/model")
+def get_model() -> Response[str]:
+    return json_response(200, {"model": service.model_block(), "limits": service.limits_block()})
+
+
+@router.get("/v1/openapi.json")
+def get_openapi() -> Response[str]:
+    return json_response(200, openapi_document())
+
+
+def _error_response(exc: SpladeError) -> Response[str]:
+    headers = {"Allow": ", ".join(ROUTES.get(router.current_event.path, ()))} if exc.status == 405 else None
+    return json_response(exc.status, exc.to_dict(), headers)
+
+
+def _not_found(_: Exception) -> Response[str]:
+    event = router.current_event
+    path = event.path
+    allowed = ROUTES.get(path) or ROUTES.get(path.rstrip("/"))
+    if allowed:
+        return _error_response(MethodNotAllowedError(f"{event.http_method} is not allowed on {path}; use {allowed[0]}"))
+    return _error_response(NotFoundError(f"no route {event.http_method} {path}; see GET /v1/openapi.json"))
+
+
+def _unexpected(exc: Exception) -> Response[str]:
+    request_id = getattr(router.lambda_context, "aws_request_id", "unknown")
+    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    return _error_response(InternalError(f"internal error; request id {request_id}"))
+
+
+def _make(cls: type[ApiGatewayResolver]) -> ApiGatewayResolver:
+    resolver = cls(strip_prefixes=[])
+    resolver.include_router(router)
+    resolver.exception_handler(SpladeError)(_error_response)
+    resolver.exception_handler(PowertoolsNotFound)(_not_found)
+    resolver.not_found(_not_found)
+    resolver.exception_handler(Exception)(_unexpected)
+    return resolver
+
+
+http_api = _make(APIGatewayHttpResolver)
+rest_api = _make(APIGatewayRestResolver)
+function_url = _make(LambdaFunctionUrlResolver)
+
+
+def resolve(resolver: ApiGatewayResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve an HTTP event. The shared Router reads the current event from ``api_resolver``, which
+    ``include_router`` leaves pointing at the last resolver that included it: point it at this one."""
+    router.api_resolver = resolver
+    result: dict[str, Any] = resolver.resolve(event, context)
+    return result

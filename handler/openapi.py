@@ -1,0 +1,170 @@
+"""The OpenAPI 3 document, generated from the request fields that validate input (service.FIELDS)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from . import service
+
+ERROR_CODES = {
+    400: ["invalid_request"],
+    404: ["not_found"],
+    405: ["method_not_allowed"],
+    413: ["too_many_texts", "text_too_long", "body_too_large"],
+    415: ["unsupported_media_type"],
+    500: ["internal_error", "model_unavailable"],
+}
+
+
+def _field_schema(f: service.Field) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": f.type, "description": f.description}
+    if f.items:
+        schema["items"] = {"type": f.items, "maxLength": service.settings.max_text_chars}
+        schema["minItems"] = 1
+        schema["maxItems"] = service.settings.max_texts
+    if f.type == "string" and not f.enum:
+        schema["maxLength"] = service.settings.max_text_chars
+    if f.enum:
+        schema["enum"] = list(f.enum)
+    if f.minimum is not None:
+        schema["minimum"] = f.minimum
+    if f.nullable:
+        schema["nullable"] = True
+    if f.default is not None or f.nullable:
+        schema["default"] = f.default
+    return schema
+
+
+def _request_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Give exactly one of `texts` or `text`.",
+        "properties": {f.name: _field_schema(f) for f in service.FIELDS},
+    }
+
+
+MODEL_SCHEMA = {
+    "type": "object",
+    "required": ["name", "precision", "sha256", "vocab_size"],
+    "properties": {
+        "name": {"type": "string", "example": "splade-tiny"},
+        "precision": {"type": "string", "example": "int8"},
+        "sha256": {"type": "string"},
+        "vocab_size": {"type": "integer", "example": 30522},
+    },
+}
+
+VECTOR_SCHEMA = {
+    "type": "object",
+    "required": ["index", "tokens", "windows"],
+    "properties": {
+        "index": {"type": "integer", "description": "Position of the text in the request."},
+        "indices": {"type": "array", "items": {"type": "integer"}, "description": "Vocabulary ids, heaviest first."},
+        "values": {"type": "array", "items": {"type": "number"}, "description": "Weights, same order as indices."},
+        "terms": {"type": "object", "additionalProperties": {"type": "number"}, "description": "{term: weight}"},
+        "tokens": {"type": "integer", "description": "WordPiece tokens of the text the vector covers."},
+        "windows": {"type": "integer", "description": "Model windows run for the text."},
+    },
+}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "enum": sorted({c for codes in ERROR_CODES.values() for c in codes})},
+                "message": {"type": "string"},
+                "field": {"type": "string", "example": "texts[3]"},
+            },
+        }
+    },
+}
+
+
+def _error(status: int, text: str) -> dict[str, Any]:
+    return {
+        "description": f"{text} (code: {', '.join(ERROR_CODES[status])})",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(ref: str, text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    limits = {k: {"type": "integer"} for k in service.limits_block()}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "SPLADE expander",
+            "version": "1.0.0",
+            "description": "Text -> learned sparse (SPLADE) vectors for sparse_vector, rank_features, sparse indexes.",
+        },
+        "paths": {
+            "/v1/expand": {
+                "post": {
+                    "operationId": "expand",
+                    "summary": "Expand texts into SPLADE sparse vectors",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExpandRequest"}}},
+                    },
+                    "responses": {
+                        "200": _json("ExpandResponse", "One vector per text, in input order"),
+                        "400": _error(400, "Malformed JSON or a field of the wrong shape"),
+                        "413": _error(413, "Too many texts, a text too long, or a body too large"),
+                        "415": _error(415, "The body is not JSON"),
+                        "500": _error(500, "Unexpected failure; the message carries the request id"),
+                    },
+                }
+            },
+            "/v1/model": {
+                "get": {
+                    "operationId": "model",
+                    "summary": "The model and the request limits",
+                    "responses": {"200": _json("ModelResponse", "Model block and limits")},
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "ExpandRequest": _request_schema(),
+                "ExpandResponse": {
+                    "type": "object",
+                    "required": ["model", "data", "usage"],
+                    "properties": {
+                        "model": {"$ref": "#/components/schemas/Model"},
+                        "data": {"type": "array", "items": {"$ref": "#/components/schemas/Vector"}},
+                        "usage": {
+                            "type": "object",
+                            "properties": {"texts": {"type": "integer"}, "tokens": {"type": "integer"}},
+                        },
+                    },
+                },
+                "ModelResponse": {
+                    "type": "object",
+                    "properties": {
+                        "model": {"$ref": "#/components/schemas/Model"},
+                        "limits": {"type": "object", "properties": limits},
+                    },
+                },
+                "Model": MODEL_SCHEMA,
+                "Vector": VECTOR_SCHEMA,
+                "Error": ERROR_SCHEMA,
+            }
+        },
+    }

@@ -1,0 +1,210 @@
+"""The Lambda handler in-process: HTTP API v2, REST v1, Function URL and direct invocation."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from handler import app, service
+from handler.errors import InvalidRequestError, PayloadTooLargeError
+from tests.conftest import load_event
+
+HTTP_EVENTS = ["http-api-v2-expand", "http-api-v2-expand-base64", "rest-v1-expand", "function-url-expand"]
+
+
+def call(event: dict[str, Any], context: Any) -> tuple[int, dict[str, Any]]:
+    response = app.lambda_handler(event, context)
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body)
+
+
+def with_body(body: Any, *, raw: str | None = None, **headers: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("http-api-v2-expand"))
+    event["body"] = raw if raw is not None else json.dumps(body)
+    event["isBase64Encoded"] = False
+    event["headers"].update(headers)
+    return event
+
+
+def test_event_kinds_are_told_apart() -> None:
+    """Each sample event is classified as the caller that sends it."""
+    kinds = {name: app.event_kind(load_event(name)) for name in [*HTTP_EVENTS, "direct-expand"]}
+    assert kinds == {
+        "http-api-v2-expand": "http_v2",
+        "http-api-v2-expand-base64": "http_v2",
+        "rest-v1-expand": "rest_v1",
+        "function-url-expand": "function_url",
+        "direct-expand": "direct",
+    }
+
+
+def test_every_event_kind_returns_the_same_vectors_as_the_expander(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """HTTP v2 (plain and base64), REST v1, Function URL and direct give identical, correct vectors."""
+    request = load_event("direct-expand")
+    expected = service.expander.expand(request["texts"], top_k=request["top_k"])
+    bodies = []
+    for name in HTTP_EVENTS:
+        status, body = call(load_event(name), lambda_context)
+        assert status == 200, (name, body)
+        bodies.append(body)
+    bodies.append(app.lambda_handler(load_event("direct-expand"), lambda_context))
+    for body in bodies:
+        assert body == bodies[0]
+        assert sorted(body) == ["data", "model", "usage"]
+        for item, vec in zip(body["data"], expected, strict=True):
+            assert sorted(item) == ["index", "indices", "terms", "tokens", "values", "windows"]
+            assert item["indices"] == vec.indices.tolist()
+            assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
+            assert list(item["terms"]) == [vec.vocab[i] for i in vec.indices.tolist()]
+            assert (item["tokens"], item["windows"]) == (vec.tokens, vec.windows)
+    assert bodies[0]["model"] == {**service.expander.model_info}
+    assert bodies[0]["usage"] == {"texts": 2, "tokens": sum(v.tokens for v in expected)}
+    assert "pulmonary" in bodies[0]["data"][0]["terms"]
+
+
+def test_single_text_and_formats(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """`text` is one text; format indices gives indices+values only, terms gives terms only."""
+    status, body = call(with_body({"text": "lung disease", "format": "terms", "top_k": 5}), lambda_context)
+    assert status == 200 and len(body["data"]) == 1
+    assert sorted(body["data"][0]) == ["index", "terms", "tokens", "windows"] and len(body["data"][0]["terms"]) == 5
+    status, body = call(with_body({"texts": ["lung disease"]}), lambda_context)
+    assert sorted(body["data"][0]) == ["index", "indices", "tokens", "values", "windows"]
+
+
+def test_model_route_reports_model_and_limits(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """GET /v1/model returns the model block and the configured limits."""
+    status, body = call(load_event("http-api-v2-model"), lambda_context)
+    assert status == 200
+    assert body["model"]["name"] == "splade-tiny" and body["model"]["vocab_size"] == 30522
+    assert body["limits"] == {
+        "max_texts": service.settings.max_texts,
+        "max_text_chars": service.settings.max_text_chars,
+        "max_body_bytes": service.settings.max_body_bytes,
+        "window_tokens": service.settings.window_tokens,
+        "max_windows": service.settings.max_windows,
+    }
+
+
+def test_openapi_document_is_valid_and_lists_the_routes(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """GET /v1/openapi.json is a valid OpenAPI 3 document with the three routes and the request fields."""
+    status, doc = call(load_event("http-api-v2-openapi"), lambda_context)
+    assert status == 200
+    validate(doc)
+    assert doc["openapi"].startswith("3.")
+    assert sorted(doc["paths"]) == ["/v1/expand", "/v1/model", "/v1/openapi.json"]
+    props = doc["components"]["schemas"]["ExpandRequest"]["properties"]
+    assert sorted(props) == sorted(f.name for f in service.FIELDS)
+    assert props["format"]["enum"] == ["indices", "terms", "both"]
+
+
+BIG = "x" * 200
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "code", "field"),
+    [
+        (lambda: with_body(None, raw='{"texts": ["a"'), 400, "invalid_request", None),
+        (lambda: with_body(None, raw=""), 400, "invalid_request", None),
+        (lambda: with_body(None, raw="[1, 2]"), 400, "invalid_request", None),
+        (lambda: with_body(None, raw='{"texts": [NaN]}'), 400, "invalid_request", None),
+        (lambda: with_body(None, raw="[" * 100_000 + "]" * 100_000), 400, "invalid_request", None),
+        (lambda: with_body({"texts": ["a", 3]}), 400, "invalid_request", "texts[1]"),
+        (lambda: with_body({"texts": "a"}), 400, "invalid_request", "texts"),
+        (lambda: with_body({"texts": []}), 400, "invalid_request", "texts"),
+        (lambda: with_body({"texts": ["a"], "text": "b"}), 400, "invalid_request", "texts"),
+        (lambda: with_body({}), 400, "invalid_request", "texts"),
+        (lambda: with_body({"texts": ["a"], "topk": 3}), 400, "invalid_request", "topk"),
+        (lambda: with_body({"texts": ["a"], "top_k": 0}), 400, "invalid_request", "top_k"),
+        (lambda: with_body({"texts": ["a"], "top_k": "5"}), 400, "invalid_request", "top_k"),
+        (lambda: with_body({"texts": ["a"], "min_weight": -1}), 400, "invalid_request", "min_weight"),
+        (lambda: with_body({"texts": ["a"], "kind": "passage"}), 400, "invalid_request", "kind"),
+        (lambda: with_body({"texts": ["a"], "format": "dense"}), 400, "invalid_request", "format"),
+        (lambda: with_body({"texts": ["a"], "truncate": "yes"}), 400, "invalid_request", "truncate"),
+        (lambda: with_body({"texts": ["a"] * 65}), 413, "too_many_texts", "texts"),
+        (lambda: with_body({"texts": ["a", "x" * 100_001]}), 413, "text_too_long", "texts[1]"),
+        (lambda: with_body(None, raw=json.dumps({"texts": [BIG] * 64}) + " " * 6_000_000), 413, "body_too_large", None),
+        (lambda: with_body({"texts": ["a"]}, **{"content-type": "text/plain"}), 415, "unsupported_media_type", None),
+        (lambda: {**with_body(None, raw="!!notbase64!!"), "isBase64Encoded": True}, 400, "invalid_request", None),
+        (
+            lambda: {**with_body(None, raw=base64.b64encode(b"\xff\xfe{").decode()), "isBase64Encoded": True},
+            400,
+            "invalid_request",
+            None,
+        ),
+        (lambda: load_event("bad-http-api-v2-unknown-route"), 404, "not_found", None),
+        (lambda: load_event("bad-http-api-v2-wrong-method"), 405, "method_not_allowed", None),
+        (lambda: load_event("bad-http-api-v2-malformed-json"), 400, "invalid_request", None),
+        (lambda: load_event("bad-http-api-v2-not-json"), 415, "unsupported_media_type", None),
+        (lambda: load_event("bad-http-api-v2-wrong-type"), 400, "invalid_request", "texts[1]"),
+    ],
+)
+def test_error_matrix(event, status, code, field, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """Each bad request gets its documented status, stable code and field, never a 500."""
+    got_status, body = call(event(), lambda_context)
+    assert (got_status, body["error"]["code"]) == (status, code), body
+    assert body["error"].get("field") == field
+    assert sorted(body) == ["error"] and body["error"]["message"]
+
+
+def test_405_names_the_allowed_method(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A wrong method on a known route says which method is allowed (Allow header)."""
+    response = app.lambda_handler(load_event("bad-http-api-v2-wrong-method"), lambda_context)
+    assert response["statusCode"] == 405
+    assert response["headers"]["Allow"] == "POST"
+
+
+def test_a_bad_text_in_64_fails_before_any_inference(lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """64 texts where text 37 is a number: 400 with field texts[37] and the model never runs."""
+    runs: list[int] = []
+    monkeypatch.setattr(service.expander.session, "run", lambda *a, **k: runs.append(1))
+    texts: list[Any] = [f"text number {i}" for i in range(64)]
+    texts[37] = 37
+    status, body = call(with_body({"texts": texts}), lambda_context)
+    assert status == 400 and body["error"]["field"] == "texts[37]"
+    assert runs == []
+
+
+def test_unexpected_failure_is_a_500_with_request_id_and_no_trace(lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An unexpected exception becomes 500 internal_error carrying the request id, no stack trace."""
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(service.expander, "expand", boom)
+    status, body = call(load_event("http-api-v2-expand"), lambda_context)
+    assert status == 500 and body["error"]["code"] == "internal_error"
+    assert lambda_context.aws_request_id in body["error"]["message"]
+    assert "secret" not in json.dumps(body) and "Traceback" not in json.dumps(body)
+
+
+def test_direct_invocation_raises_typed_errors(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """Direct callers get InvalidRequestError / PayloadTooLargeError (Lambda's errorType)."""
+    with pytest.raises(InvalidRequestError) as info:
+        app.lambda_handler(load_event("bad-direct-wrong-type"), lambda_context)
+    assert info.value.field == "texts[1]"
+    with pytest.raises(PayloadTooLargeError) as too_many:
+        app.lambda_handler({"texts": ["a"] * 65}, lambda_context)
+    assert too_many.value.code == "too_many_texts"
+    with pytest.raises(InvalidRequestError):
+        app.lambda_handler(["not", "an", "object"], lambda_context)  # type: ignore[arg-type]
+
+
+def test_logs_never_contain_the_texts(lambda_context, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The structured logs carry counts and the correlation id, never the submitted text."""
+    from handler.telemetry import logger
+
+    secret = "zebra quokka confidential memo"
+    with caplog.at_level("INFO"):
+        status, _ = call(with_body({"texts": [secret]}), lambda_context)
+    assert status == 200
+    lines = [json.loads(logger.registered_formatter.format(r)) for r in caplog.records]
+    assert lines and not [line for line in lines if "quokka" in json.dumps(line)]
+    (expanded,) = [line for line in lines if line.get("message") == "expanded"]
+    assert expanded["texts"] == 1 and expanded["correlation_id"] == "Jx1bQhEFoAMEVxw="
