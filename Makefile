@@ -10,7 +10,8 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model test test-unit bench bench-reference lint format clean
+.PHONY: help venv model test test-unit bench bench-reference lint format clean build build-host invoke \
+	build-SpladeFunction sam-venv checkov-venv
 
 help:
 	@echo "make invoke   run the sample event through the built function (Lambda runtime emulator)"
@@ -41,17 +42,72 @@ $(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py $(VEN
 
 model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx
 
+# --- Lambda artifact --------------------------------------------------------------------------------
+ARCH ?= arm64
+LAMBDA_PYTHON ?= 3.12
+SAM_CLI_VERSION := 1.170.0
+HOST_ARTIFACT := build/artifact-host
+HOST_RUNTIME := build/runtime-host
+RIE := build/rie/aws-lambda-rie-x86_64
+ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL)
+
+# `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR; ARCH=x86_64 for x86_64 deployments.
+build-SpladeFunction: $(MODEL) $(VENV)/.installed
+	$(PY) scripts/build_artifact.py --dest "$(ARTIFACTS_DIR)" --arch $(ARCH) --python-version $(LAMBDA_PYTHON)
+
+# The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).
+build: $(MODEL) $(VENV)/.installed
+	$(PY) scripts/build_artifact.py --dest build/artifact-$(ARCH) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
+		--zip build/splade-$(ARCH).zip
+
+# The same recipe for this machine, plus what the Lambda runtime provides (awslambdaric, boto3 in /var/runtime).
+build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)
+$(HOST_ARTIFACT)/.built: $(ARTIFACT_INPUTS) | $(VENV)/.installed
+	$(PY) scripts/build_artifact.py --dest $(HOST_ARTIFACT) --host
+	touch $@
+$(HOST_RUNTIME)/.installed: | $(VENV)/.installed
+	$(PIP) install --quiet --only-binary=:all: --target $(HOST_RUNTIME) awslambdaric==4.2.2 boto3==1.44.5
+	touch $@
+# The Lambda Runtime Interface Emulator ships inside the aws-sam-cli wheel; only that file is extracted.
+$(RIE): | $(VENV)/.installed
+	rm -rf build/rie-wheel && $(PIP) download --quiet --no-deps -d build/rie-wheel aws-sam-cli==$(SAM_CLI_VERSION)
+	mkdir -p $(dir $(RIE))
+	$(PY) -c "import zipfile,glob,sys; z=zipfile.ZipFile(glob.glob('build/rie-wheel/*.whl')[0]); \
+		open(sys.argv[1],'wb').write(z.read('samcli/local/rapid/aws-lambda-rie-x86_64'))" $(RIE)
+	chmod +x $(RIE) && rm -rf build/rie-wheel
+
+EVENT ?= events/http-api-v2-expand.json
+invoke: build-host
+	$(PY) scripts/local_invoke.py --event $(EVENT)
+
 # --- tests ------------------------------------------------------------------------------------------
-test: venv model lint
+test: venv model build-host lint
 	$(PY) -m pytest
 
 test-unit: venv model
 	$(PY) -m pytest -m "not integration"
 
-lint: venv
+SAM_VENV := build/venv-sam
+CHECKOV_VENV := build/venv-checkov
+sam-venv: $(SAM_VENV)/.installed
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==1.58.0
+	touch $@
+# checkov in its own venv: next to aws-sam-cli it downgrades boto3 and breaks it.
+checkov-venv: $(CHECKOV_VENV)/.installed
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	touch $@
+
+lint: venv sam-venv checkov-venv
 	$(PY) -m ruff format --check handler scripts tests
 	$(PY) -m ruff check handler scripts tests
 	$(PY) -m mypy handler
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 format: venv
 	$(PY) -m ruff format handler scripts tests

@@ -1,0 +1,134 @@
+"""Build the Lambda deployment artifact: handler + model assets + the trimmed runtime closure.
+
+    python scripts/build_artifact.py --dest DIR --arch arm64 --python-version 3.12   (what `sam build` ships)
+    python scripts/build_artifact.py --dest DIR --host                               (runs on this machine)
+
+Dependencies are installed with ``pip install --no-deps --only-binary=:all: --target`` from requirements.txt,
+which pins the whole runtime closure (tokenizers does not need huggingface_hub to load a local file, and
+onnxruntime's sympy/protobuf/flatbuffers are only for its offline tools). For another platform every
+manylinux tag is listed, since pip does not widen them. Then tests, stubs, caches and onnxruntime's offline
+tools are trimmed; numpy's shared libraries are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
+MANYLINUX = ["manylinux2014", *(f"manylinux_2_{minor}" for minor in range(17, 35))]
+ARCH_TAGS = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+# Paths (relative to the artifact root) removed after install: offline tools, tests, typing stubs.
+TRIM_DIRS = (
+    "onnxruntime/tools",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/datasets",
+    "onnxruntime/backend",
+    "numpy/f2py",
+    "numpy/_pyinstaller",
+    "numpy/tests",
+    "numpy/testing/tests",
+    "tokenizers/tools",
+    "aws_lambda_powertools/utilities/parser",
+    "aws_lambda_powertools/utilities/data_masking",
+    "aws_lambda_powertools/utilities/idempotency",
+    "aws_lambda_powertools/utilities/feature_flags",
+    "aws_lambda_powertools/utilities/streaming",
+    "aws_lambda_powertools/utilities/parameters",
+    "aws_lambda_powertools/utilities/kafka",
+)
+TRIM_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)  # the C-API library; the Python binding links ORT statically
+TRIM_DIR_NAMES = ("__pycache__", "tests")
+TRIM_SUFFIXES = (".pyi", ".pyc", ".pxd", ".h")
+
+
+def pip_install(dest: Path, arch: str | None, python_version: str | None) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-deps"]
+    cmd += ["--only-binary=:all:", "--no-compile", "--target", str(dest), "-r", str(ROOT / "requirements.txt")]
+    if arch is not None:
+        machine = ARCH_TAGS[arch]
+        for tag in MANYLINUX:
+            cmd += ["--platform", f"{tag}_{machine}"]
+        cmd += ["--implementation", "cp", "--python-version", python_version or "3.12"]
+    subprocess.run(cmd, check=True)
+
+
+def trim(dest: Path) -> None:
+    for rel in TRIM_DIRS:
+        shutil.rmtree(dest / rel, ignore_errors=True)
+    for pattern in TRIM_GLOBS:
+        for path in dest.glob(pattern):
+            path.unlink()
+    for path in sorted(dest.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in TRIM_DIR_NAMES and "numpy.libs" not in path.parts:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in TRIM_SUFFIXES and "numpy.libs" not in path.parts:
+            path.unlink()
+    shutil.rmtree(dest / "bin", ignore_errors=True)
+
+
+def copy_sources(dest: Path) -> None:
+    (dest / "handler").mkdir(parents=True)
+    for src in sorted((ROOT / "handler").glob("*.py")):
+        shutil.copy2(src, dest / "handler" / src.name)
+    (dest / "model_assets").mkdir()
+    for name in SHIPPED_MODEL_FILES:
+        src = ROOT / "model_assets" / name
+        if not src.is_file():
+            raise SystemExit(f"{src} is missing: run `make model`")
+        shutil.copy2(src, dest / "model_assets" / name)
+
+
+def make_zip(src: Path, zip_path: Path) -> int:
+    """A deterministic zip of ``src`` (sorted entries, fixed timestamps, exec bits kept)."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(path.relative_to(src)), date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (path.stat().st_mode & 0o777 | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes(), compresslevel=9)
+    return zip_path.stat().st_size
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dest", type=Path, required=True)
+    parser.add_argument("--arch", choices=sorted(ARCH_TAGS), default="arm64")
+    parser.add_argument("--python-version", default="3.12")
+    parser.add_argument("--host", action="store_true", help="build for this machine and interpreter")
+    parser.add_argument("--zip", type=Path, help="also write a deterministic zip here and report its size")
+    args = parser.parse_args(argv)
+
+    dest: Path = args.dest.resolve()
+    if dest.exists():
+        for child in dest.iterdir():  # SAM owns ARTIFACTS_DIR itself: empty it, keep it
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    dest.mkdir(parents=True, exist_ok=True)
+    copy_sources(dest)
+    pip_install(dest, None if args.host else args.arch, None if args.host else args.python_version)
+    trim(dest)
+    unzipped = tree_size(dest)
+    target = "host" if args.host else f"{args.arch} / cp{args.python_version.replace('.', '')}"
+    print(f"artifact {dest} ({target}): {unzipped / 1e6:.1f} MB unzipped")
+    if args.zip:
+        zipped = make_zip(dest, args.zip)
+        print(f"zip {args.zip}: {zipped / 1e6:.1f} MB zipped (targets: <= 40 MB zipped, <= 130 MB unzipped)")
+    os.sync()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

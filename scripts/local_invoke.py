@@ -1,0 +1,203 @@
+"""Run the built artifact under the real Lambda Runtime Interface Emulator and invoke it.
+
+    python scripts/local_invoke.py --event events/http-api-v2-expand.json [--env KEY=VALUE ...]
+
+The emulator (``aws-lambda-rie-x86_64``, shipped inside the ``aws-sam-cli`` wheel) runs
+``python -S -m awslambdaric handler.app.lambda_handler`` with only the artifact (like ``/var/task``) and a
+runtime directory holding awslambdaric and boto3 (like ``/var/runtime``) on ``PYTHONPATH``, in a controlled
+environment. Emulator traits handled here: it answers HTTP 200 even for function errors (read the body),
+it cannot take concurrent requests (one emulator, one request at a time), it has no ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RIE = ROOT / "build" / "rie" / "aws-lambda-rie-x86_64"
+ARTIFACT = ROOT / "build" / "artifact-host"
+RUNTIME = ROOT / "build" / "runtime-host"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+# Function environment as template.yaml sets it (names of local stand-ins for the buckets).
+FUNCTION_ENV = {
+    "MAX_TEXTS": "64",
+    "MAX_TEXT_CHARS": "100000",
+    "MAX_BODY_BYTES": "6000000",
+    "WINDOW_TOKENS": "256",
+    "MAX_WINDOWS": "64",
+    "TOKENS_PER_RUN": "512",
+    "ORT_THREADS": "0",
+    "OUTPUT_BUCKET": "splade-output",
+    "OUTPUT_PREFIX": "vectors/",
+    "OUTPUT_FORMAT": "indices",
+    "TEXT_FIELD": "text",
+    "ID_FIELD": "id",
+    "MAX_OBJECT_BYTES": "200000000",
+    "INGEST_TIME_MARGIN_MS": "10000",
+    "POWERTOOLS_SERVICE_NAME": "splade-expander",
+    "POWERTOOLS_METRICS_NAMESPACE": "SpladeExpander",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Emulator:
+    """One emulator process serving one function; ``invoke`` sends one event at a time."""
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        artifact: Path = ARTIFACT,
+        runtime: Path = RUNTIME,
+        timeout_s: int = 120,
+        memory_mb: int = 2048,
+    ) -> None:
+        for path in (RIE, artifact / "handler" / "app.py", runtime / "awslambdaric"):
+            if not path.exists():
+                raise SystemExit(f"{path} is missing: run `make build-host`")
+        self.port = free_port()
+        self.log_file = tempfile.NamedTemporaryFile(prefix="rie-", suffix=".log", delete=False)  # noqa: SIM115
+        self.lock = threading.Lock()
+        python = getattr(sys, "_base_executable", sys.executable)
+        environment = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "HOME": tempfile.gettempdir(),
+            "PYTHONPATH": f"{artifact}:{runtime}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LAMBDA_TASK_ROOT": str(artifact),
+            "LAMBDA_RUNTIME_DIR": str(runtime),
+            "AWS_LAMBDA_FUNCTION_NAME": "splade-expander",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout_s),
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            **FUNCTION_ENV,
+            **(env or {}),
+        }
+        cmd = [
+            str(RIE),
+            "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+            "--runtime-api-address", f"127.0.0.1:{free_port()}",
+            python, "-S", "-m", "awslambdaric", "handler.app.lambda_handler",
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, env=environment, cwd=artifact, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self._wait_listening()
+
+    def _wait_listening(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"emulator exited ({self.proc.returncode}):\n{self.logs()[-3000:]}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError("the emulator did not start listening")
+
+    def invoke_raw(self, payload: bytes, timeout: float = 180.0) -> tuple[int, bytes]:
+        """POST one invocation; returns (HTTP status, response body)."""
+        with self.lock:  # the emulator panics on concurrent requests
+            request = urllib.request.Request(f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=payload, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return response.status, response.read()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read()
+
+    def invoke(self, event: Any) -> Any:
+        """Invoke with a JSON event; returns the decoded response (a function error is a dict with errorType)."""
+        status, body = self.invoke_raw(json.dumps(event).encode())
+        if status != 200:
+            raise RuntimeError(f"emulator answered HTTP {status}: {body[:500]!r}")
+        return json.loads(body)
+
+    def logs(self) -> str:
+        return Path(self.log_file.name).read_text(errors="replace")
+
+    def init_durations_ms(self) -> list[float]:
+        return [float(m) for m in re.findall(r"INIT REPORT\(durationMs: ([0-9.]+)\)", self.logs())]
+
+    def rss_kb(self) -> int:
+        """Resident memory of the function's runtime process (the emulator's child)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        total = 0
+        for pid in children.read_text().split() if children.exists() else []:
+            status = Path(f"/proc/{pid}/status")
+            for line in status.read_text().splitlines() if status.exists() else []:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log_file.close()
+        os.unlink(self.log_file.name)
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--event", type=Path, default=ROOT / "events" / "http-api-v2-expand.json")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the function environment")
+    parser.add_argument("--show-logs", action="store_true", help="print the function's log lines too")
+    args = parser.parse_args(argv)
+    env = dict(item.split("=", 1) for item in args.env)
+    event = json.loads(args.event.read_text())
+    start = time.perf_counter()
+    with Emulator(env) as emulator:
+        response = emulator.invoke(event)
+        elapsed = time.perf_counter() - start
+        if isinstance(response, dict) and isinstance(response.get("body"), str):
+            with contextlib.suppress(ValueError):
+                response = {**response, "body": json.loads(response["body"])}
+        print(json.dumps(response, indent=2, ensure_ascii=False))
+        inits = emulator.init_durations_ms()
+        if args.show_logs:
+            print(emulator.logs(), file=sys.stderr)
+    init = f"init {inits[0]:.0f} ms (Lambda init phase: imports + model load)" if inits else "init time not reported"
+    print(
+        f"\n{args.event.name}: {init}; first response after {elapsed:.2f} s including emulator start", file=sys.stderr
+    )
+    return 1 if isinstance(response, dict) and "errorType" in response else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The built artifact under the real Lambda Runtime Interface Emulator: every sample event, end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from handler import service
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from local_invoke import Emulator
+
+pytestmark = pytest.mark.integration
+EVENTS = sorted((ROOT / "events").glob("*.json"))
+
+# What each sample event must give: ("http", status, code) | ("direct", errorType or None) | ("ingest", None).
+EXPECTED: dict[str, tuple[str, Any, Any]] = {
+    "http-api-v2-expand.json": ("http", 200, None),
+    "http-api-v2-expand-base64.json": ("http", 200, None),
+    "http-api-v2-model.json": ("http", 200, None),
+    "http-api-v2-openapi.json": ("http", 200, None),
+    "rest-v1-expand.json": ("http", 200, None),
+    "function-url-expand.json": ("http", 200, None),
+    "direct-expand.json": ("direct", None, None),
+    "bad-direct-wrong-type.json": ("direct", "InvalidRequestError", "texts[1]"),
+    "bad-http-api-v2-malformed-json.json": ("http", 400, "invalid_request"),
+    "bad-http-api-v2-not-json.json": ("http", 415, "unsupported_media_type"),
+    "bad-http-api-v2-wrong-type.json": ("http", 400, "invalid_request"),
+    "bad-http-api-v2-unknown-route.json": ("http", 404, "not_found"),
+    "bad-http-api-v2-wrong-method.json": ("http", 405, "method_not_allowed"),
+    "s3-put.json": ("ingest", None, None),
+    "sqs-s3-ingest.json": ("ingest", None, None),
+    "sqs-s3-test-event.json": ("ingest", None, None),
+    "eventbridge-object-created.json": ("ingest", None, None),
+    "stepfunctions-map-batch.json": ("ingest", None, None),
+}
+SAMPLE_DOCS = {
+    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
+    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
+}
+
+
+@pytest.fixture(scope="module")
+def emulator(moto_server: str) -> Iterator[Emulator]:
+    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    for bucket in ("splade-ingest", "splade-output"):
+        s3.create_bucket(Bucket=bucket)
+    for key, body in SAMPLE_DOCS.items():
+        s3.put_object(Bucket="splade-ingest", Key=key, Body=body)
+    with Emulator({"AWS_ENDPOINT_URL_S3": moto_server}) as emu:
+        yield emu
+
+
+def test_every_sample_event_has_an_expectation() -> None:
+    """Adding a sample event without saying what it must return fails here."""
+    assert sorted(p.name for p in EVENTS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])
+def test_sample_event_through_the_emulator(emulator: Emulator, path: Path) -> None:
+    """Each sample event gives its documented result under the real runtime interface."""
+    event = json.loads(path.read_text())
+    kind, expected, detail = EXPECTED[path.name]
+    response = emulator.invoke(event)
+    if kind == "http":
+        assert response["statusCode"] == expected, response
+        body = json.loads(response["body"])
+        if expected != 200:
+            assert body["error"]["code"] == detail
+        elif "expand" in path.name:
+            texts = json.loads(load_body(event))["texts"]
+            assert_same_vectors(body, texts)
+    elif kind == "direct":
+        if expected is None:
+            assert_same_vectors(response, event["texts"])
+        else:
+            assert response["errorType"] == expected
+            assert detail in response["errorMessage"]
+    else:
+        assert "errorType" not in response, response
+        assert response.get("batchItemFailures", []) == [] and response.get("failed", []) == []
+
+
+def load_body(event: dict[str, Any]) -> str:
+    import base64
+
+    body: str = event["body"]
+    return base64.b64decode(body).decode() if event.get("isBase64Encoded") else body
+
+
+def assert_same_vectors(body: dict[str, Any], texts: list[str]) -> None:
+    expected = service.expander.expand(texts, top_k=16)
+    assert body["model"] == service.expander.model_info
+    for item, vec in zip(body["data"], expected, strict=True):
+        assert item["indices"] == vec.indices.tolist()
+        assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
+
+
+def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, moto_server: str) -> None:
+    """An SQS-wrapped S3 event under the emulator writes vectors to moto_server equal to the Expander's."""
+    event = json.loads((ROOT / "events" / "sqs-s3-ingest.json").read_text())
+    assert emulator.invoke(event) == {"batchItemFailures": []}
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    body = s3.get_object(Bucket="splade-output", Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
+    (line,) = [json.loads(x) for x in body.decode().splitlines()]
+    (vec,) = service.expander.expand([SAMPLE_DOCS["docs/copd overview.txt"].decode()])
+    assert line["id"] == "docs/copd overview.txt" and line["indices"] == vec.indices.tolist()
+    assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
+
+
+def test_init_phase_is_reported_once(emulator: Emulator) -> None:
+    """The model loads in the init phase, once: later invocations reuse it (one INIT REPORT)."""
+    emulator.invoke({"text": "warm call"})
+    inits = emulator.init_durations_ms()
+    assert len(inits) == 1 and inits[0] > 0
+
+
+@pytest.fixture(scope="module")
+def arm64_artifact() -> Path:
+    subprocess.run(["make", "-s", "build", "ARCH=arm64"], cwd=ROOT, check=True, capture_output=True)
+    return ROOT / "build" / "artifact-arm64"
+
+
+def test_arm64_artifact_holds_only_aarch64_cp312_binaries(arm64_artifact: Path) -> None:
+    """Every ELF file in the arm64 build is AArch64, every extension module is cp312 or abi3."""
+    elves, machines = [], set()
+    for path in arm64_artifact.rglob("*"):
+        if path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
+            header = path.read_bytes()[:20]
+            machines.add(int.from_bytes(header[18:20], "little"))  # e_machine: 183 = AArch64, 62 = x86-64
+            elves.append(path)
+            if ".cpython-" in path.name:
+                assert "cpython-312-aarch64" in path.name, path
+    assert len(elves) >= 4 and machines == {183}
+    assert (arm64_artifact / "model_assets" / "model.onnx").is_file()
+    assert not (arm64_artifact / "handler" / "__pycache__").exists()
+    assert not list(arm64_artifact.glob("huggingface_hub*")) and not list(arm64_artifact.glob("sympy*"))
+    assert list(arm64_artifact.glob("numpy.libs/*.so*"))  # numpy's shared libraries are never stripped
+
+
+def test_arm64_artifact_sizes_are_within_targets(arm64_artifact: Path) -> None:
+    """The arm64 zip is <= 40 MB and its contents <= 130 MB."""
+    unzipped = sum(p.stat().st_size for p in arm64_artifact.rglob("*") if p.is_file())
+    zipped = (ROOT / "build" / "splade-arm64.zip").stat().st_size
+    assert unzipped <= 130e6, unzipped
+    assert zipped <= 40e6, zipped
