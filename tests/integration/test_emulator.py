@@ -153,3 +153,12 @@ def test_arm64_artifact_sizes_are_within_targets(arm64_artifact: Path) -> None:
     zipped = (ROOT / "build" / "splade-arm64.zip").stat().st_size
     assert unzipped <= 130e6, unzipped
     assert zipped <= 40e6, zipped
+
+
+def test_tracing_on_still_serves_requests(moto_server: str) -> None:
+    """With tracing on (EnableTracing=true), the X-Ray SDK in the zip loads and requests still succeed."""
+    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
+    event = json.loads((ROOT / "events" / "http-api-v2-expand.json").read_text())
+    with Emulator({"POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}) as emu:
+        response = emu.invoke(event)
+    assert response["statusCode"] == 200, response
