@@ -11,14 +11,16 @@ LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
 .PHONY: help venv model test test-unit bench bench-reference lint format clean build build-host invoke \
-	build-SpladeFunction sam-venv checkov-venv
+	build-SpladeFunction sam-venv checkov-venv soak
 
 help:
 	@echo "make invoke   run the sample event through the built function (Lambda runtime emulator)"
 	@echo "make test     set everything up and run the tests (lint included)"
 	@echo "make model    fetch the pinned weights and build model_assets/ (no-op when up to date)"
 	@echo "make bench    benchmark (make bench-reference first for the torch comparison)"
-	@echo "make lint     ruff + mypy"
+	@echo "make soak     1,000 mixed invocations through one emulator: latency, RSS growth"
+	@echo "make build    the arm64 zip and its sizes (ARCH=x86_64 for x86)"
+	@echo "make lint     ruff, mypy, sam validate --lint, cfn-lint, checkov"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -121,8 +123,12 @@ $(REF_VENV)/.installed:
 	$(REF_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers safetensors numpy
 	touch $@
 
-bench: venv model
+bench: venv model build-host
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python
+
+# 1,000 mixed valid/invalid invocations through one emulator (make test runs a 100-invocation version).
+soak: venv model build-host
+	$(PY) scripts/soak.py --count 1000
 
 clean:
 	rm -rf build model_assets/*.onnx model_assets/*.json .pytest_cache .mypy_cache .ruff_cache

@@ -53,7 +53,10 @@ def s3_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    # Standard retry mode, 5 attempts; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (standard boto3 settings) override.
+    mode = os.getenv("AWS_RETRY_MODE", "standard")
+    attempts = int(os.getenv("AWS_MAX_ATTEMPTS", "5"))
+    return boto3.client("s3", config=Config(retries={"mode": mode, "total_max_attempts": attempts}))
 
 
 # ----------------------------------------------------------------------------- events -> object refs
@@ -253,15 +256,23 @@ def _process_refs(refs: list[ObjectRef], context: Any) -> list[dict[str, Any]]:
     return results
 
 
+def _log_failure(exc: Exception, **where: Any) -> tuple[str, str]:
+    """Log why an object failed: a clear code and reason (a stack trace only for unexpected errors)."""
+    metrics.add_metric(name="ObjectFailures", unit=MetricUnit.Count, value=1)
+    if isinstance(exc, ObjectFailedError):
+        logger.error("object failed", extra={**where, "code": exc.code, "reason": exc.message})
+        return exc.code, exc.message
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
+    logger.exception("object failed", extra={**where, "code": code, "reason": str(exc)[:500]})
+    return code, str(exc)[:500]
+
+
 def _record_handler(context: Any) -> Any:
     def handle(record: SQSRecord) -> list[dict[str, Any]]:
         try:
             return _process_refs(refs_from_message(record.body), context)
-        except ObjectFailedError as exc:
-            logger.error(
-                "object failed", extra={"message_id": record.message_id, "code": exc.code, "reason": exc.message}
-            )
-            metrics.add_metric(name="ObjectFailures", unit=MetricUnit.Count, value=1)
+        except Exception as exc:  # the processor reports it in batchItemFailures: SQS retries, then the DLQ
+            _log_failure(exc, message_id=record.message_id)
             raise
 
     return handle
@@ -276,12 +287,9 @@ def _process_each(refs: list[ObjectRef], context: Any) -> dict[str, Any]:
             if deadline() < TIME_MARGIN_MS:
                 raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
             done.append(process_object(ref, deadline))
-        except ObjectFailedError as exc:
-            logger.error(
-                "object failed", extra={"bucket": ref.bucket, "key": ref.key, "code": exc.code, "reason": exc.message}
-            )
-            metrics.add_metric(name="ObjectFailures", unit=MetricUnit.Count, value=1)
-            failed.append({"key": ref.key, "code": exc.code, "reason": exc.message})
+        except Exception as exc:  # every object is tried; the invocation fails at the end if any failed
+            code, reason = _log_failure(exc, bucket=ref.bucket, key=ref.key)
+            failed.append({"key": ref.key, "code": code, "reason": reason})
     if failed:
         raise IngestFailedError(f"{len(failed)} of {len(refs)} objects failed: {json.dumps(failed)[:2000]}")
     return {"processed": done, "failed": []}

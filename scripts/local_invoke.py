@@ -36,7 +36,7 @@ INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # Function environment as template.yaml sets it (names of local stand-ins for the buckets).
 FUNCTION_ENV = {
     "MAX_TEXTS": "64",
-    "MAX_TEXT_CHARS": "100000",
+    "MAX_TEXT_CHARS": "20000",
     "MAX_BODY_BYTES": "6000000",
     "WINDOW_TOKENS": "256",
     "MAX_WINDOWS": "64",
@@ -145,16 +145,29 @@ class Emulator:
     def init_durations_ms(self) -> list[float]:
         return [float(m) for m in re.findall(r"INIT REPORT\(durationMs: ([0-9.]+)\)", self.logs())]
 
-    def rss_kb(self) -> int:
-        """Resident memory of the function's runtime process (the emulator's child)."""
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+    def runtime_pids(self) -> list[int]:
+        """PIDs of the function's runtime process(es): the emulator's children (any of its threads)."""
+        pids = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            pids += [int(pid) for pid in task.read_text().split()]
+        return pids
+
+    def _status_kb(self, field: str) -> int:
         total = 0
-        for pid in children.read_text().split() if children.exists() else []:
+        for pid in self.runtime_pids():
             status = Path(f"/proc/{pid}/status")
             for line in status.read_text().splitlines() if status.exists() else []:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     total += int(line.split()[1])
         return total
+
+    def rss_kb(self) -> int:
+        """Resident memory of the function's runtime process now."""
+        return self._status_kb("VmRSS")
+
+    def peak_rss_kb(self) -> int:
+        """Peak resident memory (high-water mark) of the function's runtime process."""
+        return self._status_kb("VmHWM")
 
     def close(self) -> None:
         self.proc.terminate()

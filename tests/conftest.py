@@ -72,6 +72,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpladeExpanderTest")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("MODEL_DIR", str(MODEL_DIR))
 os.environ.setdefault("MAX_OBJECT_BYTES", "2000000")
+os.environ.setdefault("AWS_MAX_ATTEMPTS", "3")  # fewer S3 retries (and backoff sleeps) in tests
 
 
 @dataclass

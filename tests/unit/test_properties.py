@@ -1,0 +1,65 @@
+"""Property tests (hypothesis): any JSON body gets a 200 or a documented 4xx; any unicode string expands
+to a valid vector."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler import app, service
+from handler.openapi import ERROR_CODES
+from tests.conftest import LambdaContext, load_event
+
+DOCUMENTED = {(status, code) for status, codes in ERROR_CODES.items() if status < 500 for code in codes}
+FIELD_NAMES = [f.name for f in service.FIELDS]
+SPECIAL_IDS = {0, 100, 101, 102, 103}
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=20,
+)
+# Request-shaped objects: real field names (and some others) with arbitrary values, so validation is reached.
+request_like = st.dictionaries(st.sampled_from([*FIELD_NAMES, "extra"]), json_values, max_size=6)
+# Any code point, lone surrogates included (hypothesis leaves them out of text() unless asked).
+unicode_text = st.text(
+    alphabet=st.characters(codec=None, categories=None) | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    max_size=300,
+)
+
+
+def post(body: str) -> tuple[int, dict[str, Any]]:
+    event = copy.deepcopy(load_event("http-api-v2-expand"))
+    event["body"], event["isBase64Encoded"] = body, False
+    response = app.lambda_handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values | request_like)
+def test_any_json_body_gets_200_or_a_documented_4xx(value: Any) -> None:
+    """Whatever JSON value is posted, the answer is a 200 with vectors or a documented 4xx code."""
+    status, body = post(json.dumps(value))
+    if status == 200:
+        assert sorted(body) == ["data", "model", "usage"]
+    else:
+        assert (status, body["error"]["code"]) in DOCUMENTED, (status, body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unicode_text)
+def test_any_unicode_string_expands_to_a_valid_vector(expander, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Any unicode string (lone surrogates included) gives finite, positive, sorted weights and no special token."""
+    (vec,) = expander.expand([text])
+    assert vec.indices.dtype == np.int32 and vec.values.dtype == np.float32
+    assert np.all(np.isfinite(vec.values)) and np.all(vec.values > 0)
+    assert np.all(np.diff(vec.values) <= 0)
+    assert not set(vec.indices.tolist()) & SPECIAL_IDS
+    assert len(set(vec.indices.tolist())) == len(vec)
+    assert (vec.windows == 0) == (vec.tokens == 0)
