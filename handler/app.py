@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from . import api, service
 from .telemetry import logger, metrics
 
@@ -48,7 +46,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     kind = event_kind(event)
     logger.append_keys(event_kind=kind)
     logger.set_correlation_id(_correlation_id(event))
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     if kind in RESOLVERS:
         return api.resolve(RESOLVERS[kind], event, context)
     if kind == "ingest":

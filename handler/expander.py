@@ -47,20 +47,20 @@ class SparseVector:
     def __len__(self) -> int:
         return int(self.indices.shape[0])
 
+    def _rounded(self, decimals: int | None) -> list[float]:
+        values = self.values.astype(np.float64)
+        return (values if decimals is None else np.round(values, decimals)).tolist()  # type: ignore[no-any-return]
+
     def to_indices(self, decimals: int | None = None) -> dict[str, list[Any]]:
         """``{"indices": [...], "values": [...]}`` (Elasticsearch/Qdrant/Pinecone/Milvus sparse shape)."""
-        values = self.values.tolist() if decimals is None else [round(v, decimals) for v in self.values.tolist()]
-        return {"indices": self.indices.tolist(), "values": values}
+        return {"indices": self.indices.tolist(), "values": self._rounded(decimals)}
 
     def to_terms(self, decimals: int | None = None) -> dict[str, float]:
         """``{term: weight}`` with the tokenizer's WordPiece strings (OpenSearch rank_features shape)."""
         if not self.vocab:
             raise ValueError("this vector has no vocabulary attached; use to_indices()")
-        vals = self.values.tolist()
-        return {
-            self.vocab[i]: (v if decimals is None else round(v, decimals))
-            for i, v in zip(self.indices.tolist(), vals, strict=True)
-        }
+        vocab = self.vocab
+        return {vocab[i]: v for i, v in zip(self.indices.tolist(), self._rounded(decimals), strict=True)}
 
     def dense(self, vocab_size: int) -> np.ndarray:
         out = np.zeros(vocab_size, dtype=np.float32)

@@ -8,6 +8,7 @@ which costs ~0.3 s of cold start that a function without tracing should not pay.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "splade-expander")
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "SpladeExpander"), service=SERVICE)
+# A rejected request records no metric (Lambda counts invocations and API Gateway 4xx); that is not a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 TRACING = os.getenv("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0", "no")
 if TRACING:

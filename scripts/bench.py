@@ -9,6 +9,8 @@ per configuration so the ratios compare like with like on a shared, noisy machin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -25,9 +27,11 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+BASE_ENV = dict(os.environ)  # before tests.conftest adds its test settings to os.environ
 
 from handler.expander import Expander  # noqa: E402
-from tests.corpus import prose_paragraphs, texts_with_tokens  # noqa: E402
+from tests.conftest import free_port, wait_for_port  # noqa: E402
+from tests.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens  # noqa: E402
 
 MODEL_DIR = ROOT / "model_assets"
 FP32_DIR = ROOT / "build" / "model_fp32"
@@ -84,7 +88,8 @@ class Reference:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"},
+            # PASSIVE: torch's OpenMP workers must not spin on a core while the ONNX systems are measured.
+            env={**BASE_ENV, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"},
         )
         self.info = self._read()
 
@@ -159,8 +164,108 @@ print(json.dumps({{"loaded_mb": base, "peak_mb": hwm_mb(), "tokens": sum(v.token
 """
 
 
+APP_INIT = """
+import time, json
+t0 = time.perf_counter()
+import handler.app
+print(json.dumps({"init": time.perf_counter() - t0}))
+"""
+
+INGEST = """
+import json, os, sys, time
+sys.path.insert(0, {root!r})
+import boto3
+from handler import app
+from tests.conftest import LambdaContext, load_event
+from tests.corpus import prose_paragraphs
+
+def hwm_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+s3 = boto3.client("s3")
+for bucket in ("bench-in", "bench-out"):
+    s3.create_bucket(Bucket=bucket)
+prose = prose_paragraphs()
+lines = [json.dumps({{"id": i, "text": prose[i % len(prose)]}}) for i in range({lines})]
+s3.put_object(Bucket="bench-in", Key="bench/corpus.jsonl", Body="\\n".join(lines).encode())
+message = load_event("s3-put")
+message["Records"][0]["s3"]["bucket"]["name"] = "bench-in"
+message["Records"][0]["s3"]["object"]["key"] = "bench/corpus.jsonl"
+record = dict(load_event("sqs-s3-ingest")["Records"][0], body=json.dumps(message))
+base = hwm_mb()
+start = time.perf_counter()
+result = app.lambda_handler({{"Records": [record]}}, LambdaContext(remaining_ms=900_000))
+elapsed = time.perf_counter() - start
+out = s3.get_object(Bucket="bench-out", Key="vectors/bench/corpus.jsonl.jsonl")["Body"].read()
+assert result == {{"batchItemFailures": []}} and out.count(b"\\n") == {lines}, result
+tokens = sum(len(p.split()) for p in prose)
+print(json.dumps({{"docs_per_s": {lines} / elapsed, "seconds": elapsed, "peak_mb": hwm_mb(), "loaded_mb": base,
+                  "output_mb": len(out) / 1e6}}))
+"""
+
+
+def ingest_bench(lines: int) -> dict[str, Any]:
+    """10,000-line JSONL through the ingest path (SQS event -> S3 read -> expand -> S3 multipart write)
+    against a moto_server on loopback, in a fresh process so its peak RSS is its own."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port)
+        env = {
+            **BASE_ENV, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+            "OUTPUT_BUCKET": "bench-out", "OUTPUT_PREFIX": "vectors/", "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", INGEST.format(root=str(ROOT), lines=lines)],
+            capture_output=True, text=True, env=env, check=False, cwd=ROOT,
+        )  # fmt: skip
+        if out.returncode != 0:
+            raise RuntimeError(f"ingest benchmark failed:\n{out.stderr[-3000:]}")
+        data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return data
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, float]]:
+    """(tokens, median ms through lambda_handler, median ms of Expander.expand alone) for one-text HTTP API v2
+    requests, 1 thread, interleaved so both see the same machine load."""
+    os.environ["ORT_THREADS"] = "1"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    from handler import app, service
+    from tests.conftest import LambdaContext, load_event
+
+    context = LambdaContext()
+    results = []
+    for text in texts:
+        event = load_event("http-api-v2-expand")
+        event["body"], event["isBase64Encoded"] = json.dumps({"texts": [text]}), False
+        expand_times, handler_times = [], []
+        with contextlib.redirect_stdout(io.StringIO()):  # the EMF metrics line printed per invocation
+            for _ in range(5):
+                app.lambda_handler(event, context)
+            for _ in range(reps):
+                start = time.perf_counter()
+                service.expander.expand([text])
+                expand_times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                app.lambda_handler(event, context)
+                handler_times.append(time.perf_counter() - start)
+        tokens = service.expander.expand([text])[0].tokens
+        results.append((tokens, statistics.median(handler_times) * 1e3, statistics.median(expand_times) * 1e3))
+    return results
+
+
 def fresh_process(code: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**BASE_ENV, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
     data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return data
@@ -171,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-python", default="", help="python of the torch reference venv")
     parser.add_argument("--texts", type=int, default=128, help="texts per throughput measurement")
     parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
+    parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
     args = parser.parse_args(argv)
 
     tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
@@ -197,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     ours32 = {t: Expander(FP32_DIR, threads=t) for t in (1, 2)}
     base = {t: Baseline(t) for t in (1, 2)}
     configs = [(t, b) for t in (1, 2) for b in (1, 16)]
-    steps = len(configs) * 4 + 2 * 3 + 2 + 1
+    steps = len(configs) * 4 + 2 * 3 + 5
     bar = Progress(steps)
 
     fidelity = None
@@ -239,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     bar.step("cold start x5")
     rss = fresh_process(PEAK_RSS.format(root=str(ROOT)))
     bar.step("peak RSS 64 x 512 tokens")
+    inits = [fresh_process(APP_INIT)["init"] for _ in range(5)]
+    bar.step("import handler.app x5")
+    overheads = handler_overhead(300, [HAND_WRITTEN[0], texts[0]])
+    bar.step("handler overhead")
+    ingest = ingest_bench(args.ingest_lines)
+    bar.step(f"ingest {args.ingest_lines:,}-line JSONL")
     bar.step("done")
 
     def fmt(x: float | None, digits: int = 0) -> str:
@@ -275,6 +387,22 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"| peak RSS, one request of 64 x 512 tokens ({rss['windows']} windows) | {rss['peak_mb']:.0f} MB "
         f"(after load {rss['loaded_mb']:.0f} MB) | <= 400 MB |"
+    )
+    print(
+        f"| `import handler.app` (Lambda init: imports + model load; fresh process, median of 5) | "
+        f"{statistics.median(inits):.3f} s | <= 0.3 s |"
+    )
+    for tokens, handler_ms, expand_ms in overheads:
+        overhead = (handler_ms - expand_ms) / expand_ms * 100
+        print(
+            f"| one-text ({tokens} tokens) HTTP API v2 call through lambda_handler vs Expander.expand alone "
+            f"(1 thread, median of 300) | {handler_ms:.2f} ms vs {expand_ms:.2f} ms: "
+            f"{handler_ms - expand_ms:+.2f} ms, **{overhead:+.0f}%** | <= 10% |"
+        )
+    print(
+        f"| ingest: {args.ingest_lines:,}-line JSONL via SQS event, moto_server S3 (fresh process) | "
+        f"{ingest['docs_per_s']:,.0f} docs/s ({ingest['seconds']:.1f} s, {ingest['output_mb']:.1f} MB out), "
+        f"peak RSS {ingest['peak_mb']:.0f} MB | |"
     )
     print(f"| model.onnx (int8) | {size / 1e6:.1f} MB | |")
     if fidelity is not None:

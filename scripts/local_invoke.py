@@ -186,6 +186,53 @@ class Emulator:
         self.close()
 
 
+# Objects the sample ingest events in events/ refer to, served by a local S3 (moto_server) for `make invoke`.
+SAMPLE_OBJECTS = {
+    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
+    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
+}
+
+
+def is_ingest(event: Any) -> bool:
+    if not isinstance(event, dict):
+        return False
+    records = event.get("Records")
+    return bool(records) or event.get("source") == "aws.s3" or isinstance(event.get("Items"), list)
+
+
+class LocalS3:
+    """moto_server on a free loopback port, with the sample buckets and objects, for ingest events."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        port = free_port()
+        exe = Path(sys.executable).parent / "moto_server"
+        self.proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("moto_server did not start")
+            time.sleep(0.05)
+        self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
+                               aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+        for bucket in ("splade-ingest", FUNCTION_ENV["OUTPUT_BUCKET"]):
+            self.s3.create_bucket(Bucket=bucket)
+        for key, body in SAMPLE_OBJECTS.items():
+            self.s3.put_object(Bucket="splade-ingest", Key=key, Body=body)
+
+    def outputs(self) -> dict[str, str]:
+        listing = self.s3.list_objects_v2(Bucket=FUNCTION_ENV["OUTPUT_BUCKET"]).get("Contents", [])
+        bucket = FUNCTION_ENV["OUTPUT_BUCKET"]
+        return {o["Key"]: self.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode() for o in listing}
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--event", type=Path, default=ROOT / "events" / "http-api-v2-expand.json")
@@ -194,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     event = json.loads(args.event.read_text())
+    local_s3 = LocalS3() if is_ingest(event) and "AWS_ENDPOINT_URL_S3" not in env else None
+    if local_s3 is not None:
+        env["AWS_ENDPOINT_URL_S3"] = local_s3.url
+        print(f"ingest event: serving {', '.join(SAMPLE_OBJECTS)} from a local S3 (moto_server)", file=sys.stderr)
     start = time.perf_counter()
     with Emulator(env) as emulator:
         response = emulator.invoke(event)
@@ -205,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         inits = emulator.init_durations_ms()
         if args.show_logs:
             print(emulator.logs(), file=sys.stderr)
+    if local_s3 is not None:
+        for key, body in local_s3.outputs().items():
+            print(f"\ns3://{FUNCTION_ENV['OUTPUT_BUCKET']}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
+        local_s3.close()
     init = f"init {inits[0]:.0f} ms (Lambda init phase: imports + model load)" if inits else "init time not reported"
     print(
         f"\n{args.event.name}: {init}; first response after {elapsed:.2f} s including emulator start", file=sys.stderr

@@ -16,7 +16,7 @@ from handler import service
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from local_invoke import Emulator
+from local_invoke import SAMPLE_OBJECTS, Emulator
 
 pytestmark = pytest.mark.integration
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -42,10 +42,7 @@ EXPECTED: dict[str, tuple[str, Any, Any]] = {
     "eventbridge-object-created.json": ("ingest", None, None),
     "stepfunctions-map-batch.json": ("ingest", None, None),
 }
-SAMPLE_DOCS = {
-    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
-    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
-}
+SAMPLE_DOCS = SAMPLE_OBJECTS
 
 
 @pytest.fixture(scope="module")

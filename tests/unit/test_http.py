@@ -197,14 +197,19 @@ def test_direct_invocation_raises_typed_errors(lambda_context) -> None:  # type:
 
 
 def test_logs_never_contain_the_texts(lambda_context, caplog) -> None:  # type: ignore[no-untyped-def]
-    """The structured logs carry counts and the correlation id, never the submitted text."""
+    """Even at DEBUG, the structured logs carry counts and the correlation id, never the submitted text."""
     from handler.telemetry import logger
 
     secret = "zebra quokka confidential memo"
-    with caplog.at_level("INFO"):
-        status, _ = call(with_body({"texts": [secret]}), lambda_context)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        with caplog.at_level("DEBUG"):
+            status, _ = call(with_body({"texts": [secret]}), lambda_context)
+    finally:
+        logger.setLevel(level)
     assert status == 200
-    lines = [json.loads(logger.registered_formatter.format(r)) for r in caplog.records]
+    lines = [json.loads(logger.registered_formatter.format(r)) for r in caplog.records if r.name == logger.name]
     assert lines and not [line for line in lines if "quokka" in json.dumps(line)]
     (expanded,) = [line for line in lines if line.get("message") == "expanded"]
     assert expanded["texts"] == 1 and expanded["correlation_id"] == "Jx1bQhEFoAMEVxw="
