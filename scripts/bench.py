@@ -27,10 +27,12 @@ from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 BASE_ENV = dict(os.environ)  # before tests.conftest adds its test settings to os.environ
 
+from servers import MotoServer  # noqa: E402
+
 from handler.expander import Expander  # noqa: E402
-from tests.conftest import free_port, wait_for_port  # noqa: E402
 from tests.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens  # noqa: E402
 
 MODEL_DIR = ROOT / "model_assets"
@@ -200,7 +202,6 @@ result = app.lambda_handler({{"Records": [record]}}, LambdaContext(remaining_ms=
 elapsed = time.perf_counter() - start
 out = s3.get_object(Bucket="bench-out", Key="vectors/bench/corpus.jsonl.jsonl")["Body"].read()
 assert result == {{"batchItemFailures": []}} and out.count(b"\\n") == {lines}, result
-tokens = sum(len(p.split()) for p in prose)
 print(json.dumps({{"docs_per_s": {lines} / elapsed, "seconds": elapsed, "peak_mb": hwm_mb(), "loaded_mb": base,
                   "output_mb": len(out) / 1e6}}))
 """
@@ -209,15 +210,9 @@ print(json.dumps({{"docs_per_s": {lines} / elapsed, "seconds": elapsed, "peak_mb
 def ingest_bench(lines: int) -> dict[str, Any]:
     """10,000-line JSONL through the ingest path (SQS event -> S3 read -> expand -> S3 multipart write)
     against a moto_server on loopback, in a fresh process so its peak RSS is its own."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_for_port(port)
+    with MotoServer() as server:
         env = {
-            **BASE_ENV, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+            **BASE_ENV, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL_S3": server.url,
             "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
             "OUTPUT_BUCKET": "bench-out", "OUTPUT_PREFIX": "vectors/", "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -228,11 +223,8 @@ def ingest_bench(lines: int) -> dict[str, Any]:
         )  # fmt: skip
         if out.returncode != 0:
             raise RuntimeError(f"ingest benchmark failed:\n{out.stderr[-3000:]}")
-        data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-        return data
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
 
 
 def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, float]]:

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from servers import MotoServer, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RIE = ROOT / "build" / "rie" / "aws-lambda-rie-x86_64"
@@ -54,13 +55,6 @@ FUNCTION_ENV = {
     "POWERTOOLS_LOG_LEVEL": "INFO",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Emulator:
@@ -109,18 +103,10 @@ class Emulator:
             python, "-S", "-m", "awslambdaric", "handler.app.lambda_handler",
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, env=environment, cwd=artifact, stdout=self.log_file, stderr=subprocess.STDOUT)
-        self._wait_listening()
-
-    def _wait_listening(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited ({self.proc.returncode}):\n{self.logs()[-3000:]}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError("the emulator did not start listening")
+        try:
+            wait_for_port(self.port, timeout=20, proc=self.proc)
+        except RuntimeError:
+            raise RuntimeError(f"emulator exited ({self.proc.returncode}):\n{self.logs()[-3000:]}") from None
 
     def invoke_raw(self, payload: bytes, timeout: float = 180.0) -> tuple[int, bytes]:
         """POST one invocation; returns (HTTP status, response body)."""
@@ -200,22 +186,13 @@ def is_ingest(event: Any) -> bool:
     return bool(records) or event.get("source") == "aws.s3" or isinstance(event.get("Items"), list)
 
 
-class LocalS3:
-    """moto_server on a free loopback port, with the sample buckets and objects, for ingest events."""
+class LocalS3(MotoServer):
+    """moto_server with the sample buckets and objects, for ingest events."""
 
     def __init__(self) -> None:
         import boto3
 
-        port = free_port()
-        exe = Path(sys.executable).parent / "moto_server"
-        self.proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)  # fmt: skip
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("moto_server did not start")
-            time.sleep(0.05)
+        super().__init__()
         self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
         for bucket in ("splade-ingest", FUNCTION_ENV["OUTPUT_BUCKET"]):
@@ -227,10 +204,6 @@ class LocalS3:
         listing = self.s3.list_objects_v2(Bucket=FUNCTION_ENV["OUTPUT_BUCKET"]).get("Contents", [])
         bucket = FUNCTION_ENV["OUTPUT_BUCKET"]
         return {o["Key"]: self.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode() for o in listing}
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

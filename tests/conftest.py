@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,9 @@ MODEL_DIR = ROOT / "model_assets"
 FP32_DIR = ROOT / "build" / "model_fp32"
 SOURCE_DIR = ROOT / "build" / "source"
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from servers import MotoServer  # noqa: E402
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -97,41 +97,9 @@ def lambda_context() -> LambdaContext:
     return LambdaContext()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A real S3-compatible server (moto_server) on a free loopback port, for the whole session."""
-    port = free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(port, proc=proc)
-        url = f"http://127.0.0.1:{port}"
-        os.environ["AWS_ENDPOINT_URL_S3"] = url
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with MotoServer() as server:
+        os.environ["AWS_ENDPOINT_URL_S3"] = server.url
+        yield server.url
