@@ -183,6 +183,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
     windows = sum(v.windows for v in vectors)
     metrics.add_metric(name="Texts", unit=MetricUnit.Count, value=len(vectors))
     metrics.add_metric(name="Tokens", unit=MetricUnit.Count, value=tokens)
+    metrics.add_metric(name="Windows", unit=MetricUnit.Count, value=windows)
     metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=round(inference_ms, 3))
     # The EMF line above already records the counts per request; this line is for debugging sessions.
     logger.debug(
