@@ -21,7 +21,12 @@ def test_sam_build_makes_the_arm64_artifact(tmp_path: Path) -> None:
         pytest.fail(f"{SAM} is missing: run `make sam-venv` (make test does it)")
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     result = subprocess.run(
-        [str(SAM), "build", "--build-dir", str(tmp_path / "sam")], cwd=ROOT, env=env, capture_output=True, text=True
+        [str(SAM), "build", "--build-dir", str(tmp_path / "sam")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     artifact = tmp_path / "sam" / "SpladeFunction"
