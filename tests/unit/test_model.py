@@ -134,3 +134,11 @@ def test_build_refuses_unknown_precision() -> None:
     """An unknown precision is a clear ValueError, not a half-built graph."""
     with pytest.raises(ValueError, match="precision must be one of"):
         build_model.build(SOURCE_DIR, "int4")
+
+
+def test_make_model_is_a_no_op_when_up_to_date() -> None:
+    """`make model` has nothing to do once the pinned weights and the graphs are built."""
+    import subprocess
+
+    result = subprocess.run(["make", "-q", "model"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, "make model would rebuild: " + result.stdout
