@@ -2,7 +2,7 @@
 
 The X-Ray tracer is created only when tracing is on (``POWERTOOLS_TRACE_DISABLED=false``, set by the
 template's ``EnableTracing`` parameter): building a powertools ``Tracer`` imports the X-Ray SDK and botocore,
-which costs ~0.3 s of cold start that a function without tracing should not pay.
+which costs 0.1-0.3 s of cold start (measured) that a function without tracing should not pay.
 """
 
 from __future__ import annotations
