@@ -107,12 +107,17 @@ def _lines(stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes | None]]:
 
 
 def read_documents(
-    stream: io.BufferedIOBase, ref: ObjectRef, kind: str, text_field: str, id_field: str
+    stream: io.BufferedIOBase, ref: ObjectRef, kind: str, *, text_field: str, id_field: str, max_doc_bytes: int
 ) -> Iterator[Document | dict[str, Any]]:
-    """Documents of the object; a bad JSONL line yields an error record instead (the rest go on)."""
+    """Documents of the object; a bad JSONL line yields an error record instead (the rest go on).
+
+    A text object over ``max_doc_bytes`` is one document too long to expand: an error record, read no further."""
     try:
         if kind == "text":
-            data = stream.read()
+            data = stream.read(max_doc_bytes + 1)
+            if len(data) > max_doc_bytes:
+                yield _bad(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS windows)")
+                return
             if b"\x00" in data:
                 raise ObjectFailedError("the object is binary (NUL bytes), not text", code="binary_object")
             try:
@@ -151,7 +156,7 @@ def read_documents(
         raise ObjectFailedError(f"the object cannot be read: {exc}", code="unreadable_object") from None
 
 
-def _bad(line: int, code: str, reason: str) -> dict[str, Any]:
+def _bad(line: int | None, code: str, reason: str) -> dict[str, Any]:
     return {"line": line, "code": code, "reason": reason}
 
 
@@ -215,7 +220,7 @@ def expand_documents(
         except PayloadTooLargeError as exc:  # one document needs too many windows: record it, go on
             index = int(str(exc.field).removeprefix("texts[").removesuffix("]"))
             bad = pending.pop(index)
-            errors.append((bad, _bad(bad.line or 0, "text_too_long", exc.message)))
+            errors.append((bad, _bad(bad.line, "text_too_long", exc.message)))
             continue
         results.extend((d, render(v, fmt)) for d, v in zip(pending, vectors, strict=True))
         pending = []

@@ -182,7 +182,12 @@ def process_object(ref: ObjectRef, deadline: Any) -> dict[str, Any]:
     try:
         batch: list[Document] = []
         stream = open_stream(response["Body"], ref.key, settings.max_object_bytes)
-        for item in read_documents(stream, ref, kind, settings.text_field, settings.id_field):
+        max_doc_bytes = (
+            expander.max_chars * 4 if expander.max_chars else settings.max_object_bytes
+        )  # UTF-8: <= 4 B/char
+        for item in read_documents(
+            stream, ref, kind, text_field=settings.text_field, id_field=settings.id_field, max_doc_bytes=max_doc_bytes
+        ):
             if isinstance(item, dict):
                 job.error(None, item)
                 continue

@@ -140,6 +140,18 @@ def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context
     assert line["id"] == key
 
 
+def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A .txt longer than MAX_WINDOWS windows can hold is one bad document: an error record, not a retry,
+    and it is not read (or tokenized) past the limit."""
+    key = f"{folder}book.txt"
+    s3.put_object(Bucket=IN, Key=key, Body=b"word " * 220_000)  # 1.1 MB > 64 windows x 254 x 16 chars x 4 B
+    failures, _ = run_sqs(lambda_context, s3_message(key))
+    assert failures == []
+    assert read_jsonl(s3, f"{PREFIX}{key}.jsonl") == []
+    (error,) = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
+    assert error["code"] == "text_too_long" and error["source"]["line"] is None
+
+
 @pytest.mark.parametrize(
     ("name", "body", "code"),
     [

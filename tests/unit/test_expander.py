@@ -171,6 +171,19 @@ def test_max_windows_limit_names_the_text() -> None:
     assert vec.windows == 1
 
 
+def test_text_too_long_for_max_windows_is_refused_before_tokenizing() -> None:
+    """With max_windows set, a text too long to fit is a 413 before it is tokenized (bounded memory and time)."""
+    capped = Expander(MODEL_DIR, threads=1, max_windows=2)
+    assert capped.max_chars == 2 * 254 * 16
+    calls: list[int] = []
+    real_encode = capped._encode
+    capped._encode = lambda texts: calls.append(1) or real_encode(texts)  # type: ignore[method-assign]
+    with pytest.raises(PayloadTooLargeError, match="characters") as info:
+        capped.expand(["fine", "word " * 2000])
+    assert info.value.field == "texts[1]" and info.value.code == "text_too_long"
+    assert calls == []
+
+
 def test_token_budget_bounds_every_run_without_changing_results(expander) -> None:  # type: ignore[no-untyped-def]
     """No ONNX run exceeds tokens_per_run padded tokens, and the budget does not change any vector."""
     tight = Expander(MODEL_DIR, threads=2, tokens_per_run=256)
