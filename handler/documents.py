@@ -20,6 +20,7 @@ from .formats import render
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
 BATCH_DOCS = 64
+BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
 MAX_LINE_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".rst")

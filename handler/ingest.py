@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .documents import (
+    BATCH_CHARS,
     BATCH_DOCS,
     Document,
     ObjectFailedError,
@@ -181,20 +182,21 @@ def process_object(ref: ObjectRef, deadline: Any) -> dict[str, Any]:
     job = _Job(OutputWriter(s3_client(), settings.output_bucket, _output_key(ref.key, ".jsonl")), source, deadline)
     try:
         batch: list[Document] = []
+        batch_chars = 0
         stream = open_stream(response["Body"], ref.key, settings.max_object_bytes)
-        max_doc_bytes = (
-            expander.max_chars * 4 if expander.max_chars else settings.max_object_bytes
-        )  # UTF-8: <= 4 B/char
-        for item in read_documents(
+        max_doc_bytes = expander.max_chars * 4 if expander.max_chars else settings.max_object_bytes  # UTF-8 <= 4 B
+        docs = read_documents(
             stream, ref, kind, text_field=settings.text_field, id_field=settings.id_field, max_doc_bytes=max_doc_bytes
-        ):
+        )
+        for item in docs:
             if isinstance(item, dict):
                 job.error(None, item)
                 continue
             batch.append(item)
-            if len(batch) >= BATCH_DOCS:
+            batch_chars += len(item.text)
+            if len(batch) >= BATCH_DOCS or batch_chars >= BATCH_CHARS:  # bounded tokenizer memory per batch
                 job.flush(batch)
-                batch = []
+                batch, batch_chars = [], 0
         job.flush(batch)
         job.out.close()
     except BaseException:

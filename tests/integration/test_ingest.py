@@ -269,3 +269,22 @@ def test_large_output_goes_multipart_and_a_failure_aborts_it(s3, folder) -> None
     aborted.abort()
     assert f"{PREFIX}{folder}aborted.jsonl" not in output_keys(s3, folder)
     assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+
+
+def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Long documents are expanded in batches cut by total characters, so tokenizer memory stays bounded."""
+    monkeypatch.setattr(ingest, "BATCH_CHARS", 2_500)
+    sizes: list[int] = []
+    real_expand = service.expander.expand
+
+    def spy(texts, **kwargs):  # type: ignore[no-untyped-def]
+        sizes.append(sum(len(t) for t in texts))
+        return real_expand(texts, **kwargs)
+
+    monkeypatch.setattr(service.expander, "expand", spy)
+    key = f"{folder}long-lines.jsonl"
+    lines = [json.dumps({"id": i, "text": ("lung " * 200)[:1000]}) for i in range(10)]
+    s3.put_object(Bucket=IN, Key=key, Body="\n".join(lines).encode())
+    failures, _ = run_sqs(lambda_context, s3_message(key))
+    assert failures == [] and len(read_jsonl(s3, f"{PREFIX}{key}.jsonl")) == 10
+    assert sizes == [3000, 3000, 3000, 1000]  # flushed once a batch reaches 2,500 characters
