@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from servers import MotoServer, free_port, wait_for_port
+from servers import MotoServer, free_port, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RIE = ROOT / "build" / "rie" / "aws-lambda-rie-x86_64"
@@ -156,12 +156,7 @@ class Emulator:
         return self._status_kb("VmHWM")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
         self.log_file.close()
         os.unlink(self.log_file.name)
 

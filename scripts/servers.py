@@ -30,6 +30,16 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a child process, killing it if it does not exit within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class MotoServer:
     """``moto_server`` (from moto[server], next to this interpreter) on a free loopback port."""
 
@@ -47,12 +57,7 @@ class MotoServer:
             raise
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
 
     def __enter__(self) -> MotoServer:
         return self
