@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -35,7 +35,6 @@ class Field:
     minimum: float | None = None
     nullable: bool = False
     items: str | None = None  # item type of an array
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 FIELDS: tuple[Field, ...] = (
