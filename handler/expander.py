@@ -88,6 +88,14 @@ class _Vocabulary(Sequence[str]):
         return self._strings[index]
 
 
+def is_finite_number(value: float) -> bool:
+    """Finite and representable as a float (a JSON integer may be written out past float range: 10**400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def window_starts(n: int, content: int, overlap: int) -> tuple[list[int], int]:
     """Evenly spaced windows over ``n`` tokens: the fewest windows of at most ``content`` tokens that
     overlap by at least ``overlap`` (give or take one token of rounding), all of one length.
@@ -275,7 +283,7 @@ class Expander:
         if (
             isinstance(min_weight, bool)
             or not isinstance(min_weight, int | float)
-            or not math.isfinite(min_weight)
+            or not is_finite_number(min_weight)
             or min_weight < 0
         ):
             raise InvalidRequestError("min_weight must be a finite number >= 0", field="min_weight")

@@ -6,7 +6,6 @@ init phase, when this module is imported.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from .config import Settings
 from .errors import InvalidRequestError, PayloadTooLargeError
-from .expander import KINDS, Expander
+from .expander import KINDS, Expander, is_finite_number
 from .formats import FORMATS, render
 from .telemetry import capture_method, logger, metrics
 
@@ -57,7 +56,7 @@ def _type_ok(value: Any, json_type: str) -> bool:
     if json_type == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if json_type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, int | float) and not isinstance(value, bool) and is_finite_number(value)
     if json_type == "array":
         return isinstance(value, list)
     return False

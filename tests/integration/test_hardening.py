@@ -118,6 +118,11 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[str, Any, Any, Any]]] = {
         lambda: v2(raw='{"text": "a", "min_weight": 1e999}'),
         ("http", 400, "invalid_request", "min_weight"),
     ),
+    "v2-min-weight-huge-int": (
+        lambda: v2(raw='{"text": "a", "min_weight": 1' + "0" * 400 + "}"),
+        ("http", 400, "invalid_request", "min_weight"),
+    ),
+    "v2-top-k-huge-int": (lambda: v2(raw='{"text": "a", "top_k": 1' + "0" * 400 + "}"), OK),
     "v2-min-weight-negative": (
         lambda: v2({"text": "a", "min_weight": -0.5}),
         ("http", 400, "invalid_request", "min_weight"),

@@ -148,6 +148,7 @@ def test_empty_and_whitespace_texts_give_empty_vectors(expander) -> None:  # typ
         ({"texts": ["ok"], "min_weight": -0.1}, "min_weight"),
         ({"texts": ["ok"], "min_weight": float("nan")}, "min_weight"),
         ({"texts": ["ok"], "min_weight": float("inf")}, "min_weight"),
+        ({"texts": ["ok"], "min_weight": 10**400}, "min_weight"),
     ],
 )
 def test_bad_arguments_raise_typed_errors_naming_the_field(expander, kwargs, field) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler import app, service
+from handler.errors import InvalidRequestError, PayloadTooLargeError
 from handler.openapi import ERROR_CODES
 from tests.conftest import LambdaContext, load_event
 
@@ -19,7 +20,14 @@ DOCUMENTED = {(status, code) for status, codes in ERROR_CODES.items() if status 
 FIELD_NAMES = [f.name for f in service.FIELDS]
 SPECIAL_IDS = {0, 100, 101, 102, 103}
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)  # JSON integers past float range
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
@@ -50,6 +58,17 @@ def test_any_json_body_gets_200_or_a_documented_4xx(value: Any) -> None:
         assert sorted(body) == ["data", "model", "usage"]
     else:
         assert (status, body["error"]["code"]) in DOCUMENTED, (status, body)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values | request_like)
+def test_any_direct_event_returns_a_response_or_a_typed_error(value: Any) -> None:
+    """Direct invocation with any JSON value returns a response or raises one of the two typed errors."""
+    try:
+        response = app.lambda_handler(value, LambdaContext())
+    except (InvalidRequestError, PayloadTooLargeError):
+        return
+    assert sorted(response) == ["data", "model", "usage"]
 
 
 @settings(max_examples=300, deadline=None)
