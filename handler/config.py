@@ -51,6 +51,7 @@ class Settings:
     text_field: str = "text"
     id_field: str = "id"
     max_object_bytes: int = 200_000_000
+    ingest_time_margin_ms: int = 10_000  # stop taking new objects with less time than this left
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,4 +76,5 @@ class Settings:
             text_field=env.get("TEXT_FIELD", d.text_field).strip() or d.text_field,
             id_field=env.get("ID_FIELD", d.id_field).strip() or d.id_field,
             max_object_bytes=_int(env, "MAX_OBJECT_BYTES", d.max_object_bytes, 1),
+            ingest_time_margin_ms=_int(env, "INGEST_TIME_MARGIN_MS", d.ingest_time_margin_ms, 0),
         )

@@ -38,7 +38,7 @@ from .errors import SpladeError
 from .service import expander, model_block, settings
 from .telemetry import logger, metrics
 
-TIME_MARGIN_MS = int(os.getenv("INGEST_TIME_MARGIN_MS", "10000"))  # stop taking objects with less left
+TIME_MARGIN_MS = settings.ingest_time_margin_ms  # stop taking new objects with less time than this left
 MIN_TIME_MS = 1000  # abort the current object (its upload too) when this little time is left
 
 
@@ -253,14 +253,16 @@ def _deadline(context: Any) -> Any:
     return remaining if callable(remaining) else (lambda: 900_000)
 
 
+def _start_object(ref: ObjectRef, deadline: Any) -> dict[str, Any]:
+    """Process one object unless the function is too close to its timeout to start it."""
+    if deadline() < TIME_MARGIN_MS:
+        raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
+    return process_object(ref, deadline)
+
+
 def _process_refs(refs: list[ObjectRef], context: Any) -> list[dict[str, Any]]:
     deadline = _deadline(context)
-    results = []
-    for ref in refs:
-        if deadline() < TIME_MARGIN_MS:
-            raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
-        results.append(process_object(ref, deadline))
-    return results
+    return [_start_object(ref, deadline) for ref in refs]
 
 
 def _log_failure(exc: Exception, **where: Any) -> tuple[str, str]:
@@ -291,9 +293,7 @@ def _process_each(refs: list[ObjectRef], context: Any) -> dict[str, Any]:
     done, failed = [], []
     for ref in refs:
         try:
-            if deadline() < TIME_MARGIN_MS:
-                raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
-            done.append(process_object(ref, deadline))
+            done.append(_start_object(ref, deadline))
         except Exception as exc:  # every object is tried; the invocation fails at the end if any failed
             code, reason = _log_failure(exc, bucket=ref.bucket, key=ref.key)
             failed.append({"key": ref.key, "code": code, "reason": reason})
