@@ -10,8 +10,9 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model test test-unit bench bench-reference lint format clean build build-host invoke \
-	build-SpladeFunction sam-venv checkov-venv soak
+.PHONY: help venv model test test-unit test-all bench bench-reference lint format clean build build-host invoke \
+	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
+	sam-lambda docker-up docker-down
 
 help:
 	@echo "make invoke   run the sample event through the built function (Lambda runtime emulator)"
@@ -20,6 +21,10 @@ help:
 	@echo "make bench    benchmark (make bench-reference first for the torch comparison)"
 	@echo "make soak     1,000 mixed invocations through one emulator: latency, RSS growth"
 	@echo "make build    the arm64 zip and its sizes (ARCH=x86_64 for x86)"
+	@echo "make sam-invoke EVENT=events/x.json ARCH=arm64|x86_64   the real sam local invoke (Docker)"
+	@echo "make sam-api ARCH=...      sam local start-api on 127.0.0.1:3000 (Docker)"
+	@echo "make sam-lambda ARCH=...   sam local start-lambda on 127.0.0.1:3001 (Docker)"
+	@echo "make sam-images            the offline Lambda base images (Debian trixie + awslambdaric), cached"
 	@echo "make lint     ruff, mypy, sam validate --lint, cfn-lint, checkov"
 
 venv: $(VENV)/.installed
@@ -46,16 +51,28 @@ model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx
 
 # --- Lambda artifact --------------------------------------------------------------------------------
 ARCH ?= arm64
-LAMBDA_PYTHON ?= 3.12
+LAMBDA_PYTHON ?= 3.13
 SAM_CLI_VERSION := 1.170.0
 HOST_ARTIFACT := build/artifact-host
 HOST_RUNTIME := build/runtime-host
-RIE := build/rie/aws-lambda-rie-x86_64
+HOST_ARCH := $(shell uname -m)
+RIE := build/rie/aws-lambda-rie-$(if $(filter aarch64 arm64,$(HOST_ARCH)),arm64,x86_64)
 ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL)
+# SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
+# ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
+ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)
+ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-$(ARTIFACT_HASH)
 
-# `sam build` (BuildMethod: makefile) calls this with ARTIFACTS_DIR; ARCH=x86_64 for x86_64 deployments.
-build-SpladeFunction: $(MODEL) $(VENV)/.installed
-	$(PY) scripts/build_artifact.py --dest "$(ARTIFACTS_DIR)" --arch $(ARCH) --python-version $(LAMBDA_PYTHON)
+artifact: $(MODEL) $(VENV)/.installed
+	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
+		rm -rf build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-* && \
+		$(PY) scripts/build_artifact.py --dest $(ARTIFACT_CACHE) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) && \
+		touch $(ARTIFACT_CACHE)/.built; \
+	fi
+
+# `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR; ARCH=x86_64 for x86_64 deployments.
+build-ApiFunction build-IngestFunction: artifact
+	mkdir -p "$(ARTIFACTS_DIR)" && cp -a $(ARTIFACT_CACHE)/. "$(ARTIFACTS_DIR)/" && rm -f "$(ARTIFACTS_DIR)/.built"
 
 # The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).
 build: $(MODEL) $(VENV)/.installed
@@ -75,7 +92,7 @@ $(RIE): | $(VENV)/.installed
 	rm -rf build/rie-wheel && $(PIP) download --quiet --no-deps -d build/rie-wheel aws-sam-cli==$(SAM_CLI_VERSION)
 	mkdir -p $(dir $(RIE))
 	$(PY) -c "import zipfile,glob,sys; z=zipfile.ZipFile(glob.glob('build/rie-wheel/*.whl')[0]); \
-		open(sys.argv[1],'wb').write(z.read('samcli/local/rapid/aws-lambda-rie-x86_64'))" $(RIE)
+		open(sys.argv[1],'wb').write(z.read('samcli/local/rapid/' + sys.argv[1].rsplit('/', 1)[1]))" $(RIE)
 	chmod +x $(RIE) && rm -rf build/rie-wheel
 
 EVENT ?= events/http-api-v2-expand.json
@@ -83,7 +100,13 @@ invoke: build-host
 	$(PY) scripts/local_invoke.py --event $(EVENT)
 
 # --- tests ------------------------------------------------------------------------------------------
-test: venv model build-host lint
+# As root on Linux, scripts/docker_host.sh starts Docker (and arm64 emulation) for the `sam local` tests and
+# stops what it started afterwards; elsewhere those tests skip unless Docker already answers.
+test: venv model build-host lint sam-venv
+	scripts/docker_host.sh run $(MAKE) --no-print-directory test-all
+
+test-all:
+	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build; fi
 	$(PY) -m pytest
 
 test-unit: venv model
@@ -114,6 +137,43 @@ lint: venv sam-venv checkov-venv
 format: venv
 	$(PY) -m ruff format handler scripts tests
 	$(PY) -m ruff check --fix handler scripts tests
+
+# --- sam local under Docker -------------------------------------------------------------------------
+# Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.
+# INVOKE_IMAGE=public.ecr.aws/lambda/python:3.13 uses the real image instead (needs the registry; never in CI).
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+INVOKE_IMAGE ?= splade-lambda-python:3.13-$(ARCH)
+SAM_BUILD_DIR = build/sam-$(ARCH)
+SAM_LOCAL = --template $(SAM_BUILD_DIR)/template.yaml --invoke-image $(INVOKE_IMAGE) --skip-pull-image \
+	--env-vars local-env.json --parameter-overrides Architecture=$(ARCH)
+FUNCTION ?= $(if $(findstring ingest,$(EVENT))$(findstring s3,$(EVENT))$(findstring eventbridge,$(EVENT))$(findstring stepfunctions,$(EVENT)),IngestFunction,ApiFunction)
+
+sam-images: venv
+	scripts/lambda_image.sh x86_64
+	scripts/lambda_image.sh arm64
+
+# `sam build` for both architectures (the artifact cache makes the second function of each a copy).
+sam-build: sam-venv
+	$(MAKE) --no-print-directory sam-build-arch ARCH=x86_64
+	$(MAKE) --no-print-directory sam-build-arch ARCH=arm64
+sam-build-arch: sam-venv model venv
+	ARCH=$(ARCH) $(SAM) build --build-dir $(SAM_BUILD_DIR) --parameter-overrides Architecture=$(ARCH) > /dev/null
+
+sam-invoke: sam-venv
+	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+	$(SAM) local invoke $(FUNCTION) $(SAM_LOCAL) --event $(EVENT)
+sam-api: sam-venv
+	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+	$(SAM) local start-api $(SAM_LOCAL) --host 127.0.0.1 --port 3000 --warm-containers LAZY
+sam-lambda: sam-venv
+	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+	$(SAM) local start-lambda $(SAM_LOCAL) --host 127.0.0.1 --port 3001 --warm-containers LAZY
+
+# Start Docker (and arm64 emulation) yourself on a Linux root machine; `make test` does this on its own.
+docker-up:
+	scripts/docker_host.sh up
+docker-down:
+	scripts/docker_host.sh down
 
 # --- benchmark --------------------------------------------------------------------------------------
 REF_VENV := build/venv-reference

@@ -1,6 +1,6 @@
 """Build the Lambda deployment artifact: handler + model assets + the trimmed runtime closure.
 
-    python scripts/build_artifact.py --dest DIR --arch arm64 --python-version 3.12   (what `sam build` ships)
+    python scripts/build_artifact.py --dest DIR --arch arm64 --python-version 3.13   (what `sam build` ships)
     python scripts/build_artifact.py --dest DIR --host                               (runs on this machine)
 
 Dependencies are installed with ``pip install --no-deps --only-binary=:all: --target`` from requirements.txt,
@@ -57,7 +57,7 @@ def pip_install(dest: Path, arch: str | None, python_version: str | None) -> Non
         machine = ARCH_TAGS[arch]
         for tag in MANYLINUX:
             cmd += ["--platform", f"{tag}_{machine}"]
-        cmd += ["--implementation", "cp", "--python-version", python_version or "3.12"]
+        cmd += ["--implementation", "cp", "--python-version", python_version or "3.13"]
     subprocess.run(cmd, check=True)
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, required=True)
     parser.add_argument("--arch", choices=sorted(ARCH_TAGS), default="arm64")
-    parser.add_argument("--python-version", default="3.12")
+    parser.add_argument("--python-version", default="3.13")
     parser.add_argument("--host", action="store_true", help="build for this machine and interpreter")
     parser.add_argument("--zip", type=Path, help="also write a deterministic zip here and report its size")
     args = parser.parse_args(argv)
