@@ -131,9 +131,20 @@ rest_api = _make(APIGatewayRestResolver)
 function_url = _make(LambdaFunctionUrlResolver)
 
 
+def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/expand/`` is ``/v1/expand`` on every payload format (REST v1 already treats it so; v2 and Function
+    URLs would not match it). The caller's event is not changed."""
+    fixed = {}
+    for key in ("rawPath", "path"):
+        path = event.get(key)
+        if isinstance(path, str) and len(path) > 1 and path.endswith("/"):
+            fixed[key] = path.rstrip("/") or "/"
+    return {**event, **fixed} if fixed else event
+
+
 def resolve(resolver: ApiGatewayResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve an HTTP event. The shared Router reads the current event from ``api_resolver``, which
     ``include_router`` leaves pointing at the last resolver that included it: point it at this one."""
     router.api_resolver = resolver
-    result: dict[str, Any] = resolver.resolve(event, context)
+    result: dict[str, Any] = resolver.resolve(_without_trailing_slash(event), context)
     return result

@@ -57,7 +57,11 @@ def s3_client() -> Any:
     # Standard retry mode, 5 attempts; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (standard boto3 settings) override.
     mode = os.getenv("AWS_RETRY_MODE", "standard")
     attempts = int(os.getenv("AWS_MAX_ATTEMPTS", "5"))
-    return boto3.client("s3", config=Config(retries={"mode": mode, "total_max_attempts": attempts}))
+    retries: Any = {"mode": mode, "total_max_attempts": attempts}
+    if settings.s3_endpoint_url:  # S3-compatible servers are addressed by path: bucket names are not DNS names there
+        config = Config(retries=retries, s3={"addressing_style": "path"})
+        return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
+    return boto3.client("s3", config=Config(retries=retries))
 
 
 # ----------------------------------------------------------------------------- events -> object refs

@@ -41,7 +41,9 @@ install_packages() {
 
 start_dockerd() {
   say "starting dockerd (log: $STATE/dockerd.log)"
-  dockerd --host unix:///var/run/docker.sock --ip 127.0.0.1 --pidfile "$STATE/dockerd.pidfile" \
+  # --userland-proxy=false: published ports refuse connections until the container listens. With the proxy they
+  # accept at once, SAM takes that for a ready emulator and its invoke fails under qemu, where start-up is slow.
+  dockerd --host unix:///var/run/docker.sock --ip 127.0.0.1 --userland-proxy=false --pidfile "$STATE/dockerd.pidfile" \
     > "$STATE/dockerd.log" 2>&1 &
   echo $! > "$STATE/dockerd.pid"
   for _ in $(seq 1 120); do

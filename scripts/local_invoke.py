@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from typing import Any
 from servers import MotoServer, free_port, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-RIE = ROOT / "build" / "rie" / "aws-lambda-rie-x86_64"
+RIE = ROOT / "build" / "rie" / f"aws-lambda-rie-{'arm64' if platform.machine() in ('aarch64', 'arm64') else 'x86_64'}"
 ARTIFACT = ROOT / "build" / "artifact-host"
 RUNTIME = ROOT / "build" / "runtime-host"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"

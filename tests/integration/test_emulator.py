@@ -16,43 +16,19 @@ from handler import service
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from local_invoke import SAMPLE_OBJECTS, Emulator
+from local_invoke import Emulator
+
+from tests.support.events import EXPECTED, SAMPLE_EVENTS, SAMPLE_OBJECTS, seed_sample_objects
 
 pytestmark = pytest.mark.integration
-EVENTS = sorted((ROOT / "events").glob("*.json"))
-
-# What each sample event must give: ("http", status, code) | ("direct", errorType or None) | ("ingest", None).
-EXPECTED: dict[str, tuple[str, Any, Any]] = {
-    "http-api-v2-expand.json": ("http", 200, None),
-    "http-api-v2-expand-base64.json": ("http", 200, None),
-    "http-api-v2-model.json": ("http", 200, None),
-    "http-api-v2-openapi.json": ("http", 200, None),
-    "rest-v1-expand.json": ("http", 200, None),
-    "function-url-expand.json": ("http", 200, None),
-    "direct-expand.json": ("direct", None, None),
-    "bad-direct-wrong-type.json": ("direct", "InvalidRequestError", "texts[1]"),
-    "bad-http-api-v2-malformed-json.json": ("http", 400, "invalid_request"),
-    "bad-http-api-v2-not-json.json": ("http", 415, "unsupported_media_type"),
-    "bad-http-api-v2-wrong-type.json": ("http", 400, "invalid_request"),
-    "bad-http-api-v2-unknown-route.json": ("http", 404, "not_found"),
-    "bad-http-api-v2-wrong-method.json": ("http", 405, "method_not_allowed"),
-    "s3-put.json": ("ingest", None, None),
-    "sqs-s3-ingest.json": ("ingest", None, None),
-    "sqs-s3-test-event.json": ("ingest", None, None),
-    "eventbridge-object-created.json": ("ingest", None, None),
-    "stepfunctions-map-batch.json": ("ingest", None, None),
-}
+EVENTS = SAMPLE_EVENTS
 SAMPLE_DOCS = SAMPLE_OBJECTS
 
 
 @pytest.fixture(scope="module")
 def emulator(moto_server: str) -> Iterator[Emulator]:
     subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
-    s3 = boto3.client("s3", endpoint_url=moto_server)
-    for bucket in ("splade-ingest", "splade-output"):
-        s3.create_bucket(Bucket=bucket)
-    for key, body in SAMPLE_DOCS.items():
-        s3.put_object(Bucket="splade-ingest", Key=key, Body=body)
+    seed_sample_objects(boto3.client("s3", endpoint_url=moto_server))
     with Emulator({"AWS_ENDPOINT_URL_S3": moto_server}) as emu:
         yield emu
 
@@ -127,8 +103,8 @@ def arm64_artifact() -> Path:
     return ROOT / "build" / "artifact-arm64"
 
 
-def test_arm64_artifact_holds_only_aarch64_cp312_binaries(arm64_artifact: Path) -> None:
-    """Every ELF file in the arm64 build is AArch64, every extension module is cp312 or abi3."""
+def test_arm64_artifact_holds_only_aarch64_cp313_binaries(arm64_artifact: Path) -> None:
+    """Every ELF file in the arm64 build is AArch64, every extension module is cp313 or abi3."""
     elves, machines = [], set()
     for path in arm64_artifact.rglob("*"):
         if path.is_file() and path.read_bytes()[:4] == b"\x7fELF":
@@ -136,7 +112,7 @@ def test_arm64_artifact_holds_only_aarch64_cp312_binaries(arm64_artifact: Path) 
             machines.add(int.from_bytes(header[18:20], "little"))  # e_machine: 183 = AArch64, 62 = x86-64
             elves.append(path)
             if ".cpython-" in path.name:
-                assert "cpython-312-aarch64" in path.name, path
+                assert "cpython-313-aarch64" in path.name, path
     assert len(elves) >= 4 and machines == {183}
     assert (arm64_artifact / "model_assets" / "model.onnx").is_file()
     assert not (arm64_artifact / "handler" / "__pycache__").exists()

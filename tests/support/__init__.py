@@ -1,0 +1,1 @@
+"""Test support: servers, emulators and event expectations, shared by every test module (one home each)."""
