@@ -104,7 +104,9 @@ def test_direct_error_reaches_the_boto3_caller(lambda_client: Any) -> None:
 
 def test_ingest_through_start_lambda_writes_vectors(lambda_client: Any, moto_server: str) -> None:
     """The SQS sample event makes the container read moto_server through the gateway and write the vectors."""
-    result = lambda_client.invoke(FunctionName="IngestFunction", Payload=(ROOT / "events/sqs-s3-ingest.json").read_bytes())
+    result = lambda_client.invoke(
+        FunctionName="IngestFunction", Payload=(ROOT / "events/sqs-s3-ingest.json").read_bytes()
+    )
     assert json.loads(result["Payload"].read()) == {"batchItemFailures": []}
     s3 = boto3.client("s3", endpoint_url=moto_server)
     body = s3.get_object(Bucket=OUTPUT_BUCKET, Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
@@ -195,7 +197,14 @@ ERROR_CASES = {
     "wrong-type": ("POST", "/v1/expand", b'{"texts": [1]}', "application/json", 400, "invalid_request"),
     "unknown-field": ("POST", "/v1/expand", b'{"texts": ["a"], "topk": 3}', "application/json", 400, "invalid_request"),
     "too-many-texts": ("POST", "/v1/expand", TOO_MANY, "application/json", 413, "too_many_texts"),
-    "media-type": ("POST", "/v1/expand", b"texts=a", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    "media-type": (
+        "POST",
+        "/v1/expand",
+        b"texts=a",
+        "application/x-www-form-urlencoded",
+        415,
+        "unsupported_media_type",
+    ),
     "unknown-route": ("GET", "/v2/nothing", None, "application/json", 404, "not_found"),
     "wrong-method": ("GET", "/v1/expand", None, "application/json", 405, "method_not_allowed"),
 }

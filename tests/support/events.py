@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "scripts") not in sys.path:
     sys.path.insert(0, str(ROOT / "scripts"))
 from local_invoke import SAMPLE_OBJECTS as _SAMPLE_OBJECTS  # noqa: E402
+
 SAMPLE_EVENTS = sorted((ROOT / "events").glob("*.json"))
 
 # ("http", status, error code) | ("direct", errorType or None, text in the message) | ("ingest", None, None).

@@ -213,3 +213,41 @@ def test_logs_never_contain_the_texts(lambda_context, caplog) -> None:  # type: 
     assert lines and not [line for line in lines if "quokka" in json.dumps(line)]
     (expanded,) = [line for line in lines if line.get("message") == "expanded"]
     assert expanded["texts"] == 1 and expanded["correlation_id"] == "Jx1bQhEFoAMEVxw="
+
+
+def _with_path(name: str, path: str, method: str | None = None) -> dict[str, Any]:
+    """A sample HTTP event of any payload format, re-pointed at ``path`` (and ``method``)."""
+    event = copy.deepcopy(load_event(name))
+    if "rawPath" in event:
+        event["rawPath"] = path
+        event["requestContext"]["http"]["path"] = path
+        if method:
+            event["requestContext"]["http"]["method"] = method
+    else:
+        event["path"] = path
+        event["requestContext"]["path"] = path
+        if method:
+            event["httpMethod"] = method
+            event["requestContext"]["httpMethod"] = method
+    return event
+
+
+@pytest.mark.parametrize("name", ["http-api-v2-expand", "rest-v1-expand", "function-url-expand"])
+def test_every_route_answers_on_every_payload_format(name: str, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """Each route, with and without a trailing slash, and the 404/405 cases, on v2, REST v1 and Function URL."""
+    for path in ("/v1/expand", "/v1/expand/"):
+        event = _with_path(name, path)
+        status, body = call(event, lambda_context)
+        assert (status, body["usage"]["texts"]) == (200, 2), (path, body)
+        assert _with_path(name, path) == event  # the caller's event is left as it was
+    for path in ("/v1/model", "/v1/model/", "/v1/openapi.json", "/v1/openapi.json/"):
+        event = _with_path(name, path, "GET")
+        event["body"] = None
+        status, body = call(event, lambda_context)
+        assert status == 200 and ("model" in body or "paths" in body), (path, body)
+    status, body = call(_with_path(name, "/v1/nothing/", "GET"), lambda_context)
+    assert (status, body["error"]["code"]) == (404, "not_found")
+    response = app.lambda_handler(_with_path(name, "/v1/expand/", "GET"), lambda_context)
+    assert response["statusCode"] == 405 and json.loads(response["body"])["error"]["code"] == "method_not_allowed"
+    allow = (response.get("headers") or {}).get("Allow") or (response.get("multiValueHeaders") or {}).get("Allow")
+    assert allow in ("POST", ["POST"])
