@@ -29,9 +29,10 @@ from .errors import (
     PayloadTooLargeError,
     SpladeError,
     UnsupportedMediaTypeError,
+    echo,
 )
 from .openapi import openapi_document
-from .telemetry import logger
+from .telemetry import count_rejection, logger
 
 ROUTES = {"/v1/expand": ("POST",), "/v1/model": ("GET",), "/v1/openapi.json": ("GET",)}
 JSON = "application/json"
@@ -53,7 +54,7 @@ def read_json_body(event: Any, max_bytes: int) -> Any:
     content_type = (event.headers.get("content-type") or event.headers.get("Content-Type") or "").lower()
     media = content_type.split(";")[0].strip()
     if media and media != JSON and not media.endswith("+json"):
-        raise UnsupportedMediaTypeError(f"the body must be JSON (Content-Type: {JSON}), not {media}")
+        raise UnsupportedMediaTypeError(f"the body must be JSON (Content-Type: {JSON}), not {echo(media)}")
     raw_body = event.body or ""
     if event.is_base64_encoded:
         if len(raw_body) > max_bytes * 4 // 3 + 4:
@@ -83,7 +84,11 @@ def read_json_body(event: Any, max_bytes: int) -> Any:
 @router.post("/v1/expand")
 def post_expand() -> Response[str]:
     payload = read_json_body(router.current_event, service.settings.max_body_bytes)
-    return json_response(200, service.expand_payload(payload))
+    response = json_response(200, service.expand(service.parse_request(payload)))
+    body = response.body or ""
+    if len(body) * 6 + service.ENVELOPE_BYTES > service.RESPONSE_LIMIT_BYTES:  # could be too large: measure
+        service.check_response_size(body, service.RESPONSE_LIMIT_BYTES - service.ENVELOPE_BYTES)
+    return response
 
 
 @router.get("/v1/model")
@@ -97,6 +102,7 @@ def get_openapi() -> Response[str]:
 
 
 def _error_response(exc: SpladeError) -> Response[str]:
+    count_rejection(exc.code)
     headers = {"Allow": ", ".join(ROUTES.get(router.current_event.path, ()))} if exc.status == 405 else None
     return json_response(exc.status, exc.to_dict(), headers)
 
@@ -106,8 +112,10 @@ def _not_found(_: Exception) -> Response[str]:
     path = event.path
     allowed = ROUTES.get(path) or ROUTES.get(path.rstrip("/"))
     if allowed:
-        return _error_response(MethodNotAllowedError(f"{event.http_method} is not allowed on {path}; use {allowed[0]}"))
-    return _error_response(NotFoundError(f"no route {event.http_method} {path}; see GET /v1/openapi.json"))
+        return _error_response(
+            MethodNotAllowedError(f"{echo(event.http_method)} is not allowed on {echo(path)}; use {allowed[0]}")
+        )
+    return _error_response(NotFoundError(f"no route {echo(event.http_method)} {echo(path)}; see GET /v1/openapi.json"))
 
 
 def _unexpected(exc: Exception) -> Response[str]:

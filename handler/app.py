@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import api, service
-from .telemetry import logger, metrics
+from .errors import SpladeError
+from .telemetry import count_rejection, logger, metrics
 
 
 def event_kind(event: Any) -> str:
@@ -52,4 +53,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         from .ingest import handle as handle_ingest  # boto3 stays off the HTTP path and out of cold start
 
         return handle_ingest(event, context)
-    return service.expand_payload(event)
+    try:
+        return service.expand_payload(event)
+    except SpladeError as exc:
+        count_rejection(exc.code)
+        raise

@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+ECHO_CHARS = 200  # at most this much of any user input appears in an error message or field
+MESSAGE_CHARS = 1_000  # and no message is longer than this: error bodies stay tiny whatever was sent
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """User input as it may appear in an error: its repr, cut to ``limit`` characters with the rest counted."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
 
 class SpladeError(Exception):
     """Base class: an error the service reports to its caller."""
@@ -23,9 +34,9 @@ class SpladeError(Exception):
             self.code = code
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": echo(self.message, MESSAGE_CHARS)}
         if self.field is not None:
-            body["field"] = self.field
+            body["field"] = echo(self.field)
         return {"error": body}
 
 
@@ -64,11 +75,9 @@ class MethodNotAllowedError(SpladeError):
     code = "method_not_allowed"
 
 
-class ModelAssetsError(SpladeError):
-    """The model files are missing or do not match their manifest (HTTP 500, a deployment fault)."""
-
-    status = 500
-    code = "model_unavailable"
+class ModelAssetsError(RuntimeError):
+    """The model files are missing or unusable. Raised when an Expander is built, so in Lambda the init phase
+    fails loudly (the function never serves a request without its model); it is never an HTTP response."""
 
 
 class InternalError(SpladeError):

@@ -50,6 +50,17 @@ class SparseVector:
     def __len__(self) -> int:
         return int(self.indices.shape[0])
 
+    def __eq__(self, other: object) -> bool:
+        """Same terms, weights, token and window counts (the dataclass default compares arrays and raises)."""
+        if not isinstance(other, SparseVector):
+            return NotImplemented
+        return (
+            self.tokens == other.tokens
+            and self.windows == other.windows
+            and np.array_equal(self.indices, other.indices)
+            and np.array_equal(self.values, other.values)
+        )
+
     def _rounded(self, decimals: int | None) -> list[float]:
         values = self.values.astype(np.float64)
         return (values if decimals is None else np.round(values, decimals)).tolist()  # type: ignore[no-any-return]

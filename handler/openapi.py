@@ -13,7 +13,7 @@ ERROR_CODES = {
     405: ["method_not_allowed"],
     413: ["too_many_texts", "text_too_long", "body_too_large"],
     415: ["unsupported_media_type"],
-    500: ["internal_error", "model_unavailable"],
+    500: ["internal_error"],
 }
 
 

@@ -6,6 +6,7 @@ init phase, when this module is imported.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from .config import Settings
-from .errors import InvalidRequestError, PayloadTooLargeError
+from .errors import InvalidRequestError, PayloadTooLargeError, echo
 from .expander import KINDS, Expander, is_finite_number
 from .formats import FORMATS, render
 from .telemetry import capture_method, logger, metrics
@@ -101,7 +102,7 @@ def parse_request(payload: Any, limits: Settings = settings) -> ExpandRequest:
         raise InvalidRequestError(f"the request must be a JSON object, not {_json_type_name(payload)}")
     for key in payload:
         if key not in FIELD_NAMES:
-            raise InvalidRequestError(f"unknown field {key!r}", field=str(key))
+            raise InvalidRequestError(f"unknown field {echo(repr(key))}", field=echo(str(key)))
     if ("texts" in payload) == ("text" in payload):
         raise InvalidRequestError("give exactly one of `texts` (a list) or `text` (a string)", field="texts")
     values: dict[str, Any] = {}
@@ -116,6 +117,8 @@ def parse_request(payload: Any, limits: Settings = settings) -> ExpandRequest:
             got = _json_type_name(value)
             if f.type == "number" and isinstance(value, float):
                 got = "a non-finite number"
+            elif f.type == "number" and isinstance(value, int) and not isinstance(value, bool):
+                got = "an integer beyond the float range"
             raise InvalidRequestError(f"{f.name} must be {_article(f.type)}, not {got}", field=f.name)
         if f.enum and value not in f.enum:
             raise InvalidRequestError(f"{f.name} must be one of {', '.join(f.enum)}", field=f.name)
@@ -190,6 +193,31 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
     return {"model": model_block(), "data": data, "usage": {"texts": len(vectors), "tokens": tokens}}
 
 
+# Lambda fails an invocation whose response exceeds 6 MB. That counts the serialized response: the runtime's
+# json.dumps, with non-ASCII escaped and, for HTTP, the body string escaped once more inside the envelope.
+RESPONSE_LIMIT_BYTES = 6_000_000
+ENVELOPE_BYTES = 4_096  # statusCode, headers, cookies, isBase64Encoded around an HTTP body
+
+
+def serialized_bytes(value: Any) -> int:
+    """Bytes of ``value`` as the Lambda runtime serializes a response (json.dumps defaults, ASCII only)."""
+    return len(json.dumps(value))
+
+
+def check_response_size(value: Any, limit: int | None = None) -> None:
+    """Refuse (413 ``response_too_large``) a response Lambda could not return, instead of failing as a 5xx."""
+    limit = RESPONSE_LIMIT_BYTES if limit is None else limit
+    size = serialized_bytes(value)
+    if size > limit:
+        raise PayloadTooLargeError(
+            f"the response would be {size} bytes, over Lambda's {limit}-byte limit; "
+            "ask for fewer terms (top_k, min_weight), format indices, or fewer texts per request",
+            code="response_too_large",
+        )
+
+
 def expand_payload(payload: Any) -> dict[str, Any]:
-    """Validate a request object and expand it (direct invocation and the HTTP route share this)."""
-    return expand(parse_request(payload))
+    """Validate a request object and expand it (direct invocation; the HTTP route checks its own envelope)."""
+    response = expand(parse_request(payload))
+    check_response_size(response)
+    return response

@@ -19,8 +19,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 SERVICE = os.getenv("POWERTOOLS_SERVICE_NAME", "splade-expander")
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "SpladeExpander"), service=SERVICE)
-# A rejected request records no metric (Lambda counts invocations and API Gateway 4xx); that is not a warning.
+# An invocation that records no metric (a GET, say) is not a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
+def count_rejection(code: str) -> None:
+    """One metric per error code (``Rejected_too_many_texts`` ...), so 4xx and 5xx traffic shows per cause."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=f"Rejected_{code}", unit=MetricUnit.Count, value=1)
+
 
 TRACING = os.getenv("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0", "no")
 if TRACING:

@@ -225,3 +225,9 @@ def test_window_starts_cover_the_text_with_the_promised_overlap(n: int, content:
     assert length <= content and starts[0] == 0 and starts[-1] + length == n
     assert all(b - a <= length - overlap + 1 for a, b in itertools.pairwise(starts))
     assert len(starts) == -(-(n - overlap) // (content - overlap))
+
+
+def test_sparse_vectors_compare_by_value(expander) -> None:  # type: ignore[no-untyped-def]
+    """SparseVector == compares terms, weights and counts (it raised ValueError on ndarrays before)."""
+    a, b, c = expander.expand(["lung disease", "lung disease", "router password"])
+    assert a == b and a != c and (a == "lung disease") is False

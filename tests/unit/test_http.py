@@ -251,3 +251,55 @@ def test_every_route_answers_on_every_payload_format(name: str, lambda_context) 
     assert response["statusCode"] == 405 and json.loads(response["body"])["error"]["code"] == "method_not_allowed"
     allow = (response.get("headers") or {}).get("Allow") or (response.get("multiValueHeaders") or {}).get("Allow")
     assert allow in ("POST", ["POST"])
+
+
+def test_error_bodies_echo_at_most_200_characters_of_input(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A 3.2 MB unknown field name, 3 MB of U+2028 or a huge path give error bodies of a few hundred bytes."""
+    for key in ("k" * 3_200_000, "\u2028" * 1_000_000):
+        raw = json.dumps({"texts": ["a"], key: 1}, ensure_ascii=False)
+        response = app.lambda_handler(with_body(None, raw=raw), lambda_context)
+        body = json.loads(response["body"])
+        assert (response["statusCode"], body["error"]["code"]) == (400, "invalid_request")
+        assert len(json.dumps(response)) < 2_000, len(json.dumps(response))
+        assert body["error"]["field"].endswith("more characters)")
+    response = app.lambda_handler(_with_path("http-api-v2-expand", "/x" * 500_000, "GET"), lambda_context)
+    assert response["statusCode"] == 404 and len(response["body"]) < 1_000
+
+
+def test_huge_integer_weight_says_what_is_wrong(lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A 400-digit min_weight is 'an integer beyond the float range', not 'a number, not number'."""
+    status, body = call(with_body(None, raw='{"texts": ["a"], "min_weight": ' + "9" * 400 + "}"), lambda_context)
+    assert status == 400
+    assert body["error"]["message"] == "min_weight must be a number, not an integer beyond the float range"
+
+
+def test_a_response_over_the_lambda_limit_is_a_413(lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A response whose serialized envelope would pass the limit is 413 response_too_large with a hint, on HTTP
+    (the body string escaped inside the envelope) and direct invocation; just under the limit it is a 200."""
+    event = with_body({"texts": ["Chronic obstructive pulmonary disease"], "format": "both"})
+    ok = app.lambda_handler(event, lambda_context)
+    envelope = len(json.dumps(ok["body"]))  # the body as the runtime escapes it inside the envelope
+    monkeypatch.setattr(service, "RESPONSE_LIMIT_BYTES", envelope + service.ENVELOPE_BYTES)
+    monkeypatch.setattr(service, "ENVELOPE_BYTES", service.ENVELOPE_BYTES)
+    assert app.lambda_handler(event, lambda_context)["statusCode"] == 200
+    monkeypatch.setattr(service, "RESPONSE_LIMIT_BYTES", envelope + service.ENVELOPE_BYTES - 1)
+    status, body = call(event, lambda_context)
+    assert (status, body["error"]["code"]) == (413, "response_too_large")
+    assert "top_k" in body["error"]["message"]
+    direct = {"texts": ["Chronic obstructive pulmonary disease"], "format": "both"}
+    size = service.serialized_bytes(app.lambda_handler(direct, lambda_context))
+    monkeypatch.setattr(service, "RESPONSE_LIMIT_BYTES", size - 1)
+    with pytest.raises(PayloadTooLargeError) as err:
+        app.lambda_handler(direct, lambda_context)
+    assert err.value.code == "response_too_large"
+
+
+def test_each_rejection_writes_a_metric_named_for_its_code(lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Rejected HTTP and direct requests each emit an EMF metric Rejected_<code> = 1."""
+    capsys.readouterr()
+    app.lambda_handler(with_body({"texts": ["x"] * 65}), lambda_context)
+    with pytest.raises(InvalidRequestError):
+        app.lambda_handler({"texts": [1]}, lambda_context)
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    assert [line.get("Rejected_too_many_texts") for line in lines if "Rejected_too_many_texts" in line] == [[1.0]]
+    assert [line.get("Rejected_invalid_request") for line in lines if "Rejected_invalid_request" in line] == [[1.0]]
