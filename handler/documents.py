@@ -221,7 +221,11 @@ def expand_documents(
         except PayloadTooLargeError as exc:  # one document needs too many windows: record it, go on
             index = int(str(exc.field).removeprefix("texts[").removesuffix("]"))
             bad = pending.pop(index)
-            errors.append((bad, _bad(bad.line, "text_too_long", exc.message)))
+            reason = (
+                f"the document needs more than MAX_WINDOWS={expander.max_windows} windows of "
+                f"{expander.window_tokens} tokens; split it into smaller documents"
+            )
+            errors.append((bad, _bad(bad.line, "text_too_long", reason)))
             continue
         results.extend((d, render(v, fmt)) for d, v in zip(pending, vectors, strict=True))
         pending = []

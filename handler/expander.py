@@ -61,6 +61,8 @@ class SparseVector:
             and np.array_equal(self.values, other.values)
         )
 
+    __hash__ = None  # type: ignore[assignment]  # holds arrays: compared by value, not hashable
+
     def _rounded(self, decimals: int | None) -> list[float]:
         values = self.values.astype(np.float64)
         return (values if decimals is None else np.round(values, decimals)).tolist()  # type: ignore[no-any-return]
@@ -150,7 +152,7 @@ class Expander:
         self.model_dir = Path(model_dir) if model_dir is not None else s.model_dir
         self.threads = threads if threads else (s.threads or available_cpus())
         self.window_tokens = window_tokens or s.window_tokens
-        self.max_windows = max_windows
+        self.max_windows = max_windows if max_windows is not None else s.max_windows  # MAX_WINDOWS
         self.tokens_per_run = tokens_per_run or s.tokens_per_run
         if not 16 <= self.window_tokens <= MAX_WINDOW_TOKENS:
             raise ValueError(f"window_tokens must be in [16, {MAX_WINDOW_TOKENS}], got {self.window_tokens}")
@@ -159,7 +161,9 @@ class Expander:
         if self.tokens_per_run < self.window_tokens:
             raise ValueError(f"tokens_per_run ({self.tokens_per_run}) must be >= window_tokens ({self.window_tokens})")
         self.window_overlap = window_overlap
-        self.max_chars = None if max_windows is None else max_windows * (self.window_tokens - 2) * CHARS_PER_TOKEN_BOUND
+        self.max_chars = (
+            None if self.max_windows is None else self.max_windows * (self.window_tokens - 2) * CHARS_PER_TOKEN_BOUND
+        )
 
         model_path = self.model_dir / "model.onnx"
         tokenizer_path = self.model_dir / "tokenizer.json"

@@ -231,3 +231,31 @@ def test_sparse_vectors_compare_by_value(expander) -> None:  # type: ignore[no-u
     """SparseVector == compares terms, weights and counts (it raised ValueError on ndarrays before)."""
     a, b, c = expander.expand(["lung disease", "lung disease", "router password"])
     assert a == b and a != c and (a == "lung disease") is False
+
+
+def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> None:
+    """In ingest a too-long document's reason names MAX_WINDOWS and says to split it (ingest has no truncate)."""
+    from handler.documents import Document, expand_documents
+    from handler.expander import Expander
+    from tests.conftest import MODEL_DIR
+
+    small = Expander(MODEL_DIR, threads=1, max_windows=1)
+    docs = [Document("long", "lung disease " * 400, 1), Document("short", "lung disease", 2)]
+    results, errors = expand_documents(small, docs, "indices")
+    assert [d.id for d, _ in results] == ["short"]
+    ((doc, record),) = errors
+    assert doc.id == "long" and record["code"] == "text_too_long"
+    assert "MAX_WINDOWS=1" in record["reason"] and "truncate" not in record["reason"]
+
+
+def test_expander_reads_max_windows_from_settings() -> None:
+    """Expander() takes MAX_WINDOWS from the environment (Settings) unless given; an explicit argument wins."""
+    from handler.config import Settings
+    from handler.expander import Expander
+    from tests.conftest import MODEL_DIR
+
+    settings = Settings(model_dir=MODEL_DIR, max_windows=3)
+    assert Expander(settings=settings).max_windows == 3
+    assert Expander(settings=settings, max_windows=5).max_windows == 5
+    with pytest.raises(PayloadTooLargeError, match="limit 3"):
+        Expander(settings=settings, threads=1).expand(["lung disease " * 400])
