@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from .events import ROOT
+from .events import ROOT  # also puts scripts/ on sys.path
+
+from servers import free_port, wait_for_port  # isort: skip
 
 SAM = ROOT / "build" / "venv-sam" / "bin" / "sam"
 ARCHES = ("x86_64", "arm64")
@@ -137,13 +139,6 @@ def sam_invoke(function: str, event: Path, arch: str, env_vars: Path | None = No
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def sam_service(command: str, arch: str, env_vars: Path | None, log: Path) -> Iterator[str]:
     """`sam local start-lambda` or `start-api` on a free 127.0.0.1 port, warm containers; yields its base URL."""
@@ -154,7 +149,10 @@ def sam_service(command: str, arch: str, env_vars: Path | None, log: Path) -> It
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_sam_env(), cwd=ROOT)
     try:
-        _wait_for_port(port, proc, log)
+        try:
+            wait_for_port(port, timeout=300, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"sam local {command}: {exc}\n{log.read_text()[-3000:]}") from None
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGINT)  # SAM stops its warm containers on Ctrl-C
@@ -171,17 +169,3 @@ def sam_service(command: str, arch: str, env_vars: Path | None, log: Path) -> It
 def _sam_containers() -> set[str]:
     out = _docker("ps", "-aq", "--filter", "label=sam.cli.container.type")
     return set(out.stdout.split())
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"sam exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"sam did not listen on 127.0.0.1:{port}:\n{log.read_text()[-3000:]}")
