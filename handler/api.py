@@ -110,7 +110,7 @@ def _error_response(exc: SpladeError) -> Response[str]:
 def _not_found(_: Exception) -> Response[str]:
     event = router.current_event
     path = event.path
-    allowed = ROUTES.get(path) or ROUTES.get(path.rstrip("/"))
+    allowed = ROUTES.get(path)  # trailing slashes were removed before routing
     if allowed:
         return _error_response(
             MethodNotAllowedError(f"{echo(event.http_method)} is not allowed on {echo(path)}; use {allowed[0]}")

@@ -20,7 +20,7 @@ from .formats import FORMATS, render
 from .telemetry import capture_method, logger, metrics
 
 settings = Settings.from_env()
-expander = Expander(settings=settings, max_windows=settings.max_windows)
+expander = Expander(settings=settings)
 
 
 @dataclass(frozen=True)

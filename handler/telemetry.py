@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,8 +26,6 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 def count_rejection(code: str) -> None:
     """One metric per error code (``Rejected_too_many_texts`` ...), so 4xx and 5xx traffic shows per cause."""
-    from aws_lambda_powertools.metrics import MetricUnit
-
     metrics.add_metric(name=f"Rejected_{code}", unit=MetricUnit.Count, value=1)
 
 
