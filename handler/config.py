@@ -41,6 +41,7 @@ class Settings:
     threads: int = 0  # 0: every CPU available to the process
     window_tokens: int = 256
     max_windows: int = 64
+    max_request_windows: int = 256  # HTTP/direct work budget: ~14 ms per window at 1 thread (make bench)
     tokens_per_run: int = 512  # padded tokens per ONNX run: 512-768 measured fastest (cache), RSS flat
     max_texts: int = 64
     max_text_chars: int = 20_000  # ~4,500 tokens: a full request (64 texts) stays well under the 30 s HTTP limit
@@ -67,6 +68,7 @@ class Settings:
             threads=_int(env, "ORT_THREADS", d.threads, 0, 64),
             window_tokens=_int(env, "WINDOW_TOKENS", d.window_tokens, 16, 512),
             max_windows=_int(env, "MAX_WINDOWS", d.max_windows, 1),
+            max_request_windows=_int(env, "MAX_REQUEST_WINDOWS", d.max_request_windows, 1),
             tokens_per_run=_int(env, "TOKENS_PER_RUN", d.tokens_per_run, 256, 65536),
             max_texts=_int(env, "MAX_TEXTS", d.max_texts, 1),
             max_text_chars=_int(env, "MAX_TEXT_CHARS", d.max_text_chars, 1),

@@ -212,6 +212,7 @@ class Expander:
         top_k: int | None = None,
         min_weight: float = 0.0,
         truncate: bool = False,
+        max_total_windows: int | None = None,
     ) -> list[SparseVector]:
         """SPLADE vectors for ``texts``, in input order.
 
@@ -219,14 +220,13 @@ class Expander:
         ``min_weight``: keep terms whose weight is >= this value (zero weights are never returned).
         ``truncate``: only the first window of a long text (otherwise every window, max-pooled).
         ``kind="query"``: the same model, one window (the model is symmetric).
+        ``max_total_windows``: a work budget for the whole call, checked after tokenizing and before any
+        inference (PayloadTooLargeError ``too_much_work``).
         """
         self._check_args(texts, kind, top_k, min_weight, truncate)
         one_window = truncate or kind == "query"
-        if one_window:  # only the first window counts: never tokenize megabytes to keep 254 tokens
-            cut = (self.window_tokens - 2) * CHARS_PER_TOKEN_BOUND * 2
-            texts = [t[:cut] for t in texts]
-        encodings = self._encode(texts)
         content = self.window_tokens - 2
+        encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
         windows: list[tuple[int, list[int]]] = []  # (text index, ids with [CLS]/[SEP])
         counts = [0] * len(texts)
         covered = [0] * len(texts)
@@ -249,6 +249,13 @@ class Expander:
             counts[i] = len(starts)
             covered[i] = min(n, content) if one_window else n
             windows.extend((i, [self.cls_id, *ids[s : s + length], self.sep_id]) for s in starts)
+        if max_total_windows is not None and len(windows) > max_total_windows:
+            raise PayloadTooLargeError(
+                f"the texts need {len(windows)} windows of {self.window_tokens} tokens; one request may use "
+                f"{max_total_windows}: send fewer or shorter texts, or truncate=true",
+                field="texts",
+                code="too_much_work",
+            )
 
         empty_idx = np.zeros(0, dtype=np.int32)
         empty_val = np.zeros(0, dtype=np.float32)
@@ -272,6 +279,19 @@ class Expander:
         return [r for r in results if r is not None]
 
     # ----------------------------------------------------------------- internals
+    def _encode_first_window(self, texts: Sequence[str], content: int) -> list[Any]:
+        """Encodings that cover at least the first window of each text, without tokenizing megabytes for 254
+        tokens: a prefix is encoded, and grown (x4) only while it is cut short of a window, e.g. by a long run
+        of characters the tokenizer drops."""
+        cut = content * CHARS_PER_TOKEN_BOUND * 2
+        encodings = self._encode([t[:cut] for t in texts])
+        for i, text in enumerate(texts):
+            size = cut
+            while size < len(text) and len(encodings[i].ids) < content:
+                size *= 4
+                encodings[i] = self._encode([text[:size]])[0]
+        return encodings
+
     def _check_args(
         self, texts: Sequence[str], kind: str, top_k: int | None, min_weight: float, truncate: bool
     ) -> None:

@@ -11,7 +11,7 @@ ERROR_CODES = {
     400: ["invalid_request"],
     404: ["not_found"],
     405: ["method_not_allowed"],
-    413: ["too_many_texts", "text_too_long", "body_too_large", "response_too_large"],
+    413: ["too_many_texts", "text_too_long", "body_too_large", "response_too_large", "too_much_work"],
     415: ["unsupported_media_type"],
     500: ["internal_error"],
 }

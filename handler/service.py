@@ -161,6 +161,7 @@ def limits_block() -> dict[str, Any]:
         "max_body_bytes": settings.max_body_bytes,
         "window_tokens": settings.window_tokens,
         "max_windows": settings.max_windows,
+        "max_request_windows": settings.max_request_windows,
     }
 
 
@@ -174,6 +175,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         top_k=request.top_k,
         min_weight=request.min_weight,
         truncate=request.truncate,
+        max_total_windows=settings.max_request_windows,
     )
     inference_ms = (time.perf_counter() - start) * 1e3
     data = [

@@ -42,6 +42,7 @@ FUNCTION_ENV = {
     "MAX_BODY_BYTES": "6000000",
     "WINDOW_TOKENS": "256",
     "MAX_WINDOWS": "64",
+    "MAX_REQUEST_WINDOWS": "256",
     "TOKENS_PER_RUN": "512",
     "ORT_THREADS": "0",
     "OUTPUT_BUCKET": "splade-output",

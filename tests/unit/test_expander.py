@@ -259,3 +259,14 @@ def test_expander_reads_max_windows_from_settings() -> None:
     assert Expander(settings=settings, max_windows=5).max_windows == 5
     with pytest.raises(PayloadTooLargeError, match="limit 3"):
         Expander(settings=settings, threads=1).expand(["lung disease " * 400])
+
+
+def test_one_window_modes_look_past_a_prefix_the_tokenizer_drops(expander) -> None:  # type: ignore[no-untyped-def]
+    """truncate/query on a text whose first 10,000 characters are control characters (dropped by the
+    tokenizer) still read the words after them, like the same words alone."""
+    text = "\x01" * 10_000 + " chronic lung disease"
+    (alone,) = expander.expand(["chronic lung disease"], truncate=True)
+    for kwargs in ({"truncate": True}, {"kind": "query"}):
+        (vec,) = expander.expand([text], **kwargs)
+        assert vec.tokens == alone.tokens > 0 and vec.indices.tolist() == alone.indices.tolist()
+        assert np.allclose(vec.values, alone.values, atol=1e-6)

@@ -89,6 +89,7 @@ def test_model_route_reports_model_and_limits(lambda_context) -> None:  # type: 
         "max_body_bytes": service.settings.max_body_bytes,
         "window_tokens": service.settings.window_tokens,
         "max_windows": service.settings.max_windows,
+        "max_request_windows": 256,
     }
 
 
@@ -303,3 +304,23 @@ def test_each_rejection_writes_a_metric_named_for_its_code(lambda_context, capsy
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     assert [line.get("Rejected_too_many_texts") for line in lines if "Rejected_too_many_texts" in line] == [[1.0]]
     assert [line.get("Rejected_invalid_request") for line in lines if "Rejected_invalid_request" in line] == [[1.0]]
+
+
+def test_a_request_over_the_work_budget_is_refused_before_inference(lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """5 texts of 'a. ' x 6,600 (within MAX_TEXT_CHARS, 60 windows each) need 300 > 256 windows: 413
+    too_much_work, and the model never runs; the same texts within the budget are served."""
+    assert service.settings.max_request_windows == 256
+    runs: list[int] = []
+    real_run = service.expander.session.run
+    monkeypatch.setattr(service.expander.session, "run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
+    dense = "a. " * 6600
+    status, body = call(with_body({"texts": [dense] * 5}), lambda_context)
+    assert (status, body["error"]["code"], body["error"]["field"]) == (413, "too_much_work", "texts")
+    assert "300 windows" in body["error"]["message"] and runs == []
+    with pytest.raises(PayloadTooLargeError) as err:
+        app.lambda_handler({"texts": [dense] * 5}, lambda_context)
+    assert err.value.code == "too_much_work"
+    status, body = call(with_body({"texts": [dense] * 4, "top_k": 4}), lambda_context)
+    assert status == 200 and sum(d["windows"] for d in body["data"]) == 240 and runs
+    status, body = call(with_body({"texts": [dense] * 5, "truncate": True, "top_k": 4}), lambda_context)
+    assert status == 200 and [d["windows"] for d in body["data"]] == [1] * 5
