@@ -206,6 +206,8 @@ def process_object(ref: ObjectRef, deadline: Any) -> dict[str, Any]:
     except BaseException:
         job.out.abort()
         raise
+    finally:  # on every path, a stream stopped early (deadline, bad object, abort) gives its connection back
+        response["Body"].close()
     _write_errors(ref.key, job.errors)
     documents, errors = job.out.lines, len(job.errors)
     seconds = round(time.perf_counter() - start, 3)

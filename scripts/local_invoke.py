@@ -187,9 +187,16 @@ class LocalS3(MotoServer):
     """moto_server with the sample buckets and objects, for ingest events."""
 
     def __init__(self) -> None:
+        super().__init__()
+        try:
+            self._seed()
+        except BaseException:
+            self.close()
+            raise
+
+    def _seed(self) -> None:
         import boto3
 
-        super().__init__()
         self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
                                aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
         for bucket in ("splade-ingest", FUNCTION_ENV["OUTPUT_BUCKET"]):
@@ -211,25 +218,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     event = json.loads(args.event.read_text())
-    local_s3 = LocalS3() if is_ingest(event) and "AWS_ENDPOINT_URL_S3" not in env else None
-    if local_s3 is not None:
-        env["AWS_ENDPOINT_URL_S3"] = local_s3.url
-        print(f"ingest event: serving {', '.join(SAMPLE_OBJECTS)} from a local S3 (moto_server)", file=sys.stderr)
-    start = time.perf_counter()
-    with Emulator(env) as emulator:
-        response = emulator.invoke(event)
-        elapsed = time.perf_counter() - start
-        if isinstance(response, dict) and isinstance(response.get("body"), str):
-            with contextlib.suppress(ValueError):
-                response = {**response, "body": json.loads(response["body"])}
-        print(json.dumps(response, indent=2, ensure_ascii=False))
-        inits = emulator.init_durations_ms()
-        if args.show_logs:
-            print(emulator.logs(), file=sys.stderr)
-    if local_s3 is not None:
-        for key, body in local_s3.outputs().items():
-            print(f"\ns3://{FUNCTION_ENV['OUTPUT_BUCKET']}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
-        local_s3.close()
+    with contextlib.ExitStack() as stack:  # moto_server stops however the emulator run ends
+        local_s3 = stack.enter_context(LocalS3()) if is_ingest(event) and "AWS_ENDPOINT_URL_S3" not in env else None
+        if local_s3 is not None:
+            env["AWS_ENDPOINT_URL_S3"] = local_s3.url
+            print(f"ingest event: serving {', '.join(SAMPLE_OBJECTS)} from a local S3 (moto_server)", file=sys.stderr)
+        start = time.perf_counter()
+        with Emulator(env) as emulator:
+            response = emulator.invoke(event)
+            elapsed = time.perf_counter() - start
+            if isinstance(response, dict) and isinstance(response.get("body"), str):
+                with contextlib.suppress(ValueError):
+                    response = {**response, "body": json.loads(response["body"])}
+            print(json.dumps(response, indent=2, ensure_ascii=False))
+            inits = emulator.init_durations_ms()
+            if args.show_logs:
+                print(emulator.logs(), file=sys.stderr)
+        if local_s3 is not None:
+            for key, body in local_s3.outputs().items():
+                print(f"\ns3://{FUNCTION_ENV['OUTPUT_BUCKET']}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
     init = f"init {inits[0]:.0f} ms (Lambda init phase: imports + model load)" if inits else "init time not reported"
     print(
         f"\n{args.event.name}: {init}; first response after {elapsed:.2f} s including emulator start", file=sys.stderr

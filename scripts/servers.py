@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 
 def free_port() -> int:
@@ -59,7 +60,7 @@ class MotoServer:
     def close(self) -> None:
         stop(self.proc)
 
-    def __enter__(self) -> MotoServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -135,3 +135,25 @@ def test_tracing_on_still_serves_requests(moto_server: str) -> None:
     with Emulator({"POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}) as emu:
         response = emu.invoke(event)
     assert response["statusCode"] == 200, response
+
+
+def test_make_invoke_stops_its_s3_server_when_the_emulator_fails(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`make invoke` with an ingest event: if the emulator cannot start, the moto_server it started is stopped."""
+    import local_invoke
+
+    started: list[Any] = []
+
+    class Recorded(local_invoke.LocalS3):
+        def __init__(self) -> None:
+            super().__init__()
+            started.append(self)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("emulator failed to start")
+
+    monkeypatch.setattr(local_invoke, "LocalS3", Recorded)
+    monkeypatch.setattr(local_invoke, "Emulator", broken)
+    with pytest.raises(RuntimeError, match="emulator failed"):
+        local_invoke.main(["--event", str(ROOT / "events" / "sqs-s3-ingest.json")])
+    (server,) = started
+    assert server.proc.poll() is not None  # exited

@@ -288,3 +288,29 @@ def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, mo
     failures, _ = run_sqs(lambda_context, s3_message(key))
     assert failures == [] and len(read_jsonl(s3, f"{PREFIX}{key}.jsonl")) == 10
     assert sizes == [3000, 3000, 3000, 1000]  # flushed once a batch reaches 2,500 characters
+
+
+def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeypatch, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """The S3 body is closed whether the object is written, fails midway (truncated gzip) or is refused."""
+    closed: list[str] = []
+    real = ingest._get_object_once
+
+    def tracking(ref: Any) -> dict[str, Any]:
+        response = real(ref)
+        body = response["Body"]
+        real_close = body.close
+        body.close = lambda: (closed.append(ref.key), real_close())[1]
+        return response
+
+    monkeypatch.setattr(ingest, "_get_object_once", tracking)
+    objects = {
+        f"{folder}ok.txt": b"lung disease",
+        f"{folder}cut.jsonl.gz": gzip.compress(b'{"text": "a"}\n' * 500)[:-20],
+        f"{folder}image.png": b"\x89PNG",
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket=IN, Key=key, Body=body)
+    event, ids = sqs_event(*(s3_message(key) for key in objects))
+    result = app.lambda_handler(event, lambda_context)
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(ids[1:])
+    assert sorted(closed) == sorted(objects)
