@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import (
     APIGatewayHttpResolver,
     APIGatewayRestResolver,
+    CORSConfig,
     LambdaFunctionUrlResolver,
     Response,
 )
@@ -124,8 +125,20 @@ def _unexpected(exc: Exception) -> Response[str]:
     return _error_response(InternalError(f"internal error; request id {request_id}"))
 
 
+# The request headers a browser may send: JSON plus a SigV4 signature (the HTTP API requires IAM auth).
+CORS_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
+
+
+def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
+    """CORS for ALLOWED_ORIGINS (off when empty): preflight OPTIONS answered with 204, and each response to an
+    allowed origin carries Access-Control-Allow-Origin."""
+    if not origins:
+        return None
+    return CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), allow_headers=CORS_HEADERS, max_age=600)
+
+
 def _make(cls: type[ApiGatewayResolver]) -> ApiGatewayResolver:
-    resolver = cls(strip_prefixes=[])
+    resolver = cls(strip_prefixes=[], cors=_cors(service.settings.allowed_origins))
     resolver.include_router(router)
     resolver.exception_handler(SpladeError)(_error_response)
     resolver.exception_handler(PowertoolsNotFound)(_not_found)

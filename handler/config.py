@@ -53,6 +53,7 @@ class Settings:
     id_field: str = "id"
     max_object_bytes: int = 200_000_000
     ingest_time_margin_ms: int = 10_000  # stop taking new objects with less time than this left
+    allowed_origins: tuple[str, ...] = ()  # CORS origins for browsers; empty: CORS off
     s3_endpoint_url: str = ""  # an S3-compatible endpoint (MinIO, moto_server); empty: AWS S3
 
     @classmethod
@@ -80,5 +81,6 @@ class Settings:
             id_field=env.get("ID_FIELD", d.id_field).strip() or d.id_field,
             max_object_bytes=_int(env, "MAX_OBJECT_BYTES", d.max_object_bytes, 1),
             ingest_time_margin_ms=_int(env, "INGEST_TIME_MARGIN_MS", d.ingest_time_margin_ms, 0),
+            allowed_origins=tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", d.s3_endpoint_url).strip(),
         )

@@ -43,6 +43,7 @@ FUNCTION_ENV = {
     "WINDOW_TOKENS": "256",
     "MAX_WINDOWS": "64",
     "MAX_REQUEST_WINDOWS": "256",
+    "ALLOWED_ORIGINS": "",
     "TOKENS_PER_RUN": "512",
     "ORT_THREADS": "0",
     "OUTPUT_BUCKET": "splade-output",

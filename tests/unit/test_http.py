@@ -324,3 +324,34 @@ def test_a_request_over_the_work_budget_is_refused_before_inference(lambda_conte
     assert status == 200 and sum(d["windows"] for d in body["data"]) == 240 and runs
     status, body = call(with_body({"texts": [dense] * 5, "truncate": True, "top_k": 4}), lambda_context)
     assert status == 200 and [d["windows"] for d in body["data"]] == [1] * 5
+
+
+def test_cors_is_off_by_default_and_answers_preflight_when_origins_are_set(lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Without ALLOWED_ORIGINS a preflight OPTIONS is a 405; with it, 204 with the CORS headers, and responses
+    to an allowed origin (only) carry Access-Control-Allow-Origin."""
+    import dataclasses
+
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    from handler import api
+
+    preflight = _with_path("http-api-v2-expand", "/v1/expand", "OPTIONS")
+    preflight["headers"].update({"origin": "https://app.example", "access-control-request-method": "POST"})
+    assert app.lambda_handler(copy.deepcopy(preflight), lambda_context)["statusCode"] == 405
+    origins = ("https://app.example", "https://admin.example")
+    monkeypatch.setattr(service, "settings", dataclasses.replace(service.settings, allowed_origins=origins))
+    resolver = api._make(APIGatewayHttpResolver)
+    try:
+        response = api.resolve(resolver, copy.deepcopy(preflight), lambda_context)
+        assert response["statusCode"] == 204
+        assert response["headers"]["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "POST" in response["headers"]["Access-Control-Allow-Methods"]
+        assert "X-Amz-Date" in response["headers"]["Access-Control-Allow-Headers"]
+        for origin, allowed in (("https://admin.example", True), ("https://evil.example", False)):
+            event = _with_path("http-api-v2-expand", "/v1/expand")
+            event["headers"]["origin"] = origin
+            response = api.resolve(resolver, event, lambda_context)
+            assert response["statusCode"] == 200
+            assert (response["headers"].get("Access-Control-Allow-Origin") == origin) is allowed
+    finally:
+        api.router.api_resolver = api.http_api
