@@ -26,7 +26,7 @@ def event_kind(event: Any) -> str:
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], dict) and "eventSource" in records[0]:
         return "ingest"
-    if event.get("source") == "aws.s3" and "detail" in event:
+    if "detail-type" in event and "source" in event:  # EventBridge (non-S3 shapes are refused by ingest)
         return "ingest"
     if isinstance(event.get("Items"), list) and "texts" not in event and "text" not in event:
         return "ingest"

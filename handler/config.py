@@ -52,7 +52,8 @@ class Settings:
     text_field: str = "text"
     id_field: str = "id"
     max_object_bytes: int = 200_000_000
-    ingest_time_margin_ms: int = 10_000  # stop taking new objects with less time than this left
+    ingest_time_margin_ms: int = 10_000  # take no new object, and checkpoint the current one, below this
+    ingest_queue_url: str = ""  # where checkpointed objects continue (the ingest queue); empty: no continuations
     allowed_origins: tuple[str, ...] = ()  # CORS origins for browsers; empty: CORS off
     s3_endpoint_url: str = ""  # an S3-compatible endpoint (MinIO, moto_server); empty: AWS S3
 
@@ -81,6 +82,7 @@ class Settings:
             id_field=env.get("ID_FIELD", d.id_field).strip() or d.id_field,
             max_object_bytes=_int(env, "MAX_OBJECT_BYTES", d.max_object_bytes, 1),
             ingest_time_margin_ms=_int(env, "INGEST_TIME_MARGIN_MS", d.ingest_time_margin_ms, 0),
+            ingest_queue_url=env.get("INGEST_QUEUE_URL", d.ingest_queue_url).strip(),
             allowed_origins=tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", d.s3_endpoint_url).strip(),
         )

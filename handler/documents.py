@@ -1,8 +1,9 @@
-"""One S3 object -> documents -> SPLADE vectors -> JSON Lines in the output bucket.
+"""One S3 object's bytes -> documents and line errors; vectors and errors -> bounded JSON Lines bodies.
 
-Streams in both directions: the input is read line by line (gzip decompressed on the fly), documents are
-expanded in batches, and the output is written as a multipart upload (one part per ~8 MiB), so a 200 MB
-JSONL never needs 200 MB of memory. A failed object aborts its upload: nothing is half-written.
+Streams in both directions: the input is read line by line (gzip decompressed on the fly) and the vectors go
+out as a multipart upload that may span several invocations (parts of 8 MiB, the tail carried between runs).
+Memory stays bounded for any input: a line is at most ``MAX_LINE_BYTES``, a text object at most one
+document, and at most ``MAX_ERROR_RECORDS`` error records are kept per object (then one ``more_errors``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import io
 import json
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import PayloadTooLargeError, SpladeError
@@ -21,28 +22,47 @@ from .formats import render
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
 BATCH_DOCS = 64
 BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
+BATCH_ITEMS = 1_000  # lines per step, good or bad: the deadline is checked at least this often
 MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_ERROR_RECORDS = 1_000
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".rst")
+# Object failures that no retry can fix: recorded in the errors file and acknowledged, never sent to the DLQ.
+PERMANENT_CODES = frozenset({"object_too_large", "unsupported_type", "binary_object", "not_utf8", "unreadable_object"})
 
 
 class ObjectFailedError(SpladeError):
-    """The object cannot be processed (unreadable, binary, too large, missing, denied, out of time).
-
-    The message is reported as a failure so SQS retries it and finally moves it to the DLQ."""
+    """The object cannot be processed. ``permanent`` (its code is in PERMANENT_CODES): recorded and acknowledged;
+    otherwise (access denied, out of time, S3 errors) the message is retried and finally reaches the DLQ."""
 
     status = 422
     code = "object_failed"
 
+    @property
+    def permanent(self) -> bool:
+        return self.code in PERMANENT_CODES
+
 
 @dataclass(frozen=True)
 class ObjectRef:
+    """One S3 object named by an event: which version (ETag / version id) and where in the key's history
+    (the event's ``sequencer``, when the event has one)."""
+
     bucket: str
     key: str
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
-    raw_key: str | None = None  # the key as the event spelled it, tried when the decoded key is missing
+    sequencer: str | None = None
+    removed: bool = False  # an ObjectRemoved / "Object Deleted" event
+    raw_key: str | None = None  # EventBridge: the key as spelled, tried when the URL-decoded key is missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
@@ -50,6 +70,18 @@ class Document:
     id: Any
     text: str
     line: int | None
+    offset: int = 0  # byte offset of the line's start in the (decompressed) object
+
+
+@dataclass
+class LineError:
+    """A line (or the one document of a text object) that gives no vector, with its stable code."""
+
+    line: int | None
+    code: str
+    reason: str
+    offset: int = 0
+    id: Any = None
 
 
 class _LimitedReader(io.RawIOBase):
@@ -71,12 +103,18 @@ class _LimitedReader(io.RawIOBase):
 
 
 def open_stream(body: Any, key: str, limit: int) -> io.BufferedIOBase:
-    """A buffered byte stream of the object's content, gunzipped when the key ends in .gz."""
+    """A buffered byte stream of the object's content, gunzipped when the key ends in .gz.
+
+    The decompressed stream is limited too, so a gzip bomb stops at MAX_OBJECT_BYTES of output."""
     raw = io.BufferedReader(_LimitedReader(body.read, limit, "the object"), 1 << 16)
-    if not key.lower().endswith(".gz"):
+    if not is_gzip(key):
         return raw
     inflated = gzip.GzipFile(fileobj=raw, mode="rb")
     return io.BufferedReader(_LimitedReader(inflated.read, limit, "the decompressed object"), 1 << 16)
+
+
+def is_gzip(key: str) -> bool:
+    return key.lower().endswith(".gz")
 
 
 def kind_of(key: str, content_type: str | None) -> str:
@@ -89,35 +127,53 @@ def kind_of(key: str, content_type: str | None) -> str:
     return "unsupported"
 
 
-def _lines(stream: io.BufferedIOBase) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes without the line end) for each line; None for a line over MAX_LINE_BYTES."""
-    number = 0
+def _lines(stream: io.BufferedIOBase, first: int, offset: int, skip: int) -> Iterator[tuple[int, int, bytes | None]]:
+    """(line number, byte offset, bytes without the line end) per line, numbered from ``first + 1``; None for a
+    line over MAX_LINE_BYTES. The first ``skip`` lines are read and dropped (a gzip continuation)."""
+    number = first
     while True:
+        start = offset
         line = stream.readline(MAX_LINE_BYTES + 1)
         if not line:
             return
+        offset += len(line)
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             while line and not line.endswith(b"\n"):  # skip the rest of the overlong line
                 line = stream.readline(MAX_LINE_BYTES)
-            yield number, None
+                offset += len(line)
+            if number > skip:
+                yield number, start, None
+            continue
+        if number <= skip:
             continue
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
-        yield number, line.rstrip(b"\r\n")
+        yield number, start, line.rstrip(b"\r\n")
 
 
 def read_documents(
-    stream: io.BufferedIOBase, ref: ObjectRef, kind: str, *, text_field: str, id_field: str, max_doc_bytes: int
-) -> Iterator[Document | dict[str, Any]]:
-    """Documents of the object; a bad JSONL line yields an error record instead (the rest go on).
+    stream: io.BufferedIOBase,
+    key: str,
+    kind: str,
+    *,
+    text_field: str,
+    id_field: str,
+    max_doc_bytes: int,
+    first_line: int = 0,
+    offset: int = 0,
+    skip_lines: int = 0,
+) -> Iterator[Document | LineError]:
+    """Documents of the object, or a LineError for each bad line (the rest go on).
 
-    A text object over ``max_doc_bytes`` is one document too long to expand: an error record, read no further."""
+    ``first_line``/``offset``: the stream starts after that many lines, at that byte offset (a ranged read);
+    ``skip_lines``: drop that many lines first (a gzip stream always starts at the beginning).
+    A text object over ``max_doc_bytes`` is one document too long to expand: a LineError, read no further."""
     try:
         if kind == "text":
             data = stream.read(max_doc_bytes + 1)
             if len(data) > max_doc_bytes:
-                yield _bad(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS windows)")
+                yield LineError(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS)")
                 return
             if b"\x00" in data:
                 raise ObjectFailedError("the object is binary (NUL bytes), not text", code="binary_object")
@@ -125,54 +181,89 @@ def read_documents(
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise ObjectFailedError(f"the object is not UTF-8 text ({exc.reason})", code="not_utf8") from None
-            yield Document(ref.key, text, None)
+            yield Document(key, text, None)
             return
-        for number, raw in _lines(stream):
-            if raw is None:
-                yield _bad(number, "line_too_long", f"the line exceeds {MAX_LINE_BYTES} bytes")
-                continue
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield _bad(number, "not_utf8", "the line is not UTF-8")
-                continue
-            except (ValueError, RecursionError) as exc:
-                yield _bad(number, "invalid_json", f"invalid JSON: {str(exc)[:200]}")
-                continue
-            if not isinstance(record, dict):
-                yield _bad(number, "not_an_object", "the line is not a JSON object")
-                continue
-            value = record.get(text_field)
-            if value is None:
-                yield _bad(number, "missing_text", f"no {text_field!r} field")
-                continue
-            if not isinstance(value, str):
-                yield _bad(number, "text_not_string", f"{text_field!r} must be a string")
-                continue
-            doc_id = record.get(id_field, f"{ref.key}#{number}")
-            yield Document(doc_id, value, number)
+        for number, start, raw in _lines(stream, first_line, offset, skip_lines):
+            item = _parse_line(raw, number, start, key, text_field, id_field)
+            if item is not None:
+                yield item
     except (EOFError, OSError, zlib.error) as exc:
         raise ObjectFailedError(f"the object cannot be read: {exc}", code="unreadable_object") from None
 
 
-def _bad(line: int | None, code: str, reason: str) -> dict[str, Any]:
-    return {"line": line, "code": code, "reason": reason}
+def _parse_line(
+    raw: bytes | None, number: int, start: int, key: str, text_field: str, id_field: str
+) -> Document | LineError | None:
+    if raw is None:
+        return LineError(number, "line_too_long", f"the line exceeds {MAX_LINE_BYTES} bytes", start)
+    if not raw.strip():
+        return None
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return LineError(number, "not_utf8", "the line is not UTF-8", start)
+    except (ValueError, RecursionError) as exc:
+        return LineError(number, "invalid_json", f"invalid JSON: {str(exc)[:200]}", start)
+    if not isinstance(record, dict):
+        return LineError(number, "not_an_object", "the line is not a JSON object", start)
+    value = record.get(text_field)
+    if value is None:
+        return LineError(number, "missing_text", f"no {text_field!r} field", start)
+    if not isinstance(value, str):
+        return LineError(number, "text_not_string", f"{text_field!r} must be a string", start)
+    return Document(record.get(id_field, f"{key}#{number}"), value, number, start)
 
 
-class OutputWriter:
-    """Buffered JSON Lines writer to one S3 key: a single PUT when small, multipart when large."""
+def dumps_line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
-        self.buffer = bytearray()
-        self.upload_id: str | None = None
-        self.parts: list[dict[str, Any]] = []
+
+@dataclass
+class ErrorLog:
+    """The error records of one object: at most MAX_ERROR_RECORDS lines kept, the rest only counted."""
+
+    body: bytearray = field(default_factory=bytearray)
+    kept: int = 0
+    total: int = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.total += 1
+        if self.kept < MAX_ERROR_RECORDS:
+            self.body += dumps_line(record)
+            self.kept += 1
+
+    def final_body(self) -> bytes:
+        if self.total > self.kept:
+            return bytes(self.body) + dumps_line({"code": "more_errors", "count": self.total - self.kept})
+        return bytes(self.body)
+
+
+class VectorUpload:
+    """JSON Lines to one S3 key: a multipart upload that can span invocations (its upload id, the parts so far
+    and the unsent tail are the checkpoint), or a single PUT when everything fits in one part.
+
+    Part boundaries depend only on the byte stream (a part is cut at the first line end past PART_BYTES), so a
+    retried run uploads the same parts under the same numbers: nothing is duplicated or lost."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        metadata: dict[str, str],
+        *,
+        upload_id: str | None = None,
+        parts: list[dict[str, Any]] | None = None,
+        tail: bytes = b"",
+    ) -> None:
+        self.s3, self.bucket, self.key, self.metadata = s3, bucket, key, metadata
+        self.upload_id = upload_id
+        self.parts: list[dict[str, Any]] = list(parts or [])
+        self.buffer = bytearray(tail)
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self.buffer += json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        self.buffer += dumps_line(record)
         self.lines += 1
         if len(self.buffer) >= PART_BYTES:
             self._flush_part()
@@ -180,7 +271,7 @@ class OutputWriter:
     def _flush_part(self) -> None:
         if self.upload_id is None:
             created = self.s3.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ContentType="application/x-ndjson"
+                Bucket=self.bucket, Key=self.key, ContentType="application/x-ndjson", Metadata=self.metadata
             )
             self.upload_id = created["UploadId"]
         number = len(self.parts) + 1
@@ -190,17 +281,26 @@ class OutputWriter:
         self.parts.append({"PartNumber": number, "ETag": part["ETag"]})
         self.buffer.clear()
 
-    def close(self) -> None:
+    def commit(self, if_match: str | None) -> None:
+        """Publish the object, only if the key still holds ``if_match`` (None: only if the key is absent).
+        A lost race raises botocore's ClientError PreconditionFailed (412)."""
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
         if self.upload_id is None:
             self.s3.put_object(
-                Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer), ContentType="application/x-ndjson"
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=bytes(self.buffer),
+                ContentType="application/x-ndjson",
+                Metadata=self.metadata,
+                **condition,
             )
             return
         if self.buffer:
             self._flush_part()
         self.s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}, **condition
         )
+        self.upload_id = None
 
     def abort(self) -> None:
         if self.upload_id is not None:
@@ -210,10 +310,10 @@ class OutputWriter:
 
 def expand_documents(
     expander: Any, docs: list[Document], fmt: str
-) -> tuple[list[tuple[Document, dict[str, Any]]], list[tuple[Document, dict[str, Any]]]]:
-    """(document, rendered vector) pairs and (document, error record) pairs for one batch."""
+) -> tuple[list[tuple[Document, dict[str, Any]]], list[LineError]]:
+    """(document, rendered vector) pairs and the LineErrors of documents too long to expand, for one batch."""
     results: list[tuple[Document, dict[str, Any]]] = []
-    errors: list[tuple[Document, dict[str, Any]]] = []
+    errors: list[LineError] = []
     pending = list(docs)
     while pending:
         try:
@@ -225,7 +325,7 @@ def expand_documents(
                 f"the document needs more than MAX_WINDOWS={expander.max_windows} windows of "
                 f"{expander.window_tokens} tokens; split it into smaller documents"
             )
-            errors.append((bad, _bad(bad.line, "text_too_long", reason)))
+            errors.append(LineError(bad.line, "text_too_long", reason, bad.offset, bad.id))
             continue
         results.extend((d, render(v, fmt)) for d, v in zip(pending, vectors, strict=True))
         pending = []

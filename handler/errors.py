@@ -75,6 +75,17 @@ class MethodNotAllowedError(SpladeError):
     code = "method_not_allowed"
 
 
+class UnrecognizedEventError(SpladeError):
+    """The event is none of the shapes this function serves (a Kinesis or DynamoDB record, an S3 event name
+    other than ObjectCreated / ObjectRemoved, an EventBridge detail-type other than Object Created / Deleted).
+
+    It fails loudly: a direct invocation raises it, and an SQS message with such a body is reported as a batch
+    item failure (a poison message: it reaches the DLQ after maxReceiveCount)."""
+
+    status = 400
+    code = "unrecognized_event"
+
+
 class ModelAssetsError(RuntimeError):
     """The model files are missing or unusable. Raised when an Expander is built, so in Lambda the init phase
     fails loudly (the function never serves a request without its model); it is never an HTTP response."""

@@ -19,7 +19,7 @@ SOURCE_DIR = ROOT / "build" / "source"
 EVENTS_DIR = Path(__file__).resolve().parent / "events"
 
 sys.path.insert(0, str(ROOT / "scripts"))
-from servers import MotoServer  # noqa: E402
+from tests.support.aws import AwsWorld  # noqa: E402
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -98,8 +98,25 @@ def lambda_context() -> LambdaContext:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A real S3-compatible server (moto_server) on a free loopback port, for the whole session."""
-    with MotoServer() as server:
-        os.environ["AWS_ENDPOINT_URL_S3"] = server.url
-        yield server.url
+def aws() -> Iterator[AwsWorld]:
+    """moto_server with IAM enforced, for the whole session. The in-process handler runs with the ingest
+    function's role (the template's statements); tests use ``aws.client(...)`` (admin)."""
+    world = AwsWorld()
+    env = world.function_env()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield world
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        world.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server(aws: AwsWorld) -> str:
+    """The URL of the session's IAM-enforced moto_server."""
+    return aws.url

@@ -1,56 +1,43 @@
-"""S3 ingest through the handler against a real S3 server (moto_server): formats, failures, idempotency."""
+"""S3 ingest through the handler against moto_server with IAM enforced (the function runs with the template's
+role): formats, failures by kind, bounded errors, ordering, deletes, unknown events, idempotency."""
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import uuid
 from typing import Any
-from urllib.parse import quote_plus
 
-import boto3
 import pytest
 
-from handler import app, documents, ingest, service
-from tests.conftest import load_event
+from handler import app, documents, ingest, objects, service
+from handler.errors import UnrecognizedEventError
+from tests.support.events import (
+    delete_object,
+    eventbridge_event,
+    items_event,
+    listed_item,
+    load_event,
+    put_object,
+    s3_notification,
+    s3_record,
+    sqs_event,
+)
 
 pytestmark = pytest.mark.integration
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
 
 
 @pytest.fixture(scope="module")
-def s3(moto_server: str) -> Any:
-    client = boto3.client("s3", endpoint_url=moto_server)
-    for bucket in (IN, OUT):
-        client.create_bucket(Bucket=bucket)
+def s3(aws: Any) -> Any:
     ingest.s3_client.cache_clear()
-    return client
+    ingest.sqs_client.cache_clear()
+    return aws.client("s3")
 
 
 @pytest.fixture
 def folder() -> str:
     return f"t-{uuid.uuid4().hex[:8]}/"
-
-
-def s3_message(key: str, bucket: str = IN, size: int = 100) -> dict[str, Any]:
-    """An S3 ObjectCreated notification for ``key``, URL-encoded the way S3 encodes it."""
-    message = copy.deepcopy(load_event("s3-put"))
-    message["Records"][0]["s3"]["bucket"]["name"] = bucket
-    message["Records"][0]["s3"]["object"].update(key=quote_plus(key, safe="/"), size=size)
-    return message
-
-
-def sqs_event(*messages: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    template = load_event("sqs-s3-ingest")["Records"][0]
-    records, ids = [], []
-    for message in messages:
-        record = copy.deepcopy(template)
-        record["messageId"] = str(uuid.uuid4())
-        record["body"] = json.dumps(message)
-        records.append(record)
-        ids.append(record["messageId"])
-    return {"Records": records}, ids
 
 
 def read_jsonl(s3: Any, key: str) -> list[dict[str, Any]]:
@@ -69,26 +56,38 @@ def assert_vector(line: dict[str, Any], text: str) -> None:
     assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
 
-def run_sqs(context: Any, *messages: dict[str, Any]) -> tuple[list[str], list[str]]:
-    event, ids = sqs_event(*messages)
+def run_sqs(context: Any, *bodies: dict[str, Any] | str) -> tuple[list[str], list[str]]:
+    event, ids = sqs_event(*bodies)
     result = app.lambda_handler(event, context)
     return [f["itemIdentifier"] for f in result["batchItemFailures"]], ids
 
 
+def metric_names(capsys: Any) -> list[str]:
+    names = []
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"'):
+            for block in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names += [m["Name"] for m in block["Metrics"]]
+    return names
+
+
 def test_txt_and_md_objects_become_one_document_each(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """A .txt and a .md object each give one line: id = key, line null, the Expander's vector."""
+    """A .txt and a .md object each give one line: id = key, line null, the Expander's vector; the output
+    carries the source's ETag and sequencer as metadata."""
     texts = {f"{folder}a.txt": "Chronic obstructive pulmonary disease.", f"{folder}b.md": "# Heading\n\nLung *health*."}
-    for key, text in texts.items():
-        s3.put_object(Bucket=IN, Key=key, Body=text.encode())
-    failures, _ = run_sqs(lambda_context, *(s3_message(k) for k in texts))
+    messages = [put_object(s3, key, text.encode()) for key, text in texts.items()]
+    failures, _ = run_sqs(lambda_context, *messages)
     assert failures == []
-    for key, text in texts.items():
+    for (key, text), message in zip(texts.items(), messages, strict=True):
         (line,) = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
         assert sorted(line) == ["id", "indices", "model", "source", "values"]
         assert line["id"] == key and line["source"]["key"] == key and line["source"]["line"] is None
         assert line["source"]["bucket"] == IN and len(line["source"]["etag"]) == 32
         assert line["model"] == service.expander.model_info
         assert_vector(line, text)
+        meta = s3.head_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Metadata"]
+        obj = message["Records"][0]["s3"]["object"]
+        assert meta == {"source-etag": obj["eTag"], "source-sequencer": obj["sequencer"]}
     assert output_keys(s3, folder) == sorted(f"{PREFIX}{k}.jsonl" for k in texts)  # no error files
 
 
@@ -99,11 +98,9 @@ def test_jsonl_with_three_bad_lines_keeps_the_97_good_ones(s3, folder, lambda_co
     lines[49] = json.dumps({"id": "doc-49", "body": "no text field"})
     lines[89] = json.dumps({"id": "doc-89", "text": 42})
     key = f"{folder}corpus.jsonl"
-    s3.put_object(Bucket=IN, Key=key, Body=("\n".join(lines) + "\n").encode())
-    failures, _ = run_sqs(lambda_context, s3_message(key))
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, ("\n".join(lines) + "\n").encode()))
     assert failures == []
     out = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
-    assert len(out) == 97
     assert [o["id"] for o in out] == [f"doc-{i}" for i in range(100) if i not in (9, 49, 89)]
     assert [o["source"]["line"] for o in out][:10] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]
     assert_vector(out[0], "document number 0 about lungs")
@@ -115,12 +112,44 @@ def test_jsonl_with_three_bad_lines_keeps_the_97_good_ones(s3, folder, lambda_co
     ]
 
 
+def test_every_line_error_code(s3, folder, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """line_too_long, not_an_object, per-line not_utf8 and a JSONL text_too_long are each recorded with their
+    line; the good line between them is written."""
+    monkeypatch.setattr(documents, "MAX_LINE_BYTES", 100_000)  # the tests' MAX_OBJECT_BYTES is 2 MB
+    huge = json.dumps({"text": "x" * 100_010}).encode()
+    too_many_windows = json.dumps({"id": "long", "text": "lung " * 19_000}).encode()  # > 64 windows of 256
+    body = b"\n".join([huge, b"[1, 2]", b'{"text": "caf\xe9"}', b'{"id": "ok", "text": "fine"}', too_many_windows])
+    key = f"{folder}codes.jsonl"
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, body))
+    assert failures == []
+    assert [o["id"] for o in read_jsonl(s3, f"{PREFIX}{key}.jsonl")] == ["ok"]
+    errors = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
+    assert [(e["source"]["line"], e["code"]) for e in errors] == [
+        (1, "line_too_long"),
+        (2, "not_an_object"),
+        (3, "not_utf8"),
+        (5, "text_too_long"),
+    ]
+    assert errors[3]["id"] == "long"
+
+
+def test_error_records_are_capped_at_1000_then_counted(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A gzip of 5,000 bad lines writes 1,000 error records then one more_errors record counting the rest."""
+    key = f"{folder}all-bad.jsonl.gz"
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, gzip.compress(b"{\n" * 5000)))
+    assert failures == []
+    assert read_jsonl(s3, f"{PREFIX}{key}.jsonl") == []
+    errors = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
+    assert len(errors) == 1001 and {e["code"] for e in errors[:1000]} == {"invalid_json"}
+    assert errors[999]["source"]["line"] == 1000
+    assert errors[1000] == {"code": "more_errors", "count": 4000}
+
+
 def test_gzipped_jsonl_with_crlf_bom_and_blank_lines(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
     """A .jsonl.gz with a BOM, CRLF line ends and blank lines gives one vector per real line."""
     body = '\ufeff{"id": 1, "text": "first lung text"}\r\n\r\n{"text": "second, no id"}\r\n\n'
     key = f"{folder}docs.jsonl.gz"
-    s3.put_object(Bucket=IN, Key=key, Body=gzip.compress(body.encode()))
-    failures, _ = run_sqs(lambda_context, s3_message(key))
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, gzip.compress(body.encode())))
     assert failures == []
     out = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
     assert [o["id"] for o in out] == [1, f"{key}#3"]
@@ -131,8 +160,7 @@ def test_gzipped_jsonl_with_crlf_bom_and_blank_lines(s3, folder, lambda_context)
 def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
     """A key with spaces, '+' and unicode arrives URL-encoded and is decoded exactly."""
     key = f"{folder}my docs/café notes+plus ü.txt"
-    s3.put_object(Bucket=IN, Key=key, Body=b"notes about the lungs")
-    message = s3_message(key)
+    message = put_object(s3, key, b"notes about the lungs")
     assert "+" in message["Records"][0]["s3"]["object"]["key"] and "%2B" in message["Records"][0]["s3"]["object"]["key"]
     failures, _ = run_sqs(lambda_context, message)
     assert failures == []
@@ -141,11 +169,9 @@ def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context
 
 
 def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """A .txt longer than MAX_WINDOWS windows can hold is one bad document: an error record, not a retry,
-    and it is not read (or tokenized) past the limit."""
+    """A .txt longer than MAX_WINDOWS windows can hold is one bad document: an error record, not a retry."""
     key = f"{folder}book.txt"
-    s3.put_object(Bucket=IN, Key=key, Body=b"word " * 220_000)  # 1.1 MB > 64 windows x 254 x 16 chars x 4 B
-    failures, _ = run_sqs(lambda_context, s3_message(key))
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, b"word " * 220_000))
     assert failures == []
     assert read_jsonl(s3, f"{PREFIX}{key}.jsonl") == []
     (error,) = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
@@ -161,119 +187,219 @@ def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_co
         ("not-gzip.txt.gz", b"this is not gzip data", "unreadable_object"),
         ("oversize.txt", b"word " * 420_000, "object_too_large"),
         ("image.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "unsupported_type"),
-        ("missing.txt", None, "missing_object"),
     ],
 )
-def test_unreadable_objects_are_reported_failures(s3, folder, lambda_context, caplog, name, body, code) -> None:  # type: ignore[no-untyped-def]
-    """Binary, non-UTF-8, truncated gzip, oversize, unsupported and missing objects fail the message, with
-    the reason logged and no output written (SQS retries, then the DLQ)."""
+def test_permanent_failures_are_recorded_and_acknowledged(s3, folder, lambda_context, capsys, name, body, code) -> None:  # type: ignore[no-untyped-def]
+    """Binary, non-UTF-8, corrupt gzip, oversize and unsupported objects are acknowledged (no retry, no DLQ):
+    one object-level record in the errors file, no vectors, the PermanentObjectFailures metric."""
     key = folder + name
-    if body is not None:
-        s3.put_object(Bucket=IN, Key=key, Body=body)
-    with caplog.at_level("ERROR"):
-        failures, ids = run_sqs(lambda_context, s3_message(key, size=len(body or b"")))
-    assert failures == ids
-    assert any(getattr(r, "code", None) == code for r in caplog.records), [
-        r.__dict__.get("code") for r in caplog.records
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, body))
+    assert failures == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl"]
+    (record,) = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
+    assert record["code"] == code and record["source"]["key"] == key and record["source"]["line"] is None
+    names = metric_names(capsys)
+    assert "PermanentObjectFailures" in names and "ObjectFailures" not in names
+
+
+def test_a_permanent_failure_replaces_the_vectors_of_an_older_version(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """A good object overwritten by a binary one: its old vectors are removed and the errors file says why."""
+    key = f"{folder}swap.txt"
+    run_sqs(lambda_context, put_object(s3, key, b"lung text"))
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, b"\x00\x00binary"))
+    assert failures == [] and output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl"]
+
+
+def test_missing_object_is_a_logged_skip(s3, folder, lambda_context, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An object deleted before its event is read (S3 answers 404: the role has s3:ListBucket) is acknowledged,
+    counted as MissingObjects, and nothing is written."""
+    key = f"{folder}gone.txt"
+    message = s3_notification(s3_record(key, etag="1" * 32, size=10))
+    with caplog.at_level("INFO"):
+        failures, _ = run_sqs(lambda_context, message)
+    assert failures == [] and output_keys(s3, folder) == []
+    assert [getattr(r, "code", None) for r in caplog.records if getattr(r, "status", None) == "missing"] == [
+        "missing_object"
     ]
-    assert output_keys(s3, folder) == []
+    names = metric_names(capsys)
+    assert "MissingObjects" in names and "ObjectFailures" not in names
+
+
+def test_access_denied_is_a_failure_that_reaches_the_dlq(aws, s3, folder, lambda_context, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An object the role may not read (another bucket) is a batch item failure counted in ObjectFailures."""
+    s3.create_bucket(Bucket="splade-private")
+    message = put_object(s3, f"{folder}secret.txt", b"secret", bucket="splade-private")
+    with caplog.at_level("ERROR"):
+        failures, ids = run_sqs(lambda_context, message)
+    assert failures == ids
+    assert [getattr(r, "code", None) for r in caplog.records] == ["access_denied"]
+    assert "ObjectFailures" in metric_names(capsys)
+
+
+def test_the_role_cannot_write_outside_the_output_prefix(aws) -> None:  # type: ignore[no-untyped-def]
+    """Under IAM enforcement the function's role writes only below OUTPUT_PREFIX: other keys and the ingest
+    bucket are denied, as in AWS."""
+    fn = aws.function_client("s3")
+    fn.put_object(Bucket=OUT, Key=f"{PREFIX}iam-probe.jsonl", Body=b"{}")
+    for bucket, key in ((OUT, "elsewhere/x.jsonl"), (IN, "x.txt")):
+        with pytest.raises(Exception, match="AccessDenied"):
+            fn.put_object(Bucket=bucket, Key=key, Body=b"{}")
 
 
 def test_test_event_is_acknowledged_and_output_prefix_is_ignored(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
     """The s3:TestEvent is acknowledged; a key under the output prefix in the output bucket is skipped."""
-    test_event = json.loads(load_event("sqs-s3-test-event")["Records"][0]["body"])
+    test_event = json.loads(load_event("sqs-s3-test-event.json")["Records"][0]["body"])
     own = f"{PREFIX}{folder}x.txt.jsonl"
-    s3.put_object(Bucket=OUT, Key=own, Body=b"{}")
-    failures, _ = run_sqs(lambda_context, test_event, s3_message(own, bucket=OUT))
+    own_message = put_object(s3, own, b"{}", bucket=OUT)
+    failures, _ = run_sqs(lambda_context, test_event, own_message)
     assert failures == []
     assert output_keys(s3, folder) == [own]  # nothing new, no recursion
 
 
-def test_redelivery_overwrites_with_the_same_bytes(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """The same message delivered twice leaves one output object with identical bytes."""
+def test_redelivery_writes_the_same_bytes(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """The same event delivered twice leaves one output object with identical bytes."""
     key = f"{folder}again.txt"
-    s3.put_object(Bucket=IN, Key=key, Body=b"pulmonary fibrosis")
-    run_sqs(lambda_context, s3_message(key))
+    message = put_object(s3, key, b"pulmonary fibrosis")
+    run_sqs(lambda_context, message)
     first = s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Body"].read()
-    run_sqs(lambda_context, s3_message(key))
+    failures, _ = run_sqs(lambda_context, message)
     second = s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Body"].read()
-    assert first == second and output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
+    assert failures == [] and first == second and output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
 
 
-def test_sqs_batch_of_five_reports_exactly_the_two_failures(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """Five messages, two bad: batchItemFailures lists exactly those two; the three good are written."""
-    keys = [f"{folder}{i}.txt" for i in range(5)]
-    for i, key in enumerate(keys):
-        if i not in (1, 3):
-            s3.put_object(Bucket=IN, Key=key, Body=f"good document {i}".encode())
-    s3.put_object(Bucket=IN, Key=keys[3], Body=b"\x00binary\x00")
-    failures, ids = run_sqs(lambda_context, *(s3_message(k) for k in keys))
+def test_an_older_event_never_overwrites_newer_vectors(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+    """v1 then v2 are written; v1's event arrives last: the object no longer has v1's ETag (412), the event is
+    superseded and v2's vectors stay."""
+    key = f"{folder}doc.txt"
+    old = put_object(s3, key, b"asthma inhaler")
+    new = put_object(s3, key, b"router password reset")
+    failures, _ = run_sqs(lambda_context, new, old)
+    assert failures == []
+    (line,) = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert_vector(line, "router password reset")
+    assert "SupersededEvents" in capsys.readouterr().out
+
+
+def test_an_older_event_of_the_same_content_loses_by_sequencer(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """The same bytes PUT twice (same ETag): the later event's output stands; the earlier event, delivered
+    last, is superseded by the sequencer kept in the output's metadata."""
+    key = f"{folder}same.txt"
+    first = put_object(s3, key, b"same text")
+    second = put_object(s3, key, b"same text")
+    run_sqs(lambda_context, second)
+    run_sqs(lambda_context, first)
+    meta = s3.head_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Metadata"]
+    assert meta["source-sequencer"] == second["Records"][0]["s3"]["object"]["sequencer"]
+
+
+def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """An older run that saw no output at its start commits with If-None-Match: a newer run that published
+    meanwhile makes that commit fail (412), and the older run reports superseded."""
+    key = f"{folder}race.txt"
+    older = put_object(s3, key, b"same bytes twice")
+    newer = put_object(s3, key, b"same bytes twice")
+    runner = objects.Objects(ingest.s3_client())
+    old_ref = ingest.s3events.from_s3_notification(older)[0].ref
+    checkpoint = runner.start(old_ref)  # sees no output yet
+    assert isinstance(checkpoint, objects.Checkpoint) and checkpoint.output_etag is None
+    run_sqs(lambda_context, newer)  # the newer event publishes first
+    outcome = runner.expand(old_ref, checkpoint, lambda: 300_000, can_continue=False)
+    assert outcome.status == "superseded"
+    meta = s3.head_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Metadata"]
+    assert meta["source-sequencer"] == newer["Records"][0]["s3"]["object"]["sequencer"]
+
+
+def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+    """ObjectRemoved for an ingested key removes its .jsonl and .errors.jsonl."""
+    key = f"{folder}bye.jsonl"
+    run_sqs(lambda_context, put_object(s3, key, b'{"text": "lung"}\n{"bad": 1}\n'))
+    assert len(output_keys(s3, folder)) == 2
+    failures, _ = run_sqs(lambda_context, delete_object(s3, key))
+    assert failures == [] and output_keys(s3, folder) == []
+    assert "DeletedSources" in capsys.readouterr().out
+
+
+def test_delete_keeps_the_vectors_of_a_newer_object(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """Delete then re-create: the late delete event finds a newer object and removes nothing; a delete event
+    older than the output's sequencer removes nothing either."""
+    key = f"{folder}back.txt"
+    run_sqs(lambda_context, put_object(s3, key, b"first"))
+    deleted = delete_object(s3, key)
+    recreated = put_object(s3, key, b"second")
+    run_sqs(lambda_context, recreated, deleted)
+    (line,) = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert_vector(line, "second")
+    s3.delete_object(Bucket=IN, Key=key)  # gone at the source, but this delete event predates the output
+    stale = s3_notification(s3_record(key, event="ObjectRemoved:Delete", sequencer="0" * 18))
+    run_sqs(lambda_context, stale)
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("event", "shape"),
+    [
+        ({"Records": [{"eventSource": "aws:kinesis", "kinesis": {"data": "e30="}}]}, "Kinesis"),
+        ({"Records": [{"eventSource": "aws:dynamodb", "dynamodb": {}}]}, "DynamoDB"),
+        (s3_notification(s3_record("a.txt", event="ObjectRestore:Completed")), "ObjectRestore:Completed"),
+        (eventbridge_event("a.txt", detail_type="Object Restore Completed"), "Object Restore Completed"),
+        (eventbridge_event("a.txt", source="aws.ec2", detail_type="EC2 Instance State-change"), "aws.ec2"),
+    ],
+)
+def test_unknown_events_fail_loudly(lambda_context, event, shape) -> None:  # type: ignore[no-untyped-def]
+    """Kinesis, DynamoDB, unknown S3 event names and EventBridge detail-types raise a typed error naming them."""
+    with pytest.raises(UnrecognizedEventError, match=shape):
+        app.lambda_handler(event, lambda_context)
+
+
+def test_poison_messages_are_batch_item_failures(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Five messages, two poison (not JSON, a restore event): exactly those two are reported (they reach the DLQ
+    after maxReceiveCount); the three good ones are written; poison is not an ObjectFailure."""
+    good = [put_object(s3, f"{folder}{i}.txt", f"good document {i}".encode()) for i in range(3)]
+    restore = s3_notification(s3_record(f"{folder}r.txt", event="ObjectRestore:Completed"))
+    failures, ids = run_sqs(lambda_context, good[0], "not json", good[1], restore, good[2])
     assert sorted(failures) == sorted([ids[1], ids[3]])
-    assert output_keys(s3, folder) == sorted(f"{PREFIX}{keys[i]}.jsonl" for i in (0, 2, 4))
+    assert output_keys(s3, folder) == sorted(f"{PREFIX}{folder}{i}.txt.jsonl" for i in range(3))
+    names = metric_names(capsys)
+    assert "UnrecognizedEvents" in names and "ObjectFailures" not in names
 
 
-def test_near_timeout_unstarted_records_are_reported(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """With less time left than the margin, no object is started and every message is a failure."""
-    key = f"{folder}late.txt"
-    s3.put_object(Bucket=IN, Key=key, Body=b"late document")
+def test_near_timeout_unstarted_records_are_reported_without_a_queue(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """Without INGEST_QUEUE_URL and with less time left than the margin, no object is started and every
+    message is a failure (SQS retries it)."""
+    message = put_object(s3, f"{folder}late.txt", b"late document")
     lambda_context.remaining_ms = ingest.TIME_MARGIN_MS - 1
-    failures, ids = run_sqs(lambda_context, s3_message(key), s3_message(key))
+    failures, ids = run_sqs(lambda_context, message, message)
     assert failures == ids and output_keys(s3, folder) == []
 
 
 def test_direct_s3_eventbridge_and_step_functions_batches(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
     """Direct S3 notifications, EventBridge Object Created and a Distributed Map item batch all ingest."""
-    keys = [f"{folder}direct.txt", f"{folder}bridge plus+.txt", f"{folder}map one.txt", f"{folder}map2.jsonl"]
-    for key in keys[:3]:
-        s3.put_object(Bucket=IN, Key=key, Body=f"text of {key}".encode())
-    s3.put_object(Bucket=IN, Key=keys[3], Body=b'{"id": "m", "text": "mapped"}\n')
-    direct = app.lambda_handler(s3_message(keys[0]), lambda_context)
+    direct = app.lambda_handler(put_object(s3, f"{folder}direct.txt", b"direct text"), lambda_context)
     assert direct["failed"] == [] and direct["processed"][0]["documents"] == 1
-    bridge = copy.deepcopy(load_event("eventbridge-object-created"))
-    bridge["detail"]["object"]["key"] = quote_plus(keys[1], safe="/")
-    assert app.lambda_handler(bridge, lambda_context)["failed"] == []
-    batch = copy.deepcopy(load_event("stepfunctions-map-batch"))
-    batch["Items"] = [{**batch["Items"][0], "Key": k} for k in keys[2:]]
-    result = app.lambda_handler(batch, lambda_context)
+    key = f"{folder}bridge plus+.txt"
+    etag = s3.put_object(Bucket=IN, Key=key, Body=b"bridge text")["ETag"].strip('"')
+    assert app.lambda_handler(eventbridge_event(key, etag=etag, size=11), lambda_context)["failed"] == []
+    items = [listed_item(s3, f"{folder}map one.txt", b"map"), listed_item(s3, f"{folder}map2.jsonl", b'{"text":"m"}')]
+    result = app.lambda_handler(items_event(items), lambda_context)
     assert [p["documents"] for p in result["processed"]] == [1, 1]
+    keys = [f"{folder}direct.txt", key, f"{folder}map one.txt", f"{folder}map2.jsonl"]
     assert output_keys(s3, folder) == sorted(f"{PREFIX}{k}.jsonl" for k in keys)
 
 
 def test_direct_event_with_a_failed_object_raises_after_writing_the_good_ones(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
-    """A direct S3 notification with one missing object fails the invocation (Lambda retries it),
-    after the good object is written."""
-    good = f"{folder}good.txt"
-    s3.put_object(Bucket=IN, Key=good, Body=b"fine")
-    event = s3_message(good)
-    event["Records"].append(s3_message(f"{folder}gone.txt")["Records"][0])
-    with pytest.raises(ingest.IngestFailedError, match="missing_object"):
-        app.lambda_handler(event, lambda_context)
-    assert output_keys(s3, folder) == [f"{PREFIX}{good}.jsonl"]
-
-
-def test_large_output_goes_multipart_and_a_failure_aborts_it(s3, folder) -> None:  # type: ignore[no-untyped-def]
-    """Output over one part is a multipart upload; an aborted writer leaves no object behind."""
-    ingest.s3_client.cache_clear()
-    client = ingest.s3_client()
-    record = {"id": "x", "indices": list(range(300)), "values": [0.5] * 300}
-    writer = documents.OutputWriter(client, OUT, f"{PREFIX}{folder}big.jsonl")
-    line_bytes = len(json.dumps(record, separators=(",", ":"))) + 1
-    for _ in range(documents.PART_BYTES * 2 // line_bytes + 10):
-        writer.write(record)
-    assert writer.upload_id is not None and len(writer.parts) == 2
-    writer.close()
-    assert len(read_jsonl(s3, f"{PREFIX}{folder}big.jsonl")) == writer.lines
-    aborted = documents.OutputWriter(client, OUT, f"{PREFIX}{folder}aborted.jsonl")
-    for _ in range(documents.PART_BYTES // line_bytes + 10):
-        aborted.write(record)
-    aborted.abort()
-    assert f"{PREFIX}{folder}aborted.jsonl" not in output_keys(s3, folder)
-    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+    """A direct S3 notification with one unreadable (denied) object fails the invocation (Lambda retries it,
+    then the OnFailure queue), after the good object is written."""
+    good = put_object(s3, f"{folder}good.txt", b"fine")
+    s3.create_bucket(Bucket="splade-private")
+    denied = put_object(s3, f"{folder}denied.txt", b"no", bucket="splade-private")
+    with pytest.raises(ingest.IngestFailedError, match="access_denied"):
+        app.lambda_handler(s3_notification(*good["Records"], *denied["Records"]), lambda_context)
+    assert output_keys(s3, folder) == [f"{PREFIX}{folder}good.txt.jsonl"]
 
 
 def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Long documents are expanded in batches cut by total characters, so tokenizer memory stays bounded."""
-    monkeypatch.setattr(ingest, "BATCH_CHARS", 2_500)
+    monkeypatch.setattr(objects, "BATCH_CHARS", 2_500)
     sizes: list[int] = []
     real_expand = service.expander.expand
 
@@ -284,8 +410,7 @@ def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, mo
     monkeypatch.setattr(service.expander, "expand", spy)
     key = f"{folder}long-lines.jsonl"
     lines = [json.dumps({"id": i, "text": ("lung " * 200)[:1000]}) for i in range(10)]
-    s3.put_object(Bucket=IN, Key=key, Body="\n".join(lines).encode())
-    failures, _ = run_sqs(lambda_context, s3_message(key))
+    failures, _ = run_sqs(lambda_context, put_object(s3, key, "\n".join(lines).encode()))
     assert failures == [] and len(read_jsonl(s3, f"{PREFIX}{key}.jsonl")) == 10
     assert sizes == [3000, 3000, 3000, 1000]  # flushed once a batch reaches 2,500 characters
 
@@ -293,24 +418,20 @@ def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, mo
 def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeypatch, lambda_context) -> None:  # type: ignore[no-untyped-def]
     """The S3 body is closed whether the object is written, fails midway (truncated gzip) or is refused."""
     closed: list[str] = []
-    real = ingest._get_object_once
+    real = objects.Objects._get_source
 
-    def tracking(ref: Any) -> dict[str, Any]:
-        response = real(ref)
+    def tracking(self, ref, cp, ranged):  # type: ignore[no-untyped-def]
+        response = real(self, ref, cp, ranged)
         body = response["Body"]
         real_close = body.close
         body.close = lambda: (closed.append(ref.key), real_close())[1]
         return response
 
-    monkeypatch.setattr(ingest, "_get_object_once", tracking)
-    objects = {
+    monkeypatch.setattr(objects.Objects, "_get_source", tracking)
+    bodies = {
         f"{folder}ok.txt": b"lung disease",
         f"{folder}cut.jsonl.gz": gzip.compress(b'{"text": "a"}\n' * 500)[:-20],
         f"{folder}image.png": b"\x89PNG",
     }
-    for key, body in objects.items():
-        s3.put_object(Bucket=IN, Key=key, Body=body)
-    event, ids = sqs_event(*(s3_message(key) for key in objects))
-    result = app.lambda_handler(event, lambda_context)
-    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(ids[1:])
-    assert sorted(closed) == sorted(objects)
+    failures, _ = run_sqs(lambda_context, *(put_object(s3, k, b) for k, b in bodies.items()))
+    assert failures == [] and sorted(closed) == sorted(bodies)

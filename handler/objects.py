@@ -1,0 +1,439 @@
+"""One S3 object event -> its output objects: expand a created object (in one run or several), or remove the
+outputs of a deleted one. Ordering and idempotency live here.
+
+- The object is read only as the event's version: ``If-Match`` on its ETag (the version id when no ETag is
+  known). A newer object answers 412 and the event is *superseded*; a missing one answers 404 and is skipped.
+- The output carries the source's ETag, version id and event sequencer as metadata, and is published with a
+  conditional write (``If-Match`` the output seen at the start, ``If-None-Match: *`` when there was none), so an
+  older run that races a newer one cannot win. An event whose sequencer is below the output's is superseded.
+- An object one invocation cannot finish is checkpointed (lines done, byte offset, the multipart upload's parts,
+  the unsent tail) and continued by the next run; consumers still see one ``<prefix><key>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .documents import (
+    BATCH_CHARS,
+    BATCH_DOCS,
+    BATCH_ITEMS,
+    Document,
+    ErrorLog,
+    LineError,
+    ObjectFailedError,
+    ObjectRef,
+    VectorUpload,
+    dumps_line,
+    expand_documents,
+    is_gzip,
+    kind_of,
+    open_stream,
+    read_documents,
+)
+from .service import expander, model_block, settings
+
+MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
+CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
+
+
+@dataclass
+class Checkpoint:
+    """Where a partly expanded object stands between runs (travels in the continuation message)."""
+
+    run: int = 0  # runs finished
+    line: int = 0  # lines fully handled (written or recorded as errors)
+    offset: int = 0  # bytes of the (decompressed) object fully handled
+    upload_id: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    documents: int = 0
+    errors_kept: int = 0
+    errors_total: int = 0
+    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, then the kept error lines
+    carry_key: str | None = None
+    output_etag: str | None = None  # the output when run 1 started (None: there was none)
+    errors_etag: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class Outcome:
+    """What happened to one event: written | continued | restart | superseded | missing | skipped | failed |
+    deleted. ``continued`` carries the checkpoint to queue; ``restart`` asks for a fresh run."""
+
+    status: str
+    key: str
+    output: str | None = None
+    documents: int = 0
+    errors: int = 0
+    code: str | None = None
+    reason: str | None = None
+    ref: ObjectRef | None = None
+    checkpoint: Checkpoint | None = None
+
+    def summary(self) -> dict[str, Any]:
+        keep = ("status", "key", "output", "documents", "errors", "code", "reason")
+        return {k: v for k, v in asdict(self).items() if k in keep and v is not None}
+
+
+def output_key(key: str, suffix: str) -> str:
+    return f"{settings.output_prefix}{key}{suffix}"
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def sequencer_order(a: str | None, b: str | None) -> int:
+    """-1, 0, 1 comparing two S3 event sequencers of one key (hex strings; the shorter right-padded with zeros,
+    as S3 documents); 0 when either is unknown."""
+    if not a or not b:
+        return 0
+    width = max(len(a), len(b))
+    x, y = a.upper().ljust(width, "0"), b.upper().ljust(width, "0")
+    return (x > y) - (x < y)
+
+
+@dataclass(frozen=True)
+class Existing:
+    etag: str
+    sequencer: str | None
+    source_etag: str | None
+
+
+class Objects:
+    """Runs object events against one S3 client (created lazily by ingest.py with its retry settings)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    # ------------------------------------------------------------------ helpers
+    def head_output(self, key: str) -> Existing | None:
+        try:
+            head = self.s3.head_object(Bucket=settings.output_bucket, Key=key)
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        meta = head.get("Metadata") or {}
+        return Existing(str(head["ETag"]), meta.get("source-sequencer") or None, meta.get("source-etag") or None)
+
+    @staticmethod
+    def is_newer(existing: Existing | None, ref: ObjectRef) -> bool:
+        """The output comes from a later event of the key than ``ref``."""
+        return existing is not None and sequencer_order(existing.sequencer, ref.sequencer) > 0
+
+    def _metadata(self, ref: ObjectRef) -> dict[str, str]:
+        meta = {"source-etag": (ref.etag or "").strip('"'), "source-sequencer": ref.sequencer or ""}
+        if ref.version_id:
+            meta["source-version-id"] = ref.version_id
+        return meta
+
+    def _source_block(self, ref: ObjectRef) -> dict[str, Any]:
+        etag = (ref.etag or "").strip('"')
+        return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": etag}
+
+    def _put_conditional(self, key: str, body: bytes, ref: ObjectRef, seen: str | None) -> bool:
+        """PUT ``body`` unless a newer event's output got there first; False when superseded."""
+        for _ in range(3):
+            condition = {"IfMatch": seen} if seen else {"IfNoneMatch": "*"}
+            try:
+                self.s3.put_object(
+                    Bucket=settings.output_bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/x-ndjson",
+                    Metadata=self._metadata(ref),
+                    **condition,
+                )
+                return True
+            except Exception as exc:
+                if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    raise
+            current = self.head_output(key)
+            if self.is_newer(current, ref):
+                return False
+            seen = current.etag if current else None
+        raise ObjectFailedError(f"{key} keeps changing under concurrent writers", code="commit_conflict")
+
+    def _delete_unless_newer(self, key: str, ref: ObjectRef) -> bool:
+        current = self.head_output(key)
+        if current is None or self.is_newer(current, ref):
+            return False
+        self.s3.delete_object(Bucket=settings.output_bucket, Key=key)
+        return True
+
+    # ------------------------------------------------------------------ removed
+    def remove(self, ref: ObjectRef) -> Outcome:
+        """The source was deleted: remove its outputs, unless a newer object (or a newer event's output) exists."""
+        try:
+            self.s3.head_object(Bucket=ref.bucket, Key=ref.key)
+            return Outcome("superseded", ref.key, reason="a newer object exists under the key")
+        except Exception as exc:
+            code = error_code(exc)
+            if code in ("403", "AccessDenied"):
+                raise ObjectFailedError(f"access denied to s3://{ref.bucket}/{ref.key}", code="access_denied") from None
+            if code not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        removed = [self._delete_unless_newer(output_key(ref.key, s), ref) for s in (".jsonl", ".errors.jsonl")]
+        if not any(removed) and self.head_output(output_key(ref.key, ".jsonl")) is not None:
+            return Outcome("superseded", ref.key, reason="the output comes from a newer event")
+        return Outcome("deleted", ref.key, documents=0, errors=0)
+
+    # ------------------------------------------------------------------ created
+    def start(self, ref: ObjectRef) -> Checkpoint | Outcome:
+        """Before the first run: an older event than the output's is superseded; remember what the output is."""
+        current = self.head_output(output_key(ref.key, ".jsonl"))
+        if self.is_newer(current, ref):
+            return Outcome("superseded", ref.key, reason="the output comes from a newer event")
+        errors = self.head_output(output_key(ref.key, ".errors.jsonl"))
+        return Checkpoint(output_etag=current.etag if current else None, errors_etag=errors.etag if errors else None)
+
+    def _continuable(self, ref: ObjectRef, cp: Checkpoint) -> bool:
+        """The checkpoint's carry object and multipart upload still exist (a redelivered continuation may find
+        them gone: another delivery finished the object, or the state expired)."""
+        try:
+            if cp.carry_key:
+                self.s3.head_object(Bucket=settings.output_bucket, Key=cp.carry_key)
+            if cp.upload_id:
+                key = output_key(ref.key, ".jsonl")
+                self.s3.list_parts(Bucket=settings.output_bucket, Key=key, UploadId=cp.upload_id, MaxParts=1)
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchUpload"):
+                return False
+            raise
+        return True
+
+    def _get_source(self, ref: ObjectRef, cp: Checkpoint, ranged: bool) -> dict[str, Any] | Outcome:
+        args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.etag:
+            args["IfMatch"] = ref.etag
+        elif ref.version_id:
+            args["VersionId"] = ref.version_id
+        if ranged and cp.offset:
+            args["Range"] = f"bytes={cp.offset}-"
+        try:
+            return dict(self.s3.get_object(**args))
+        except Exception as exc:
+            code = error_code(exc)
+            if code in ("PreconditionFailed", "412"):
+                return Outcome("superseded", ref.key, reason="the object changed since the event (ETag differs)")
+            if code in ("NoSuchKey", "404", "NoSuchVersion"):
+                return Outcome("missing", ref.key, code="missing_object", reason="the object no longer exists")
+            if code in ("AccessDenied", "403"):
+                raise ObjectFailedError(
+                    f"access denied to s3://{ref.bucket}/{ref.key} (the function needs s3:GetObject and "
+                    "s3:ListBucket: without ListBucket S3 answers a missing key with 403)",
+                    code="access_denied",
+                ) from None
+            raise
+
+    def expand(
+        self, ref: ObjectRef, cp: Checkpoint, remaining: Callable[[], int], can_continue: bool
+    ) -> Outcome:
+        """One run over the object from ``cp``: written, continued (a checkpoint to send), superseded, missing,
+        or failed (a permanent failure, recorded). Transient failures raise."""
+        upload: VectorUpload | None = None
+        if cp.run and not self._continuable(ref, cp):
+            done = self.head_output(output_key(ref.key, ".jsonl"))
+            if done is not None and done.source_etag == (ref.etag or "").strip('"') and done.sequencer == (
+                ref.sequencer or None
+            ):
+                return Outcome("skipped", ref.key, reason="another delivery of this continuation finished it")
+            self._discard(ref, cp)
+            return Outcome("restart", ref.key, ref=ref, reason="the checkpoint's state is gone; starting over")
+        try:
+            if ref.size is not None and ref.size > settings.max_object_bytes:
+                raise ObjectFailedError(
+                    f"{ref.size} bytes exceed MAX_OBJECT_BYTES ({settings.max_object_bytes})", code="object_too_large"
+                )
+            response = self._get_source(ref, cp, ranged=not is_gzip(ref.key))
+            if isinstance(response, Outcome):
+                self._discard(ref, cp)
+                return response
+            try:
+                ref = replace(ref, etag=ref.etag or str(response.get("ETag") or "").strip('"') or None)
+                upload = VectorUpload(
+                    self.s3,
+                    settings.output_bucket,
+                    output_key(ref.key, ".jsonl"),
+                    self._metadata(ref),
+                    upload_id=cp.upload_id,
+                    parts=cp.parts,
+                )
+                return self._run(ref, cp, response, upload, remaining, can_continue)
+            finally:  # on every path, a stream stopped early gives its connection back
+                response["Body"].close()
+        except Exception as exc:
+            if not (isinstance(exc, ObjectFailedError) and exc.permanent):
+                # Retried: keep the checkpoint's upload and carry (the retry continues from them); an upload this
+                # run started is dropped (a retry of run 1 starts a new one).
+                if upload is not None and upload.upload_id and upload.upload_id != cp.upload_id:
+                    upload.abort()
+                raise
+            if upload is not None and upload.upload_id:
+                cp.upload_id = upload.upload_id
+            return self._record_failure(ref, cp, exc)
+
+    def _run(
+        self,
+        ref: ObjectRef,
+        cp: Checkpoint,
+        response: dict[str, Any],
+        upload: VectorUpload,
+        remaining: Callable[[], int],
+        can_continue: bool,
+    ) -> Outcome:
+        start = time.perf_counter()
+        if cp.run == 0 and int(response.get("ContentLength") or 0) > settings.max_object_bytes:
+            raise ObjectFailedError(
+                f"the object exceeds MAX_OBJECT_BYTES ({settings.max_object_bytes})", code="object_too_large"
+            )
+        kind = kind_of(ref.key, response.get("ContentType"))
+        if kind == "unsupported":
+            raise ObjectFailedError(
+                f"unsupported object type for {ref.key!r} (use .txt, .md, text/*, .jsonl, .ndjson, .gz)",
+                code="unsupported_type",
+            )
+        log = ErrorLog(kept=cp.errors_kept, total=cp.errors_total)
+        if cp.carry_key:
+            carry = self.s3.get_object(Bucket=settings.output_bucket, Key=cp.carry_key)["Body"].read()
+            upload.buffer += carry[: cp.tail_bytes]
+            log.body += carry[cp.tail_bytes :]
+        ranged = not is_gzip(ref.key)
+        stream = open_stream(response["Body"], ref.key, settings.max_object_bytes)
+        max_doc_bytes = expander.max_chars * 4 if expander.max_chars else settings.max_object_bytes  # UTF-8 <= 4 B
+        items = read_documents(
+            stream,
+            ref.key,
+            kind,
+            text_field=settings.text_field,
+            id_field=settings.id_field,
+            max_doc_bytes=max_doc_bytes,
+            first_line=cp.line if ranged else 0,
+            offset=cp.offset if ranged else 0,
+            skip_lines=0 if ranged else cp.line,
+        )
+        source, model = self._source_block(ref), model_block()
+        pending: list[Document | LineError] = []
+        chars = docs_pending = documents = 0
+        margin = settings.ingest_time_margin_ms if can_continue and kind == "jsonl" else MIN_TIME_MS
+
+        def flush() -> None:
+            nonlocal documents
+            docs = [i for i in pending if isinstance(i, Document)]
+            results, too_long = expand_documents(expander, docs, settings.output_format)
+            bad = sorted([i for i in pending if isinstance(i, LineError)] + too_long, key=lambda e: e.line or 0)
+            for err in bad:
+                record = {"source": {**source, "line": err.line}, "code": err.code, "reason": err.reason}
+                log.add({"id": err.id, **record} if err.id is not None else record)
+            for doc, vector in results:
+                upload.write({"id": doc.id, "source": {**source, "line": doc.line}, "model": model, **vector})
+            documents += len(results)
+
+        for item in items:
+            pending.append(item)
+            if isinstance(item, Document):
+                docs_pending += 1
+                chars += len(item.text)
+            if len(pending) >= BATCH_ITEMS or docs_pending >= BATCH_DOCS or chars >= BATCH_CHARS:
+                if remaining() < margin:  # checked every batch of lines, valid or not
+                    return self._pause(ref, cp, upload, log, pending[0], documents, can_continue and kind == "jsonl")
+                flush()
+                pending, chars, docs_pending = [], 0, 0
+        if pending:
+            if remaining() < MIN_TIME_MS:
+                return self._pause(ref, cp, upload, log, pending[0], documents, can_continue and kind == "jsonl")
+            flush()
+        return self._commit(ref, cp, upload, log, cp.documents + documents, start)
+
+    def _pause(
+        self,
+        ref: ObjectRef,
+        cp: Checkpoint,
+        upload: VectorUpload,
+        log: ErrorLog,
+        first: Document | LineError,
+        documents: int,
+        can_continue: bool,
+    ) -> Outcome:
+        """Out of time before ``first``: checkpoint (when a queue can carry it on) or abort (the event is retried)."""
+        if not can_continue:  # the caller's retry starts over: expand() drops this run's upload
+            raise ObjectFailedError("the function is about to time out; the object will be retried", code="timeout")
+        carry_key = f"{settings.output_prefix}{CHECKPOINTS}{ref.key}.{(ref.etag or 'x').strip(chr(34))}.{cp.run + 1}"
+        tail = bytes(upload.buffer)
+        self.s3.put_object(Bucket=settings.output_bucket, Key=carry_key, Body=tail + bytes(log.body))
+        if cp.carry_key:
+            self.s3.delete_object(Bucket=settings.output_bucket, Key=cp.carry_key)
+        line = (first.line or 1) - 1
+        nxt = replace(
+            cp,
+            run=cp.run + 1,
+            line=line,
+            offset=first.offset,
+            upload_id=upload.upload_id,
+            parts=list(upload.parts),
+            documents=cp.documents + documents,
+            errors_kept=log.kept,
+            errors_total=log.total,
+            tail_bytes=len(tail),
+            carry_key=carry_key,
+        )
+        return Outcome("continued", ref.key, documents=nxt.documents, errors=log.total, ref=ref, checkpoint=nxt)
+
+    def _commit(
+        self, ref: ObjectRef, cp: Checkpoint, upload: VectorUpload, log: ErrorLog, documents: int, start: float
+    ) -> Outcome:
+        try:
+            upload.commit(cp.output_etag)
+        except Exception as exc:
+            if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise
+            cp.upload_id = upload.upload_id
+            self._discard(ref, cp)
+            current = self.head_output(upload.key)
+            if self.is_newer(current, ref):
+                return Outcome("superseded", ref.key, reason="a newer event's output was published meanwhile")
+            return Outcome("restart", ref.key, ref=ref, reason="the output changed while this run wrote it")
+        self._finish_errors(ref, cp, log.final_body())
+        cp.upload_id = None  # completed
+        self._discard(ref, cp)
+        seconds = round(time.perf_counter() - start, 3)
+        return Outcome("written", ref.key, output=upload.key, documents=documents, errors=log.total, reason=f"{seconds}s")
+
+    def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, body: bytes) -> None:
+        key = output_key(ref.key, ".errors.jsonl")
+        if body:
+            self._put_conditional(key, body, ref, cp.errors_etag)
+        else:  # a retry after the object was fixed must not leave stale error records behind
+            self._delete_unless_newer(key, ref)
+
+    def _record_failure(self, ref: ObjectRef, cp: Checkpoint, exc: ObjectFailedError) -> Outcome:
+        """A permanent failure: one object-level record in the errors file, no stale vectors left behind."""
+        self._discard(ref, cp)
+        record = {"source": {**self._source_block(ref), "line": None}, "code": exc.code, "reason": exc.message}
+        if not self._put_conditional(output_key(ref.key, ".errors.jsonl"), dumps_line(record), ref, cp.errors_etag):
+            return Outcome("superseded", ref.key, reason="the output comes from a newer event")
+        self._delete_unless_newer(output_key(ref.key, ".jsonl"), ref)
+        return Outcome("failed", ref.key, code=exc.code, reason=exc.message, errors=1)
+
+    def _discard(self, ref: ObjectRef, cp: Checkpoint) -> None:
+        """Drop a run's unpublished state: its multipart upload and the carry object of the previous run."""
+        if cp.upload_id:
+            try:
+                key = output_key(ref.key, ".jsonl")
+                self.s3.abort_multipart_upload(Bucket=settings.output_bucket, Key=key, UploadId=cp.upload_id)
+            except Exception as exc:
+                if error_code(exc) not in ("NoSuchUpload", "404"):
+                    raise
+            cp.upload_id = None
+        if cp.carry_key:
+            self.s3.delete_object(Bucket=settings.output_bucket, Key=cp.carry_key)
+            cp.carry_key = None

@@ -1,0 +1,180 @@
+"""A local AWS that is as strict as AWS where it matters: moto_server with IAM enforced.
+
+``AwsWorld`` starts moto_server, creates the buckets and the ingest queue, an admin user for the tests
+themselves, and the ingest function's role with the policy statements read from ``template.yaml`` (so a missing
+permission in the template fails here as it would in AWS). Then it turns IAM enforcement on
+(``/moto-api/reset-auth``, moto's ``INITIAL_NO_AUTH_ACTION_COUNT``). The function runs with the role's
+assumed-role credentials (``function_env``); tests use ``client()`` (admin).
+
+moto evaluates identity policies only (Conditions count as DENY, bucket policies are ignored), so the template's
+function statements carry no Conditions; bucket policies are checked by template tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.insert(0, str(ROOT / "scripts"))
+from servers import MotoServer  # noqa: E402
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+INGEST_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX = "splade-ingest", "splade-output", "vectors/"
+QUEUE = "splade-ingest-queue"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt, ...) as their long forms."""
+
+
+def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)  # type: ignore[no-untyped-call]
+
+
+def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
+    data: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
+    return data
+
+
+def _names(queue_url: str) -> dict[str, str]:
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": "splade",
+        "OutputPrefix": OUTPUT_PREFIX,
+        "IngestBucket": INGEST_BUCKET,
+        "OutputBucket": OUTPUT_BUCKET,
+        "IngestQueue": queue_url,
+        "IngestBucket.Arn": f"arn:aws:s3:::{INGEST_BUCKET}",
+        "OutputBucket.Arn": f"arn:aws:s3:::{OUTPUT_BUCKET}",
+        "IngestQueue.Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE}",
+    }
+
+
+def resolve(value: Any, names: dict[str, str]) -> Any:
+    """Ref / GetAtt / Sub of the resources a policy names, with this world's physical names."""
+    if isinstance(value, list):
+        return [resolve(v, names) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return names[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        return names[".".join(value["Fn::GetAtt"])]
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], value["Fn::Sub"])
+    return {k: resolve(v, names) for k, v in value.items()}
+
+
+def ingest_policy(queue_url: str) -> dict[str, Any]:
+    """The ingest function's policy document, read from the template's own statements."""
+    function = load_template()["Resources"]["IngestFunction"]["Properties"]
+    statements = [s for policy in function["Policies"] for s in policy["Statement"]]
+    for statement in statements:
+        assert "Condition" not in statement, "moto evaluates Conditions as DENY: keep them off function policies"
+    return {"Version": "2012-10-17", "Statement": resolve(statements, _names(queue_url))}
+
+
+class AwsWorld:
+    """moto_server on loopback with IAM enforced, the buckets, the queue, an admin and the function's role."""
+
+    def __init__(self) -> None:
+        self.server = MotoServer()
+        self.url = self.server.url
+        try:
+            self._setup()
+        except BaseException:
+            self.server.close()
+            raise
+
+    def _setup(self) -> None:
+        setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        iam = self._raw_client("iam", **setup)
+        iam.create_user(UserName="tests")
+        iam.put_user_policy(
+            UserName="tests",
+            PolicyName="all",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
+        key = iam.create_access_key(UserName="tests")["AccessKey"]
+        self.admin = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+        s3 = self._raw_client("s3", **setup)
+        for bucket in (INGEST_BUCKET, OUTPUT_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        sqs = self._raw_client("sqs", **setup)
+        self.queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}]}
+        iam.create_role(RoleName="splade-ingest", AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName="splade-ingest", PolicyName="ingest", PolicyDocument=json.dumps(ingest_policy(self.queue_url))
+        )
+        self.policy = ingest_policy(self.queue_url)
+        role_arn = f"arn:aws:iam::{ACCOUNT}:role/splade-ingest"
+        creds = self._raw_client("sts", **self.admin).assume_role(RoleArn=role_arn, RoleSessionName="fn")
+        c = creds["Credentials"]
+        self.function_creds = {
+            "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": c["SessionToken"],
+        }
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # from here on, every request is authorised
+            response.read()
+
+    def _raw_client(self, service: str, **creds: str) -> Any:
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **creds)
+
+    def client(self, service: str) -> Any:
+        """A client with the tests' own (admin) credentials."""
+        return self._raw_client(service, **self.admin)
+
+    def function_client(self, service: str) -> Any:
+        """A client with the ingest function's role credentials."""
+        c = self.function_creds
+        return self._raw_client(
+            service,
+            aws_access_key_id=c["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=c["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=c["AWS_SESSION_TOKEN"],
+        )
+
+    def function_env(self, endpoint: str | None = None) -> dict[str, str]:
+        """The environment the function runs with: the role's credentials and the local endpoints."""
+        url = endpoint or self.url
+        return {
+            **self.function_creds,
+            "AWS_ENDPOINT_URL_S3": url,
+            "AWS_ENDPOINT_URL_SQS": self.url,
+            "INGEST_QUEUE_URL": self.queue_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def close(self) -> None:
+        self.server.close()
