@@ -184,7 +184,7 @@ def read_documents(
             yield Document(key, text, None)
             return
         for number, start, raw in _lines(stream, first_line, offset, skip_lines):
-            item = _parse_line(raw, number, start, key, text_field, id_field)
+            item = _parse_line(raw, number, start, key=key, text_field=text_field, id_field=id_field)
             if item is not None:
                 yield item
     except (EOFError, OSError, zlib.error) as exc:
@@ -192,7 +192,7 @@ def read_documents(
 
 
 def _parse_line(
-    raw: bytes | None, number: int, start: int, key: str, text_field: str, id_field: str
+    raw: bytes | None, number: int, start: int, *, key: str, text_field: str, id_field: str
 ) -> Document | LineError | None:
     if raw is None:
         return LineError(number, "line_too_long", f"the line exceeds {MAX_LINE_BYTES} bytes", start)
@@ -298,7 +298,11 @@ class VectorUpload:
         if self.buffer:
             self._flush_part()
         self.s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}, **condition
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+            **condition,
         )
         self.upload_id = None
 

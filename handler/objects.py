@@ -235,16 +235,16 @@ class Objects:
                 ) from None
             raise
 
-    def expand(
-        self, ref: ObjectRef, cp: Checkpoint, remaining: Callable[[], int], can_continue: bool
-    ) -> Outcome:
+    def expand(self, ref: ObjectRef, cp: Checkpoint, remaining: Callable[[], int], can_continue: bool) -> Outcome:
         """One run over the object from ``cp``: written, continued (a checkpoint to send), superseded, missing,
         or failed (a permanent failure, recorded). Transient failures raise."""
         upload: VectorUpload | None = None
         if cp.run and not self._continuable(ref, cp):
             done = self.head_output(output_key(ref.key, ".jsonl"))
-            if done is not None and done.source_etag == (ref.etag or "").strip('"') and done.sequencer == (
-                ref.sequencer or None
+            if (
+                done is not None
+                and done.source_etag == (ref.etag or "").strip('"')
+                and done.sequencer == (ref.sequencer or None)
             ):
                 return Outcome("skipped", ref.key, reason="another delivery of this continuation finished it")
             self._discard(ref, cp)
@@ -268,7 +268,9 @@ class Objects:
                     upload_id=cp.upload_id,
                     parts=cp.parts,
                 )
-                return self._run(ref, cp, response, upload, remaining, can_continue)
+                return self._run(
+                    ref, cp, response=response, upload=upload, remaining=remaining, can_continue=can_continue
+                )
             finally:  # on every path, a stream stopped early gives its connection back
                 response["Body"].close()
         except Exception as exc:
@@ -286,6 +288,7 @@ class Objects:
         self,
         ref: ObjectRef,
         cp: Checkpoint,
+        *,
         response: dict[str, Any],
         upload: VectorUpload,
         remaining: Callable[[], int],
@@ -324,7 +327,8 @@ class Objects:
         source, model = self._source_block(ref), model_block()
         pending: list[Document | LineError] = []
         chars = docs_pending = documents = 0
-        margin = settings.ingest_time_margin_ms if can_continue and kind == "jsonl" else MIN_TIME_MS
+        resumable = can_continue and kind == "jsonl"
+        margin = settings.ingest_time_margin_ms if resumable else MIN_TIME_MS
 
         def flush() -> None:
             nonlocal documents
@@ -345,19 +349,24 @@ class Objects:
                 chars += len(item.text)
             if len(pending) >= BATCH_ITEMS or docs_pending >= BATCH_DOCS or chars >= BATCH_CHARS:
                 if remaining() < margin:  # checked every batch of lines, valid or not
-                    return self._pause(ref, cp, upload, log, pending[0], documents, can_continue and kind == "jsonl")
+                    return self._pause(
+                        ref, cp, upload=upload, log=log, first=pending[0], documents=documents, can_continue=resumable
+                    )
                 flush()
                 pending, chars, docs_pending = [], 0, 0
         if pending:
             if remaining() < MIN_TIME_MS:
-                return self._pause(ref, cp, upload, log, pending[0], documents, can_continue and kind == "jsonl")
+                return self._pause(
+                    ref, cp, upload=upload, log=log, first=pending[0], documents=documents, can_continue=resumable
+                )
             flush()
-        return self._commit(ref, cp, upload, log, cp.documents + documents, start)
+        return self._commit(ref, cp, upload=upload, log=log, documents=cp.documents + documents, start=start)
 
     def _pause(
         self,
         ref: ObjectRef,
         cp: Checkpoint,
+        *,
         upload: VectorUpload,
         log: ErrorLog,
         first: Document | LineError,
@@ -389,7 +398,7 @@ class Objects:
         return Outcome("continued", ref.key, documents=nxt.documents, errors=log.total, ref=ref, checkpoint=nxt)
 
     def _commit(
-        self, ref: ObjectRef, cp: Checkpoint, upload: VectorUpload, log: ErrorLog, documents: int, start: float
+        self, ref: ObjectRef, cp: Checkpoint, *, upload: VectorUpload, log: ErrorLog, documents: int, start: float
     ) -> Outcome:
         try:
             upload.commit(cp.output_etag)
@@ -406,7 +415,9 @@ class Objects:
         cp.upload_id = None  # completed
         self._discard(ref, cp)
         seconds = round(time.perf_counter() - start, 3)
-        return Outcome("written", ref.key, output=upload.key, documents=documents, errors=log.total, reason=f"{seconds}s")
+        return Outcome(
+            "written", ref.key, output=upload.key, documents=documents, errors=log.total, reason=f"{seconds}s"
+        )
 
     def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, body: bytes) -> None:
         key = output_key(ref.key, ".errors.jsonl")

@@ -53,6 +53,7 @@ FUNCTION_ENV = {
     "ID_FIELD": "id",
     "MAX_OBJECT_BYTES": "200000000",
     "INGEST_TIME_MARGIN_MS": "10000",
+    "INGEST_QUEUE_URL": "",  # the template points it at the ingest queue; locally there is none unless given
     "POWERTOOLS_SERVICE_NAME": "splade-expander",
     "POWERTOOLS_METRICS_NAMESPACE": "SpladeExpander",
     "POWERTOOLS_LOG_LEVEL": "INFO",

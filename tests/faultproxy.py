@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 ERRORS = {
+    403: ("AccessDenied", "Access Denied"),
     503: ("SlowDown", "Please reduce your request rate."),
     500: ("InternalError", "We encountered an internal error. Please try again."),
 }
@@ -19,13 +20,17 @@ HOP_BY_HOP = {"connection", "transfer-encoding", "keep-alive", "content-length"}
 
 @dataclass
 class Rule:
-    """Fail requests whose method and path match: the first ``times`` of them (None: all of them)."""
+    """Fail requests whose method and path match: the first ``times`` of them (None: all of them).
+
+    With ``upstream``, the request is forwarded and only an upstream answer of that status is replaced: S3
+    without ``s3:ListBucket`` answers a missing key with 403, which moto (even with IAM on) does not do."""
 
     method: str
     path: str  # regex on the URL path (URL-encoded, as sent)
     status: int = 503
     times: int | None = 1
     hits: int = 0
+    upstream: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return method == self.method and re.search(self.path, path) is not None
@@ -60,20 +65,24 @@ class FaultProxy:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+            def _error(self, status: int) -> None:
+                code, message = ERRORS[status]
+                payload = (
+                    f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                    f"<Message>{message}</Message><RequestId>FAULT</RequestId></Error>"
+                ).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
             def _handle(self) -> None:
                 body = self._body()
                 status = proxy._fault(self.command, self.path)
                 if status is not None:
-                    code, message = ERRORS[status]
-                    payload = (
-                        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                        f"<Message>{message}</Message><RequestId>FAULT</RequestId></Error>"
-                    ).encode()
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._error(status)
                     return
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -81,6 +90,11 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
+                replaced = proxy._replace(self.command, self.path, response.status)
+                if replaced is not None:
+                    conn.close()
+                    self._error(replaced)
+                    return
                 with proxy._lock:
                     proxy.log.append((self.command, self.path, response.status))
                 self.send_response(response.status)
@@ -100,10 +114,23 @@ class FaultProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def _replace(self, method: str, path: str, upstream: int) -> int | None:
+        with self._lock:
+            for rule in self.rules:
+                if rule.upstream == upstream and rule.matches(method, path):
+                    rule.hits += 1
+                    self.log.append((method, path, rule.status))
+                    return rule.status
+        return None
+
     def _fault(self, method: str, path: str) -> int | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, path) and (rule.times is None or rule.hits < rule.times):
+                if (
+                    rule.upstream is None
+                    and rule.matches(method, path)
+                    and (rule.times is None or rule.hits < rule.times)
+                ):
                     rule.hits += 1
                     self.log.append((method, path, rule.status))
                     return rule.status

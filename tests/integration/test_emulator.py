@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from handler import service
@@ -26,10 +25,10 @@ SAMPLE_DOCS = SAMPLE_OBJECTS
 
 
 @pytest.fixture(scope="module")
-def emulator(moto_server: str) -> Iterator[Emulator]:
+def emulator(aws: Any) -> Iterator[Emulator]:
     subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
-    seed_sample_objects(boto3.client("s3", endpoint_url=moto_server))
-    with Emulator({"AWS_ENDPOINT_URL_S3": moto_server}) as emu:
+    seed_sample_objects(aws.client("s3"))
+    with Emulator(aws.function_env()) as emu:
         yield emu
 
 
@@ -61,6 +60,11 @@ def test_sample_event_through_the_emulator(emulator: Emulator, path: Path) -> No
     else:
         assert "errorType" not in response, response
         assert response.get("batchItemFailures", []) == [] and response.get("failed", []) == []
+        if "processed" in response:  # direct S3 / EventBridge / Step Functions: what each object gave
+            docs = {k: (len(v.splitlines()) if k.endswith(".jsonl") else 1) for k, v in SAMPLE_DOCS.items()}
+            for p in response["processed"]:
+                assert (p["status"], p["output"]) == ("written", f"vectors/{p['key']}.jsonl"), p
+                assert (p["documents"], p["errors"]) == (docs[p["key"]], 0), p
 
 
 def load_body(event: dict[str, Any]) -> str:
@@ -78,11 +82,11 @@ def assert_same_vectors(body: dict[str, Any], texts: list[str]) -> None:
         assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
 
-def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, moto_server: str) -> None:
+def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, aws: Any) -> None:
     """An SQS-wrapped S3 event under the emulator writes vectors to moto_server equal to the Expander's."""
     event = json.loads((ROOT / "events" / "sqs-s3-ingest.json").read_text())
     assert emulator.invoke(event) == {"batchItemFailures": []}
-    s3 = boto3.client("s3", endpoint_url=moto_server)
+    s3 = aws.client("s3")
     body = s3.get_object(Bucket="splade-output", Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
     (line,) = [json.loads(x) for x in body.decode().splitlines()]
     (vec,) = service.expander.expand([SAMPLE_DOCS["docs/copd overview.txt"].decode()])

@@ -12,9 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote_plus
 
-import boto3
 import numpy as np
 import pytest
 
@@ -23,6 +21,8 @@ from tests.conftest import ROOT, load_event
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_invoke import Emulator
+
+from tests.support.events import put_object, sqs_event
 
 pytestmark = pytest.mark.integration
 SPECIAL_IDS = {0, 100, 101, 102, 103}
@@ -166,9 +166,9 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[str, Any, Any, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def emulator(moto_server: str) -> Iterator[Emulator]:
+def emulator(aws: Any) -> Iterator[Emulator]:
     subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
-    with Emulator({"AWS_ENDPOINT_URL_S3": moto_server, "AWS_MAX_ATTEMPTS": "2"}) as emu:
+    with Emulator({**aws.function_env(), "AWS_MAX_ATTEMPTS": "2"}) as emu:
         yield emu
 
 
@@ -227,39 +227,22 @@ INGEST_CASES = {
 
 
 @pytest.fixture(scope="module")
-def s3(moto_server: str) -> Any:
-    client = boto3.client("s3", endpoint_url=moto_server)
-    for bucket in ("splade-ingest", "splade-output"):
-        client.create_bucket(Bucket=bucket)
-    return client
+def s3(aws: Any) -> Any:
+    return aws.client("s3")
 
 
-def sqs(*keys: str) -> dict[str, Any]:
-    template = load_event("sqs-s3-ingest")
-    records = []
-    for i, key in enumerate(keys):
-        message = copy.deepcopy(load_event("s3-put"))
-        message["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
-        record = copy.deepcopy(template["Records"][0])
-        record["messageId"], record["body"] = f"msg-{i}", json.dumps(message)
-        records.append(record)
-    return {"Records": records}
-
-
-def test_unreadable_objects_fail_only_their_messages(emulator: Emulator, s3: Any) -> None:
-    """Binary, truncated or bogus gzip and non-UTF-8 objects are exactly the failed messages; the good one
-    in the same batch is written."""
+def test_unreadable_objects_are_recorded_and_acknowledged(emulator: Emulator, s3: Any) -> None:
+    """Binary, truncated or bogus gzip and non-UTF-8 objects are permanent failures: acknowledged (no retry),
+    each with one object-level record naming its code; the good object in the same batch is written."""
     keys = [f"hard/{name}" for name in INGEST_CASES]
-    for key, (body, _) in zip(keys, INGEST_CASES.values(), strict=True):
-        s3.put_object(Bucket="splade-ingest", Key=key, Body=body)
-    s3.put_object(Bucket="splade-ingest", Key="hard/good.txt", Body=b"good lung text")
-    response = emulator.invoke(sqs(*keys, "hard/good.txt"))
-    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == [f"msg-{i}" for i in range(len(keys))]
-    logs = emulator.logs()
-    for _, code in INGEST_CASES.values():
-        assert f'"code":"{code}"' in logs
+    messages = [put_object(s3, key, body) for key, (body, _) in zip(keys, INGEST_CASES.values(), strict=True)]
+    event, _ = sqs_event(*messages, put_object(s3, "hard/good.txt", b"good lung text"))
+    assert emulator.invoke(event) == {"batchItemFailures": []}
+    for key, (_, code) in zip(keys, INGEST_CASES.values(), strict=True):
+        body = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.errors.jsonl")["Body"].read()
+        assert json.loads(body)["code"] == code
     listing = s3.list_objects_v2(Bucket="splade-output", Prefix="vectors/hard/")["Contents"]
-    assert [o["Key"] for o in listing] == ["vectors/hard/good.txt.jsonl"]
+    assert [o["Key"] for o in listing if o["Key"].endswith("t.jsonl")] == ["vectors/hard/good.txt.jsonl"]
 
 
 def test_messy_jsonl_and_encoded_keys_lose_no_good_line(emulator: Emulator, s3: Any) -> None:
@@ -270,8 +253,8 @@ def test_messy_jsonl_and_encoded_keys_lose_no_good_line(emulator: Emulator, s3: 
         '\ufeff{"id": "a", "text": "first"}\r\n\r\n{"id": "b", "text": "second"}\r\n'
         '{"id": "c", "text": }\r\n   \n{"id": "d"}\n{"id": "e", "text": "last, no newline"}'
     )
-    s3.put_object(Bucket="splade-ingest", Key=key, Body=body.encode())
-    assert emulator.invoke(sqs(key)) == {"batchItemFailures": []}
+    event, _ = sqs_event(put_object(s3, key, body.encode()))
+    assert emulator.invoke(event) == {"batchItemFailures": []}
     out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().decode().splitlines()
     assert [json.loads(line)["id"] for line in out] == ["a", "b", "e"]
     errors = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.errors.jsonl")["Body"].read().decode()

@@ -32,14 +32,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
-def container_s3(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """moto_server (loopback) seeded with the sample objects, reachable from containers through the bridge
-    gateway relay; yields the `--env-vars` file that points the functions at it."""
+def container_s3(aws: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's IAM-enforced moto_server (loopback) seeded with the sample objects, reachable from
+    containers through the bridge gateway relay; yields the `--env-vars` file that points the functions at it.
+    The containers get the ingest role's credentials (tests/support/sam.py); no continuation queue here."""
     require_docker()
-    seed_sample_objects(boto3.client("s3", endpoint_url=moto_server))
-    relay = GatewayRelay(int(moto_server.rsplit(":", 1)[1]))
+    seed_sample_objects(aws.client("s3"))
+    relay = GatewayRelay(int(aws.url.rsplit(":", 1)[1]))
     path = tmp_path_factory.mktemp("sam") / "env.json"
-    yield env_file(path, S3_ENDPOINT_URL=relay.url, OUTPUT_BUCKET=OUTPUT_BUCKET, AWS_MAX_ATTEMPTS="2")
+    yield env_file(
+        path, S3_ENDPOINT_URL=relay.url, OUTPUT_BUCKET=OUTPUT_BUCKET, AWS_MAX_ATTEMPTS="2", INGEST_QUEUE_URL=""
+    )
     relay.close()
 
 
@@ -102,13 +105,13 @@ def test_direct_error_reaches_the_boto3_caller(lambda_client: Any) -> None:
     assert result.get("FunctionError") in (None, "Unhandled")
 
 
-def test_ingest_through_start_lambda_writes_vectors(lambda_client: Any, moto_server: str) -> None:
+def test_ingest_through_start_lambda_writes_vectors(lambda_client: Any, aws: Any) -> None:
     """The SQS sample event makes the container read moto_server through the gateway and write the vectors."""
     result = lambda_client.invoke(
         FunctionName="IngestFunction", Payload=(ROOT / "events/sqs-s3-ingest.json").read_bytes()
     )
     assert json.loads(result["Payload"].read()) == {"batchItemFailures": []}
-    s3 = boto3.client("s3", endpoint_url=moto_server)
+    s3 = aws.client("s3")
     body = s3.get_object(Bucket=OUTPUT_BUCKET, Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
     (line,) = [json.loads(x) for x in body.decode().splitlines()]
     ((indices, values),) = expected_vectors([SAMPLE_OBJECTS["docs/copd overview.txt"].decode()], top_k=None)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ import json
 import re
 import sys
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ _CfnLoader.add_multi_constructor("!", _tag)  # type: ignore[no-untyped-call]
 
 
 def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
+    data: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
     return data
 
 
@@ -127,7 +128,10 @@ class AwsWorld:
             s3.create_bucket(Bucket=bucket)
         sqs = self._raw_client("sqs", **setup)
         self.queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}],
+        }
         iam.create_role(RoleName="splade-ingest", AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(
             RoleName="splade-ingest", PolicyName="ingest", PolicyDocument=json.dumps(ingest_policy(self.queue_url))
@@ -175,6 +179,33 @@ class AwsWorld:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
         }
+
+    def purge_queue(self) -> None:
+        """Delete every visible message (SQS allows one PurgeQueue a minute, so receive and delete)."""
+        sqs = self.client("sqs")
+        while got := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in got:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self, invoke: Callable[[dict[str, Any]], Any], rounds: int = 60) -> list[Any]:
+        """Play the SQS event source mapping, which no emulator has: receive up to 10 messages, invoke the
+        function with them as an SQS batch, delete those not reported in batchItemFailures; until the queue is
+        empty. Returns the responses, one per invocation."""
+        from tests.support.events import sqs_event
+
+        sqs, responses = self.client("sqs"), []
+        for _ in range(rounds):
+            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                return responses
+            event, ids = sqs_event(*(m["Body"] for m in got))
+            response = invoke(event)
+            responses.append(response)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            for message, message_id in zip(got, ids, strict=True):
+                if message_id not in failed:
+                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        raise AssertionError(f"the queue still has messages after {rounds} invocations")
 
     def close(self) -> None:
         self.server.close()

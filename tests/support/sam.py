@@ -125,8 +125,10 @@ def _local_args(arch: str, env_vars: Path | None) -> list[str]:
 
 
 def _sam_env() -> dict[str, str]:
-    # SAM hands the credentials of its own session to the containers; local S3 needs some, AWS is never reached.
-    creds = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+    # SAM hands the credentials of its own session to the containers: the ingest role's, which the session's
+    # IAM-enforced moto_server checks (tests/support/aws.py puts them in os.environ); AWS is never reached.
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    creds = {name: os.environ.get(name) or "local" for name in names}
     return {**os.environ, **creds, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
