@@ -147,6 +147,12 @@ def send_tasks(tasks: list[Task]) -> None:
     sqs_client().send_message(QueueUrl=settings.ingest_queue_url, MessageBody=s3events.continuation_body(tasks))
 
 
+def _drop_stale(outcomes: list[Outcome]) -> None:
+    """After the continuation is queued: the previous run's carry object is no longer needed."""
+    for key in (k for o in outcomes for k in o.stale):
+        s3_client().delete_object(Bucket=settings.output_bucket, Key=key)
+
+
 def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Outcome], list[Task]]:
     """Run tasks in order until done or out of time: (outcomes, the tasks left to continue later)."""
     outcomes: list[Outcome] = []
@@ -180,6 +186,7 @@ def _record_handler(context: Any) -> Callable[[SQSRecord], list[dict[str, Any]]]
         try:
             outcomes, left = run_tasks(s3events.from_message(record.body), remaining)
             _continue(left)
+            _drop_stale(outcomes)
             return [o.summary() for o in outcomes]
         except Exception as exc:  # the processor reports it in batchItemFailures: SQS retries, then the DLQ
             _log_failure(exc, message_id=record.message_id)
@@ -208,6 +215,7 @@ def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
         _continue(queued)
     except Exception as exc:
         failed.extend(_log_failure(exc, bucket=t.ref.bucket, key=t.ref.key) for t in queued)
+
     if failed:
         raise IngestFailedError(f"{len(failed)} of {len(tasks)} objects failed: {json.dumps(failed)[:2000]}")
     return {"processed": done, "continued": [t.ref.key for t in queued], "failed": []}

@@ -76,6 +76,7 @@ class Outcome:
     reason: str | None = None
     ref: ObjectRef | None = None
     checkpoint: Checkpoint | None = None
+    stale: list[str] = field(default_factory=list)  # output-bucket keys to delete once the continuation is queued
 
     def summary(self) -> dict[str, Any]:
         keep = ("status", "key", "output", "documents", "errors", "code", "reason")
@@ -379,8 +380,6 @@ class Objects:
         carry_key = f"{settings.output_prefix}{CHECKPOINTS}{ref.key}.{(ref.etag or 'x').strip(chr(34))}.{cp.run + 1}"
         tail = bytes(upload.buffer)
         self.s3.put_object(Bucket=settings.output_bucket, Key=carry_key, Body=tail + bytes(log.body))
-        if cp.carry_key:
-            self.s3.delete_object(Bucket=settings.output_bucket, Key=cp.carry_key)
         line = (first.line or 1) - 1
         nxt = replace(
             cp,
@@ -395,7 +394,10 @@ class Objects:
             tail_bytes=len(tail),
             carry_key=carry_key,
         )
-        return Outcome("continued", ref.key, documents=nxt.documents, errors=log.total, ref=ref, checkpoint=nxt)
+        stale = [cp.carry_key] if cp.carry_key else []  # deleted only after the next run is queued
+        return Outcome(
+            "continued", ref.key, documents=nxt.documents, errors=log.total, ref=ref, checkpoint=nxt, stale=stale
+        )
 
     def _commit(
         self, ref: ObjectRef, cp: Checkpoint, *, upload: VectorUpload, log: ErrorLog, documents: int, start: float

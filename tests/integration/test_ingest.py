@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -435,3 +436,87 @@ def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeyp
     }
     failures, _ = run_sqs(lambda_context, *(put_object(s3, k, b) for k, b in bodies.items()))
     assert failures == [] and sorted(closed) == sorted(bodies)
+
+
+# ----------------------------------------------------------------------------- continuations, in process
+class Countdown:
+    """A Lambda context whose remaining time drops below the margin after ``calls`` checks: each run of an
+    object gets through a few batches, then checkpoints."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.aws_request_id, self.function_name = "continuation-test", "splade-expander"
+        self.memory_limit_in_mb, self.invoked_function_arn = 1024, "arn:aws:lambda:us-east-1:1:function:x"
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 300_000 if self.calls > 0 else ingest.TIME_MARGIN_MS // 2
+
+
+@pytest.fixture
+def with_queue(aws, monkeypatch) -> Any:  # type: ignore[no-untyped-def]
+    """The handler configured with INGEST_QUEUE_URL (settings are read once at import, so patched here)."""
+    patched = replace(service.settings, ingest_queue_url=aws.queue_url)
+    for module in (ingest, objects):
+        monkeypatch.setattr(module, "settings", patched)
+    aws.purge_queue()
+    return aws
+
+
+def gz_corpus(n: int) -> bytes:
+    lines = [json.dumps({"id": f"d{i}", "text": f"document {i} about pulmonary disease and lungs"}) for i in range(n)]
+    for i in range(5, n, 97):
+        lines[i] = '{"broken": '
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, folder, with_queue) -> None:  # type: ignore[no-untyped-def]
+    """A .jsonl.gz checkpointed every batch (re-inflated and skipped to its line each run) ends with exactly
+    the .jsonl and .errors.jsonl bytes that one uninterrupted run writes."""
+    key = f"{folder}many.jsonl.gz"
+    body = gz_corpus(600)
+    event, _ = sqs_event(put_object(s3, key, body))
+    assert app.lambda_handler(event, Countdown(10_000)) == {"batchItemFailures": []}
+    assert with_queue.drain(lambda e: app.lambda_handler(e, Countdown(10_000))) == []  # one run, no continuation
+    once = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in (".jsonl", ".errors.jsonl")]
+    event, _ = sqs_event(put_object(s3, key, body))  # the same bytes again: a new event, same ETag
+    assert app.lambda_handler(event, Countdown(3)) == {"batchItemFailures": []}
+    runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
+    assert len(runs) >= 5 and all(r == {"batchItemFailures": []} for r in runs)
+    again = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in (".jsonl", ".errors.jsonl")]
+    assert again == once
+    broken = len(range(5, 600, 97))
+    assert len(once[0].splitlines()) == 600 - broken and len(once[1].splitlines()) == broken
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl", f"{PREFIX}{key}.jsonl"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+
+
+def test_a_continuation_killed_before_acknowledging_is_redone_without_duplicates(s3, folder, with_queue) -> None:  # type: ignore[no-untyped-def]
+    """A run killed after queueing its continuation but before its message was deleted is redelivered: the run
+    is done again from the same checkpoint, and the final output still has every line exactly once."""
+    key = f"{folder}killed.jsonl"
+    lines = [json.dumps({"id": i, "text": f"text {i} on asthma"}) for i in range(400)]
+    event, _ = sqs_event(put_object(s3, key, "\n".join(lines).encode()))
+    app.lambda_handler(event, Countdown(3))
+    sqs = with_queue.client("sqs")
+    (first,) = sqs.receive_message(QueueUrl=with_queue.queue_url, MaxNumberOfMessages=10)["Messages"]
+    replay, _ = sqs_event(first["Body"])
+    assert app.lambda_handler(replay, Countdown(3)) == {"batchItemFailures": []}  # "killed": never deleted
+    assert app.lambda_handler(replay, Countdown(3)) == {"batchItemFailures": []}  # the redelivery
+    sqs.delete_message(QueueUrl=with_queue.queue_url, ReceiptHandle=first["ReceiptHandle"])
+    with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
+    out = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert [o["id"] for o in out] == list(range(400))
+    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+
+
+def test_unstarted_messages_are_queued_again_not_failed(s3, folder, with_queue, lambda_context) -> None:  # type: ignore[no-untyped-def]
+    """With a queue and too little time to start, messages are re-queued and acknowledged (no receive used)."""
+    message = put_object(s3, f"{folder}later.txt", b"later document")
+    lambda_context.remaining_ms = ingest.TIME_MARGIN_MS - 1
+    failures, _ = run_sqs(lambda_context, message, message)
+    assert failures == [] and output_keys(s3, folder) == []
+    lambda_context.remaining_ms = 300_000
+    assert with_queue.drain(lambda e: app.lambda_handler(e, lambda_context)) == [{"batchItemFailures": []}]
+    assert output_keys(s3, folder) == [f"{PREFIX}{folder}later.txt.jsonl"]

@@ -243,9 +243,9 @@ def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> No
     docs = [Document("long", "lung disease " * 400, 1), Document("short", "lung disease", 2)]
     results, errors = expand_documents(small, docs, "indices")
     assert [d.id for d, _ in results] == ["short"]
-    ((doc, record),) = errors
-    assert doc.id == "long" and record["code"] == "text_too_long"
-    assert "MAX_WINDOWS=1" in record["reason"] and "truncate" not in record["reason"]
+    (error,) = errors
+    assert (error.id, error.line, error.code) == ("long", 1, "text_too_long")
+    assert "MAX_WINDOWS=1" in error.reason and "truncate" not in error.reason
 
 
 def test_expander_reads_max_windows_from_settings() -> None:
