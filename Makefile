@@ -19,7 +19,8 @@ help:
 	@echo "make test     set everything up and run the tests (lint included)"
 	@echo "make model    fetch the pinned weights and build model_assets/ (no-op when up to date)"
 	@echo "make bench    benchmark (make bench-reference first for the torch comparison)"
-	@echo "make soak     1,000 mixed invocations through one emulator: latency, RSS growth"
+	@echo "make soak     1,000 mixed invocations through one emulator (latency, RSS growth), then a 50 MB JSONL"
+	@echo "              ingested over many continuations (every line once)"
 	@echo "make build    the arm64 zip and its sizes (ARCH=x86_64 for x86)"
 	@echo "make sam-invoke EVENT=events/x.json ARCH=arm64|x86_64   the real sam local invoke (Docker)"
 	@echo "make sam-api ARCH=...      sam local start-api on 127.0.0.1:3000 (Docker)"
@@ -183,12 +184,18 @@ $(REF_VENV)/.installed:
 	$(REF_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers safetensors numpy
 	touch $@
 
+# BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
+BASELINE ?= 0f10ddb
 bench: venv model build-host
-	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python
+	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
+
+bench-ingest: venv model
+	$(PY) scripts/bench.py --only-ingest --baseline $(BASELINE)
 
 # 1,000 mixed valid/invalid invocations through one emulator (make test runs a 100-invocation version).
 soak: venv model build-host
 	$(PY) scripts/soak.py --count 1000
+	$(PY) scripts/soak_ingest.py --mb 50 --timeout 60
 
 clean:
 	rm -rf build model_assets/*.onnx model_assets/*.json .pytest_cache .mypy_cache .ruff_cache

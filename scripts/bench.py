@@ -191,10 +191,10 @@ for bucket in ("bench-in", "bench-out"):
     s3.create_bucket(Bucket=bucket)
 prose = prose_paragraphs()
 lines = [json.dumps({{"id": i, "text": prose[i % len(prose)]}}) for i in range({lines})]
-s3.put_object(Bucket="bench-in", Key="bench/corpus.jsonl", Body="\\n".join(lines).encode())
+put = s3.put_object(Bucket="bench-in", Key="bench/corpus.jsonl", Body="\\n".join(lines).encode())
 message = load_event("s3-put")
 message["Records"][0]["s3"]["bucket"]["name"] = "bench-in"
-message["Records"][0]["s3"]["object"]["key"] = "bench/corpus.jsonl"
+message["Records"][0]["s3"]["object"].update(key="bench/corpus.jsonl", eTag=put["ETag"].strip('"'))
 record = dict(load_event("sqs-s3-ingest")["Records"][0], body=json.dumps(message))
 base = hwm_mb()
 start = time.perf_counter()
@@ -207,24 +207,61 @@ print(json.dumps({{"docs_per_s": {lines} / elapsed, "seconds": elapsed, "peak_mb
 """
 
 
-def ingest_bench(lines: int) -> dict[str, Any]:
+def ingest_bench(lines: int, root: Path = ROOT) -> dict[str, Any]:
     """10,000-line JSONL through the ingest path (SQS event -> S3 read -> expand -> S3 multipart write)
-    against a moto_server on loopback, in a fresh process so its peak RSS is its own."""
+    against a moto_server on loopback, in a fresh process so its peak RSS is its own. ``root``: the checkout
+    whose handler runs (a baseline worktree, with this checkout's model)."""
     with MotoServer() as server:
         env = {
-            **BASE_ENV, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL_S3": server.url,
+            **BASE_ENV, "PYTHONPATH": str(root), "AWS_ENDPOINT_URL_S3": server.url, "MODEL_DIR": str(MODEL_DIR),
             "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
             "OUTPUT_BUCKET": "bench-out", "OUTPUT_PREFIX": "vectors/", "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         out = subprocess.run(
-            [sys.executable, "-c", INGEST.format(root=str(ROOT), lines=lines)],
-            capture_output=True, text=True, env=env, check=False, cwd=ROOT,
+            [sys.executable, "-c", INGEST.format(root=str(root), lines=lines)],
+            capture_output=True, text=True, env=env, check=False, cwd=root,
         )  # fmt: skip
         if out.returncode != 0:
             raise RuntimeError(f"ingest benchmark failed:\n{out.stderr[-3000:]}")
     data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return data
+
+
+def baseline_checkout(ref: str) -> Path:
+    """A detached worktree of ``ref`` under build/ (re-used when it is already at that commit)."""
+    path = ROOT / "build" / "bench-baseline"
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    if path.exists():
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, check=False)
+        if head.stdout == commit:
+            return path
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), commit.strip()], cwd=ROOT, check=True)
+    return path
+
+
+def print_ingest(lines: int, baseline: str) -> None:
+    """Ingest docs/s and peak RSS; with a baseline, both checkouts alternate (2 rounds, best of each) so the
+    ratio is measured under the same machine load."""
+    rounds: dict[str, list[dict[str, Any]]] = {"this": [], "baseline": []}
+    base_root = baseline_checkout(baseline) if baseline else None
+    for _ in range(2 if base_root else 1):
+        if base_root is not None:
+            rounds["baseline"].append(ingest_bench(lines, base_root))
+        rounds["this"].append(ingest_bench(lines))
+    best = max(rounds["this"], key=lambda r: r["docs_per_s"])
+    print(
+        f"| ingest: {lines:,}-line JSONL via SQS event, moto_server S3 (fresh process, best of "
+        f"{len(rounds['this'])}) | {best['docs_per_s']:,.0f} docs/s ({best['seconds']:.1f} s, "
+        f"{best['output_mb']:.1f} MB out), peak RSS {best['peak_mb']:.0f} MB | <= 300 MB |"
+    )
+    if rounds["baseline"]:
+        old = max(rounds["baseline"], key=lambda r: r["docs_per_s"])
+        print(
+            f"| ingest throughput vs {baseline} (same run, alternated) | {old['docs_per_s']:,.0f} docs/s there: "
+            f"**{best['docs_per_s'] / old['docs_per_s']:.2f}x** | >= 0.90x |"
+        )
 
 
 def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, float]]:
@@ -320,7 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
     parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
     parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
+    parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
+    parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
     args = parser.parse_args(argv)
+    if args.only_ingest:
+        print("| measure | value | target |\n|---|---|---|")
+        print_ingest(args.ingest_lines, args.baseline)
+        return 0
     if args.only_worst:
         print("| measure | value | target |\n|---|---|---|")
         print_worst(worst_requests())
@@ -396,8 +439,6 @@ def main(argv: list[str] | None = None) -> int:
     bar.step("import handler.app x5")
     overheads = handler_overhead(300, [HAND_WRITTEN[0], texts[0]])
     bar.step("handler overhead")
-    ingest = ingest_bench(args.ingest_lines)
-    bar.step(f"ingest {args.ingest_lines:,}-line JSONL")
     bar.step("done")
 
     def fmt(x: float | None, digits: int = 0) -> str:
@@ -446,11 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(1 thread, median of 300) | {handler_ms:.2f} ms vs {expand_ms:.2f} ms: "
             f"{handler_ms - expand_ms:+.2f} ms, **{overhead:+.0f}%** | <= 10% |"
         )
-    print(
-        f"| ingest: {args.ingest_lines:,}-line JSONL via SQS event, moto_server S3 (fresh process) | "
-        f"{ingest['docs_per_s']:,.0f} docs/s ({ingest['seconds']:.1f} s, {ingest['output_mb']:.1f} MB out), "
-        f"peak RSS {ingest['peak_mb']:.0f} MB | |"
-    )
+    print_ingest(args.ingest_lines, args.baseline)
     print(f"| model.onnx (int8) | {size / 1e6:.1f} MB | |")
     print_worst(worst_requests())
     if fidelity is not None:

@@ -3,6 +3,8 @@ batch that cannot finish before the function's timeout."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import subprocess
 import sys
@@ -116,3 +118,40 @@ def test_a_5_mb_jsonl_finishes_over_several_continuations(aws: Any) -> None:
         assert json.loads(out[i])["indices"] == vec.indices.tolist()
     assert "Contents" not in s3.list_objects_v2(Bucket="splade-output", Prefix="vectors/_checkpoints/continue/")
     assert s3.list_multipart_uploads(Bucket="splade-output").get("Uploads", []) == []
+
+
+def gzip_stream(chunk: bytes, count: int) -> bytes:
+    """``chunk`` repeated ``count`` times, gzipped without ever holding the inflated bytes."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as gz:
+        for _ in range(count):
+            gz.write(chunk)
+    return buffer.getvalue()
+
+
+def test_hostile_objects_keep_ingest_under_300_mb(aws: Any) -> None:
+    """At the default MAX_OBJECT_BYTES (200 MB): a ~600-byte gzip of 300,000 bad lines, one 50 MB line and a
+    gzip bomb (inflating past the limit) each end acknowledged with their records, and the runtime's peak RSS
+    stays <= 300 MB."""
+    s3 = aws.client("s3")
+    objects = {
+        "hostile/all-bad.jsonl.gz": gzip_stream(b"{\n" * 1000, 300),
+        "hostile/one-line.jsonl.gz": gzip_stream(b"x" * 1_000_000, 50),
+        "hostile/bomb.jsonl.gz": gzip_stream(b"\0" * 1_000_000, 210),
+    }
+    assert len(objects["hostile/all-bad.jsonl.gz"]) < 2_000 and len(objects["hostile/bomb.jsonl.gz"]) < 500_000
+    event, _ = sqs_event(*(put_object(s3, key, body) for key, body in objects.items()))
+    with Emulator(aws.function_env()) as emulator:
+        assert emulator.invoke(event) == {"batchItemFailures": []}
+        peak_mb = emulator.peak_rss_kb() / 1024
+
+    def errors(key: str) -> list[dict[str, Any]]:
+        body = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.errors.jsonl")["Body"].read()
+        return [json.loads(line) for line in body.splitlines()]
+
+    bad = errors("hostile/all-bad.jsonl.gz")
+    assert len(bad) == 1001 and bad[-1] == {"code": "more_errors", "count": 299_000}
+    assert [e["code"] for e in errors("hostile/one-line.jsonl.gz")] == ["line_too_long"]
+    assert [e["code"] for e in errors("hostile/bomb.jsonl.gz")] == ["object_too_large"]
+    assert peak_mb <= 300, peak_mb
+    print(f"peak RSS over the hostile objects: {peak_mb:.0f} MB")
