@@ -214,8 +214,8 @@ class Objects:
 
     def _get_source(self, ref: ObjectRef, cp: Checkpoint, ranged: bool) -> dict[str, Any] | Outcome:
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
-        if ref.etag:
-            args["IfMatch"] = ref.etag
+        if ref.etag:  # events carry the ETag bare (notifications) or quoted (ListObjectsV2 items)
+            args["IfMatch"] = ref.etag if ref.etag.startswith('"') else f'"{ref.etag}"'
         elif ref.version_id:
             args["VersionId"] = ref.version_id
         if ranged and cp.offset:
@@ -260,7 +260,8 @@ class Objects:
                 self._discard(ref, cp)
                 return response
             try:
-                ref = replace(ref, etag=ref.etag or str(response.get("ETag") or "").strip('"') or None)
+                etag = str(response.get("ETag") or "").strip('"') or None
+                ref = replace(ref, etag=ref.etag or etag, version_id=ref.version_id or response.get("VersionId"))
                 upload = VectorUpload(
                     self.s3,
                     settings.output_bucket,

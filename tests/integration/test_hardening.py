@@ -22,7 +22,7 @@ from tests.conftest import ROOT, load_event
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_invoke import Emulator
 
-from tests.support.events import put_object, sqs_event
+from tests.support.events import delete_object, put_object, sqs_event
 
 pytestmark = pytest.mark.integration
 SPECIAL_IDS = {0, 100, 101, 102, 103}
@@ -264,3 +264,20 @@ def test_messy_jsonl_and_encoded_keys_lose_no_good_line(emulator: Emulator, s3: 
     ]
     (vec,) = service.expander.expand(["last, no newline"])
     assert json.loads(out[2])["indices"] == vec.indices.tolist()
+
+
+def test_ordering_and_deletes_through_the_built_artifact(emulator: Emulator, s3: Any) -> None:
+    """Under the emulator: v2's event then v1's late event leave v2's vectors (v1 is superseded); the delete
+    event then removes the output; a late create event for the deleted object writes nothing."""
+    key = "hard/order/doc.txt"
+    v1 = put_object(s3, key, b"asthma inhaler")
+    v2 = put_object(s3, key, b"router password reset")
+    event, _ = sqs_event(v2, v1)
+    assert emulator.invoke(event) == {"batchItemFailures": []}
+    (line,) = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().splitlines()
+    (vec,) = service.expander.expand(["router password reset"])
+    assert json.loads(line)["indices"] == vec.indices.tolist()
+    assert '"message":"object superseded"' in emulator.logs()
+    event, _ = sqs_event(delete_object(s3, key), v2)
+    assert emulator.invoke(event) == {"batchItemFailures": []}
+    assert "Contents" not in s3.list_objects_v2(Bucket="splade-output", Prefix=f"vectors/{key}")
