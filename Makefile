@@ -10,7 +10,7 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model test test-unit test-all bench bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
 	sam-lambda docker-up docker-down
 
@@ -19,6 +19,7 @@ help:
 	@echo "make test     set everything up and run the tests (lint included)"
 	@echo "make model    fetch the pinned weights and build model_assets/ (no-op when up to date)"
 	@echo "make bench    benchmark (make bench-reference first for the torch comparison)"
+	@echo "make bench-ingest   ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)"
 	@echo "make soak     1,000 mixed invocations through one emulator (latency, RSS growth), then a 50 MB JSONL"
 	@echo "              ingested over many continuations (every line once)"
 	@echo "make build    the arm64 zip and its sizes (ARCH=x86_64 for x86)"
