@@ -74,12 +74,13 @@ class Outcome:
     errors: int = 0
     code: str | None = None
     reason: str | None = None
+    seconds: float | None = None  # of this run
     ref: ObjectRef | None = None
     checkpoint: Checkpoint | None = None
     stale: list[str] = field(default_factory=list)  # output-bucket keys to delete once the continuation is queued
 
     def summary(self) -> dict[str, Any]:
-        keep = ("status", "key", "output", "documents", "errors", "code", "reason")
+        keep = ("status", "key", "output", "documents", "errors", "code", "reason", "seconds")
         return {k: v for k, v in asdict(self).items() if k in keep and v is not None}
 
 
@@ -418,9 +419,7 @@ class Objects:
         cp.upload_id = None  # completed
         self._discard(ref, cp)
         seconds = round(time.perf_counter() - start, 3)
-        return Outcome(
-            "written", ref.key, output=upload.key, documents=documents, errors=log.total, reason=f"{seconds}s"
-        )
+        return Outcome("written", ref.key, output=upload.key, documents=documents, errors=log.total, seconds=seconds)
 
     def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, body: bytes) -> None:
         key = output_key(ref.key, ".errors.jsonl")
