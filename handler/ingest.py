@@ -33,7 +33,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from . import s3events
 from .documents import ObjectFailedError
 from .errors import SpladeError, UnrecognizedEventError
-from .objects import Objects, Outcome
+from .objects import Objects
+from .runs import Outcome
 from .s3events import Task
 from .service import settings
 from .telemetry import logger, metrics

@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 from .documents import ObjectRef
 from .errors import UnrecognizedEventError
-from .objects import Checkpoint
+from .runs import Checkpoint
 
 CONTINUATION = "splade_ingest"  # the marker of this function's own continuation messages
 EVENTBRIDGE_TYPES = {"Object Created": False, "Object Deleted": True}  # detail-type -> removed

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from handler import app, documents, ingest
+from handler import app, ingest, outputs
 from tests.faultproxy import FaultProxy, Rule
 from tests.support.events import put_object, s3_notification, s3_record, sqs_event
 
@@ -76,7 +76,7 @@ def test_persistent_read_failure_is_reported_for_that_record_only(proxy, s3, lam
 
 def test_persistent_write_failure_leaves_nothing_half_written(proxy, s3, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """When every part upload fails, the message fails, the multipart upload is aborted and no object exists."""
-    monkeypatch.setattr(documents, "PART_BYTES", 20_000)
+    monkeypatch.setattr(outputs, "PART_BYTES", 20_000)
     key = f"f-{uuid.uuid4().hex[:6]}/many.jsonl"
     lines = [json.dumps({"id": i, "text": f"line {i} about pulmonary health"}) for i in range(80)]
     message = put_object(s3, key, "\n".join(lines).encode())

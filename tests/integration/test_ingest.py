@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from handler import app, documents, ingest, objects, service
+from handler import app, documents, ingest, objects, runs, service
 from handler.errors import UnrecognizedEventError
 from tests.support.events import (
     delete_object,
@@ -302,7 +302,7 @@ def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context
     runner = objects.Objects(ingest.s3_client())
     old_ref = ingest.s3events.from_s3_notification(older)[0].ref
     checkpoint = runner.start(old_ref)  # sees no output yet
-    assert isinstance(checkpoint, objects.Checkpoint) and checkpoint.output_etag is None
+    assert isinstance(checkpoint, runs.Checkpoint) and checkpoint.output_etag is None
     run_sqs(lambda_context, newer)  # the newer event publishes first
     outcome = runner.expand(old_ref, checkpoint, lambda: 300_000, can_continue=False)
     assert outcome.status == "superseded"
