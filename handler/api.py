@@ -1,7 +1,8 @@
-"""HTTP routes (powertools event_handler), shared by HTTP API v2, REST API v1 and Function URLs.
+"""HTTP routes (powertools event_handler) for HTTP API v2, REST API v1 and Function URLs.
 
-One ``Router`` holds the routes; each resolver includes it. Errors become
-``{"error": {"code", "message", "field"}}`` with the status of their type (see errors.py).
+``make_resolver`` builds one resolver per payload format and registers every route of routes.ROUTES on it (no
+shared Router: each handler reads its own resolver's event). Errors become ``{"error": {"code", "message",
+"field"}}`` with the status of their type (see errors.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import (
@@ -18,10 +20,10 @@ from aws_lambda_powertools.event_handler import (
     LambdaFunctionUrlResolver,
     Response,
 )
-from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Router
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
 
-from . import service
+from . import runtime, service
 from .errors import (
     InternalError,
     InvalidRequestError,
@@ -33,12 +35,11 @@ from .errors import (
     echo,
 )
 from .openapi import openapi_document
+from .request import parse_request
+from .routes import ROUTES, allowed_methods
 from .telemetry import count_rejection, logger
 
-ROUTES = {"/v1/expand": ("POST",), "/v1/model": ("GET",), "/v1/openapi.json": ("GET",)}
 JSON = "application/json"
-
-router = Router()  # type: ignore[no-untyped-call]
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -82,47 +83,54 @@ def read_json_body(event: Any, max_bytes: int) -> Any:
         raise InvalidRequestError(f"the body is not valid JSON: {exc}") from None
 
 
-@router.post("/v1/expand")
-def post_expand() -> Response[str]:
-    payload = read_json_body(router.current_event, service.settings.max_body_bytes)
-    response = json_response(200, service.expand(service.parse_request(payload)))
+def post_expand(event: Any) -> Response[str]:
+    payload = read_json_body(event, runtime.settings.max_body_bytes)
+    response = json_response(200, service.expand(parse_request(payload, runtime.settings)))
     body = response.body or ""
     if len(body) * 6 + service.ENVELOPE_BYTES > service.RESPONSE_LIMIT_BYTES:  # could be too large: measure
         service.check_response_size(body, service.RESPONSE_LIMIT_BYTES - service.ENVELOPE_BYTES)
     return response
 
 
-@router.get("/v1/model")
-def get_model() -> Response[str]:
+def get_model(_: Any) -> Response[str]:
     return json_response(200, {"model": service.model_block(), "limits": service.limits_block()})
 
 
-@router.get("/v1/openapi.json")
-def get_openapi() -> Response[str]:
+def get_openapi(_: Any) -> Response[str]:
     return json_response(200, openapi_document())
 
 
-def _error_response(exc: SpladeError) -> Response[str]:
+HANDLERS: dict[str, Callable[[Any], Response[str]]] = {
+    "expand": post_expand,
+    "model": get_model,
+    "openapi": get_openapi,
+}
+
+
+def _error_response(resolver: ApiGatewayResolver, exc: SpladeError) -> Response[str]:
     count_rejection(exc.code)
-    headers = {"Allow": ", ".join(ROUTES.get(router.current_event.path, ()))} if exc.status == 405 else None
+    headers = {"Allow": ", ".join(allowed_methods(resolver.current_event.path))} if exc.status == 405 else None
     return json_response(exc.status, exc.to_dict(), headers)
 
 
-def _not_found(_: Exception) -> Response[str]:
-    event = router.current_event
+def _not_found(resolver: ApiGatewayResolver) -> Response[str]:
+    event = resolver.current_event
     path = event.path
-    allowed = ROUTES.get(path)  # trailing slashes were removed before routing
+    allowed = allowed_methods(path)  # trailing slashes were removed before routing
     if allowed:
         return _error_response(
-            MethodNotAllowedError(f"{echo(event.http_method)} is not allowed on {echo(path)}; use {allowed[0]}")
+            resolver,
+            MethodNotAllowedError(f"{echo(event.http_method)} is not allowed on {echo(path)}; use {allowed[0]}"),
         )
-    return _error_response(NotFoundError(f"no route {echo(event.http_method)} {echo(path)}; see GET /v1/openapi.json"))
+    return _error_response(
+        resolver, NotFoundError(f"no route {echo(event.http_method)} {echo(path)}; see GET /v1/openapi.json")
+    )
 
 
-def _unexpected(exc: Exception) -> Response[str]:
-    request_id = getattr(router.lambda_context, "aws_request_id", "unknown")
+def _unexpected(resolver: ApiGatewayResolver, exc: Exception) -> Response[str]:
+    request_id = getattr(resolver.lambda_context, "aws_request_id", "unknown")
     logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-    return _error_response(InternalError(f"internal error; request id {request_id}"))
+    return _error_response(resolver, InternalError(f"internal error; request id {request_id}"))
 
 
 # The request headers a browser may send: JSON plus a SigV4 signature (the HTTP API requires IAM auth).
@@ -137,19 +145,28 @@ def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
     return CORSConfig(allow_origin=origins[0], extra_origins=list(origins[1:]), allow_headers=CORS_HEADERS, max_age=600)
 
 
-def _make(cls: type[ApiGatewayResolver]) -> ApiGatewayResolver:
-    resolver = cls(strip_prefixes=[], cors=_cors(service.settings.allowed_origins))
-    resolver.include_router(router)
-    resolver.exception_handler(SpladeError)(_error_response)
-    resolver.exception_handler(PowertoolsNotFound)(_not_found)
-    resolver.not_found(_not_found)
-    resolver.exception_handler(Exception)(_unexpected)
+def make_resolver(cls: type[ApiGatewayResolver], origins: tuple[str, ...] = ()) -> ApiGatewayResolver:
+    """A resolver of one payload format with every route of ROUTES and the error handlers registered on it."""
+    resolver = cls(strip_prefixes=[], cors=_cors(origins))
+
+    def bind(handler: Callable[[Any], Response[str]]) -> Callable[[], Response[str]]:
+        return lambda: handler(resolver.current_event)
+
+    for route in ROUTES:
+        resolver.route(route.path, route.method)(bind(HANDLERS[route.operation]))
+    resolver.exception_handler(SpladeError)(lambda exc: _error_response(resolver, exc))
+    resolver.exception_handler(PowertoolsNotFound)(lambda _: _not_found(resolver))
+    resolver.not_found(lambda _: _not_found(resolver))
+    resolver.exception_handler(Exception)(lambda exc: _unexpected(resolver, exc))
     return resolver
 
 
-http_api = _make(APIGatewayHttpResolver)
-rest_api = _make(APIGatewayRestResolver)
-function_url = _make(LambdaFunctionUrlResolver)
+RESOLVER_TYPES: dict[str, type[ApiGatewayResolver]] = {
+    "http_v2": APIGatewayHttpResolver,
+    "rest_v1": APIGatewayRestResolver,
+    "function_url": LambdaFunctionUrlResolver,
+}
+RESOLVERS = {source: make_resolver(cls, runtime.settings.allowed_origins) for source, cls in RESOLVER_TYPES.items()}
 
 
 def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
@@ -163,9 +180,7 @@ def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, **fixed} if fixed else event
 
 
-def resolve(resolver: ApiGatewayResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Resolve an HTTP event. The shared Router reads the current event from ``api_resolver``, which
-    ``include_router`` leaves pointing at the last resolver that included it: point it at this one."""
-    router.api_resolver = resolver
-    result: dict[str, Any] = resolver.resolve(_without_trailing_slash(event), context)
+def resolve(source: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve an HTTP event of ``source`` (events.event_source) with that payload format's resolver."""
+    result: dict[str, Any] = RESOLVERS[source].resolve(_without_trailing_slash(event), context)
     return result

@@ -1,30 +1,31 @@
-"""Configuration from environment variables, read once, typed. Explicit arguments win over these.
+"""Configuration: every environment variable of ours, declared once here, read once, typed.
 
-Every variable is declared in ``template.yaml``; defaults here are what the template sets.
+Each ``Settings`` field names its variable, its bounds and what it means. The template's function environment,
+``local-env.json``, the local runtime emulator's environment and the test environment are derived from these
+declarations or checked against them (tests/unit/test_config.py). Explicit arguments win over the environment.
+Library variables (``POWERTOOLS_*``, ``AWS_*``) belong to their libraries and are not declared here.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 PACKAGE_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"
+OUTPUT_FORMATS = ("indices", "terms", "both")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int | None = None) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"environment variable {name}={value} must be {bound}")
-    return value
+def _var(
+    env: str, default: Any, doc: str, *, lo: int | None = None, hi: int | None = None, deployed: bool = True
+) -> Any:
+    """A setting read from ``env``, in [lo, hi] when an integer. A blank value means the default (a blank
+    OUTPUT_PREFIX means no prefix). ``deployed=False``: the template does
+    not set it (library and local use only)."""
+    meta = {"env": env, "doc": doc, "lo": lo, "hi": hi, "deployed": deployed}
+    return field(default=default, metadata=meta)
 
 
 def available_cpus() -> int:
@@ -37,52 +38,81 @@ def available_cpus() -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    model_dir: Path = PACKAGE_MODEL_DIR
-    threads: int = 0  # 0: every CPU available to the process
-    window_tokens: int = 256
-    max_windows: int = 64
-    max_request_windows: int = 256  # HTTP/direct work budget: ~14 ms per window at 1 thread (make bench)
-    tokens_per_run: int = 512  # padded tokens per ONNX run: 512-768 measured fastest (cache), RSS flat
-    max_texts: int = 64
-    max_text_chars: int = 20_000  # ~4,500 tokens: a full request (64 texts) stays well under the 30 s HTTP limit
-    max_body_bytes: int = 6_000_000
-    output_bucket: str = ""
-    output_prefix: str = "vectors/"
-    output_format: str = "indices"
-    text_field: str = "text"
-    id_field: str = "id"
-    max_object_bytes: int = 200_000_000
-    ingest_time_margin_ms: int = 10_000  # take no new object, and checkpoint the current one, below this
-    ingest_queue_url: str = ""  # where checkpointed objects continue (the ingest queue); empty: no continuations
-    allowed_origins: tuple[str, ...] = ()  # CORS origins for browsers; empty: CORS off
-    s3_endpoint_url: str = ""  # an S3-compatible endpoint (MinIO, moto_server); empty: AWS S3
+    # fmt: off
+    model_dir: Path = _var("MODEL_DIR", PACKAGE_MODEL_DIR, "model.onnx and tokenizer.json", deployed=False)
+    threads: int = _var("ORT_THREADS", 0, "ONNX Runtime threads; 0: every CPU available to the process", lo=0, hi=64)
+    window_tokens: int = _var("WINDOW_TOKENS", 256, "tokens per model window, [CLS]/[SEP] included", lo=16, hi=512)
+    max_windows: int = _var("MAX_WINDOWS", 64, "windows one text may use (longer texts are refused)", lo=1)
+    max_request_windows: int = _var(
+        "MAX_REQUEST_WINDOWS", 256, "HTTP/direct work budget: ~14 ms per window at 1 thread (make bench)", lo=1)
+    tokens_per_run: int = _var(
+        "TOKENS_PER_RUN", 512, "padded tokens per ONNX run: 512-768 measured fastest, RSS flat", lo=256, hi=65536)
+    max_texts: int = _var("MAX_TEXTS", 64, "texts per request", lo=1)
+    max_text_chars: int = _var(
+        "MAX_TEXT_CHARS", 20_000, "characters per text: a full request stays well under the 30 s HTTP limit", lo=1)
+    max_body_bytes: int = _var("MAX_BODY_BYTES", 6_000_000, "HTTP request body bytes", lo=1024)
+    output_bucket: str = _var("OUTPUT_BUCKET", "", "ingest: the bucket vectors are written to")
+    output_prefix: str = _var("OUTPUT_PREFIX", "vectors/", "ingest: key prefix of the outputs (a trailing / is added)")
+    output_format: str = _var("OUTPUT_FORMAT", "indices", "ingest: indices, terms or both")
+    text_field: str = _var("TEXT_FIELD", "text", "ingest: the JSON Lines field holding the text")
+    id_field: str = _var("ID_FIELD", "id", "ingest: the JSON Lines field holding the document id")
+    max_object_bytes: int = _var("MAX_OBJECT_BYTES", 200_000_000, "ingest: object bytes (and decompressed bytes)", lo=1)
+    ingest_time_margin_ms: int = _var(
+        "INGEST_TIME_MARGIN_MS", 10_000, "ingest: take no new object, and checkpoint the current one, below this", lo=0)
+    ingest_queue_url: str = _var(
+        "INGEST_QUEUE_URL", "", "ingest: where checkpointed objects continue; empty: no continuations")
+    allowed_origins: tuple[str, ...] = _var("ALLOWED_ORIGINS", (), "CORS origins (comma-separated); empty: CORS off")
+    s3_endpoint_url: str = _var("S3_ENDPOINT_URL", "", "an S3-compatible endpoint (MinIO, moto_server); empty: AWS")
+    # fmt: on
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default ``os.environ``); an unset or blank variable keeps its default
+        (a blank OUTPUT_PREFIX is no prefix).
+        A malformed value raises ValueError naming the variable (in Lambda: the init phase fails loudly)."""
         env = os.environ if env is None else env
-        d = cls()
-        fmt = env.get("OUTPUT_FORMAT", d.output_format).strip() or d.output_format
-        if fmt not in ("indices", "terms", "both"):
-            raise ValueError(f"environment variable OUTPUT_FORMAT={fmt!r} must be indices, terms or both")
-        prefix = env.get("OUTPUT_PREFIX", d.output_prefix).strip()
-        return cls(
-            model_dir=Path(env.get("MODEL_DIR", "").strip() or d.model_dir),
-            threads=_int(env, "ORT_THREADS", d.threads, 0, 64),
-            window_tokens=_int(env, "WINDOW_TOKENS", d.window_tokens, 16, 512),
-            max_windows=_int(env, "MAX_WINDOWS", d.max_windows, 1),
-            max_request_windows=_int(env, "MAX_REQUEST_WINDOWS", d.max_request_windows, 1),
-            tokens_per_run=_int(env, "TOKENS_PER_RUN", d.tokens_per_run, 256, 65536),
-            max_texts=_int(env, "MAX_TEXTS", d.max_texts, 1),
-            max_text_chars=_int(env, "MAX_TEXT_CHARS", d.max_text_chars, 1),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", d.max_body_bytes, 1024),
-            output_bucket=env.get("OUTPUT_BUCKET", d.output_bucket).strip(),
-            output_prefix=prefix if not prefix or prefix.endswith("/") else prefix + "/",
-            output_format=fmt,
-            text_field=env.get("TEXT_FIELD", d.text_field).strip() or d.text_field,
-            id_field=env.get("ID_FIELD", d.id_field).strip() or d.id_field,
-            max_object_bytes=_int(env, "MAX_OBJECT_BYTES", d.max_object_bytes, 1),
-            ingest_time_margin_ms=_int(env, "INGEST_TIME_MARGIN_MS", d.ingest_time_margin_ms, 0),
-            ingest_queue_url=env.get("INGEST_QUEUE_URL", d.ingest_queue_url).strip(),
-            allowed_origins=tuple(o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
-            s3_endpoint_url=env.get("S3_ENDPOINT_URL", d.s3_endpoint_url).strip(),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if name not in env:
+                continue
+            raw = env[name].strip()
+            if raw or (f.name == "output_prefix"):
+                values[f.name] = _parse(f.metadata, f.default, raw)
+        settings = cls(**values)
+        if settings.output_format not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"environment variable OUTPUT_FORMAT={settings.output_format!r} must be indices, terms or both"
+            )
+        prefix = settings.output_prefix
+        if prefix and not prefix.endswith("/"):
+            settings = replace(settings, output_prefix=prefix + "/")
+        return settings
+
+    @classmethod
+    def variables(cls, deployed_only: bool = False) -> dict[str, str]:
+        """Variable name -> default as the environment spells it (what the template sets)."""
+        return {
+            f.metadata["env"]: _spell(f.default) for f in fields(cls) if f.metadata["deployed"] or not deployed_only
+        }
+
+
+def _parse(meta: Mapping[str, Any], default: Any, raw: str) -> Any:
+    name = meta["env"]
+    if isinstance(default, bool) or not isinstance(default, int):
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return Path(raw) if isinstance(default, Path) else raw
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+    lo, hi = meta["lo"], meta["hi"]
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"environment variable {name}={value} must be {bound}")
+    return value
+
+
+def _spell(value: Any) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)

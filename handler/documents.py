@@ -14,51 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PayloadTooLargeError, SpladeError
+from .errors import ObjectFailedError, PayloadTooLargeError
 from .formats import render
 
-BATCH_DOCS = 64
-BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
-BATCH_ITEMS = 1_000  # lines per step, good or bad: the deadline is checked at least this often
 MAX_LINE_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".rst")
-# Object failures that no retry can fix: recorded in the errors file and acknowledged, never sent to the DLQ.
-PERMANENT_CODES = frozenset({"object_too_large", "unsupported_type", "binary_object", "not_utf8", "unreadable_object"})
-
-
-class ObjectFailedError(SpladeError):
-    """The object cannot be processed. ``permanent`` (its code is in PERMANENT_CODES): recorded and acknowledged;
-    otherwise (access denied, out of time, S3 errors) the message is retried and finally reaches the DLQ."""
-
-    status = 422
-    code = "object_failed"
-
-    @property
-    def permanent(self) -> bool:
-        return self.code in PERMANENT_CODES
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One S3 object named by an event: which version (ETag / version id) and where in the key's history
-    (the event's ``sequencer``, when the event has one)."""
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    size: int | None = None
-    sequencer: str | None = None
-    removed: bool = False  # an ObjectRemoved / "Object Deleted" event
-    raw_key: str | None = None  # EventBridge: the key as spelled, tried when the URL-decoded key is missing
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass
@@ -70,14 +31,20 @@ class Document:
 
 
 @dataclass
-class LineError:
-    """A line (or the one document of a text object) that gives no vector, with its stable code."""
+class DocumentError:
+    """A line, or the one document of a text object, that gives no vector; or, with no line, the whole object
+    (a permanent object failure). One record of the errors file."""
 
     line: int | None
     code: str
     reason: str
     offset: int = 0
     id: Any = None
+
+    def record(self, source: dict[str, Any]) -> dict[str, Any]:
+        """The errors-file record: ``{"id"?, "source": {..., "line"}, "code", "reason"}``."""
+        record = {"source": {**source, "line": self.line}, "code": self.code, "reason": self.reason}
+        return {"id": self.id, **record} if self.id is not None else record
 
 
 class _LimitedReader(io.RawIOBase):
@@ -113,7 +80,7 @@ def is_gzip(key: str) -> bool:
     return key.lower().endswith(".gz")
 
 
-def kind_of(key: str, content_type: str | None) -> str:
+def content_format(key: str, content_type: str | None) -> str:
     """``jsonl`` | ``text`` | ``unsupported`` from the key's suffix (before .gz) or the content type."""
     name = key.lower().removesuffix(".gz")
     if name.endswith(JSONL_SUFFIXES):
@@ -151,7 +118,7 @@ def _lines(stream: io.BufferedIOBase, first: int, offset: int, skip: int) -> Ite
 def read_documents(
     stream: io.BufferedIOBase,
     key: str,
-    kind: str,
+    content: str,
     *,
     text_field: str,
     id_field: str,
@@ -159,17 +126,17 @@ def read_documents(
     first_line: int = 0,
     offset: int = 0,
     skip_lines: int = 0,
-) -> Iterator[Document | LineError]:
-    """Documents of the object, or a LineError for each bad line (the rest go on).
+) -> Iterator[Document | DocumentError]:
+    """Documents of the object, or a DocumentError for each bad line (the rest go on).
 
     ``first_line``/``offset``: the stream starts after that many lines, at that byte offset (a ranged read);
     ``skip_lines``: drop that many lines first (a gzip stream always starts at the beginning).
-    A text object over ``max_doc_bytes`` is one document too long to expand: a LineError, read no further."""
+    A text object over ``max_doc_bytes`` is one document too long to expand: a DocumentError, read no further."""
     try:
-        if kind == "text":
+        if content == "text":
             data = stream.read(max_doc_bytes + 1)
             if len(data) > max_doc_bytes:
-                yield LineError(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS)")
+                yield DocumentError(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS)")
                 return
             if b"\x00" in data:
                 raise ObjectFailedError("the object is binary (NUL bytes), not text", code="binary_object")
@@ -189,45 +156,46 @@ def read_documents(
 
 def _parse_line(
     raw: bytes | None, number: int, start: int, *, key: str, text_field: str, id_field: str
-) -> Document | LineError | None:
+) -> Document | DocumentError | None:
     if raw is None:
-        return LineError(number, "line_too_long", f"the line exceeds {MAX_LINE_BYTES} bytes", start)
+        return DocumentError(number, "line_too_long", f"the line exceeds {MAX_LINE_BYTES} bytes", start)
     if not raw.strip():
         return None
     try:
         record = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return LineError(number, "not_utf8", "the line is not UTF-8", start)
+        return DocumentError(number, "not_utf8", "the line is not UTF-8", start)
     except (ValueError, RecursionError) as exc:
-        return LineError(number, "invalid_json", f"invalid JSON: {str(exc)[:200]}", start)
+        return DocumentError(number, "invalid_json", f"invalid JSON: {str(exc)[:200]}", start)
     if not isinstance(record, dict):
-        return LineError(number, "not_an_object", "the line is not a JSON object", start)
+        return DocumentError(number, "not_an_object", "the line is not a JSON object", start)
     value = record.get(text_field)
     if value is None:
-        return LineError(number, "missing_text", f"no {text_field!r} field", start)
+        return DocumentError(number, "missing_text", f"no {text_field!r} field", start)
     if not isinstance(value, str):
-        return LineError(number, "text_not_string", f"{text_field!r} must be a string", start)
+        return DocumentError(number, "text_not_string", f"{text_field!r} must be a string", start)
     return Document(record.get(id_field, f"{key}#{number}"), value, number, start)
 
 
 def expand_documents(
     expander: Any, docs: list[Document], fmt: str
-) -> tuple[list[tuple[Document, dict[str, Any]]], list[LineError]]:
-    """(document, rendered vector) pairs and the LineErrors of documents too long to expand, for one batch."""
+) -> tuple[list[tuple[Document, dict[str, Any]]], list[DocumentError]]:
+    """(document, rendered vector) pairs and the DocumentErrors of documents too long to expand, for one batch."""
     results: list[tuple[Document, dict[str, Any]]] = []
-    errors: list[LineError] = []
+    errors: list[DocumentError] = []
     pending = list(docs)
     while pending:
         try:
             vectors = expander.expand([d.text for d in pending])
         except PayloadTooLargeError as exc:  # one document needs too many windows: record it, go on
-            index = int(str(exc.field).removeprefix("texts[").removesuffix("]"))
-            bad = pending.pop(index)
+            if exc.index is None:
+                raise
+            bad = pending.pop(exc.index)
             reason = (
                 f"the document needs more than MAX_WINDOWS={expander.max_windows} windows of "
                 f"{expander.window_tokens} tokens; split it into smaller documents"
             )
-            errors.append(LineError(bad.line, "text_too_long", reason, bad.offset, bad.id))
+            errors.append(DocumentError(bad.line, "text_too_long", reason, bad.offset, bad.id))
             continue
         results.extend((d, render(v, fmt)) for d, v in zip(pending, vectors, strict=True))
         pending = []

@@ -26,10 +26,14 @@ class SpladeError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None, index: int | None = None
+    ) -> None:
+        """``index``: the position of the failing text in the request (its field is then ``texts[index]``)."""
         super().__init__(message)
         self.message = message
-        self.field = field
+        self.index = index
+        self.field = f"texts[{index}]" if field is None and index is not None else field
         if code is not None:
             self.code = code
 
@@ -84,6 +88,30 @@ class UnrecognizedEventError(SpladeError):
 
     status = 400
     code = "unrecognized_event"
+
+
+# Object failures that no retry can fix: recorded in the errors file and acknowledged, never sent to the DLQ.
+PERMANENT_CODES = frozenset({"object_too_large", "unsupported_type", "binary_object", "not_utf8", "unreadable_object"})
+
+
+class ObjectFailedError(SpladeError):
+    """An S3 object cannot be processed. ``permanent`` (its code is in PERMANENT_CODES): recorded and
+    acknowledged; otherwise (access denied, out of time, S3 errors) the message is retried and finally reaches
+    the DLQ."""
+
+    status = 422
+    code = "object_failed"
+
+    @property
+    def permanent(self) -> bool:
+        return self.code in PERMANENT_CODES
+
+
+class IngestFailedError(SpladeError):
+    """Some objects of a direct S3 / EventBridge / Step Functions event failed (the invocation fails)."""
+
+    status = 500
+    code = "ingest_failed"
 
 
 class ModelAssetsError(RuntimeError):

@@ -10,12 +10,14 @@ Inference is split as tokenize -> run session -> post-process. Texts are cut int
 ``window_tokens`` (including [CLS]/[SEP]); windows are sorted by length and packed into runs of at most
 ``tokens_per_run`` padded tokens, so padding is small and peak memory is bounded whatever the request;
 the vectors of a text's windows are max-pooled (SPLADE's own pooling), and results return in input order.
+
+Over 300 lines on purpose: this is the library API in one importable file (SparseVector, windowing, the session,
+pooling and pruning), with no dependency on Lambda or Powertools.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,9 +29,9 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .config import Settings, available_cpus
-from .errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
+from .errors import ModelAssetsError, PayloadTooLargeError
+from .request import check_options, check_texts
 
-KINDS = ("document", "query")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_WINDOW_TOKENS = 512
 # A text longer than max_windows x window x this many characters cannot fit and is refused before it is
@@ -99,14 +101,6 @@ class _Vocabulary(Sequence[str]):
 
     def __getitem__(self, index: Any) -> Any:
         return self._strings[index]
-
-
-def is_finite_number(value: float) -> bool:
-    """Finite and representable as a float (a JSON integer may be written out past float range: 10**400)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def window_starts(n: int, content: int, overlap: int) -> tuple[list[int], int]:
@@ -243,7 +237,7 @@ class Expander:
                 raise PayloadTooLargeError(
                     f"text {i} needs {len(starts)} windows of {self.window_tokens} tokens (limit {self.max_windows}); "
                     "shorten it or pass truncate=true",
-                    field=f"texts[{i}]",
+                    index=i,
                     code="text_too_long",
                 )
             counts[i] = len(starts)
@@ -295,33 +289,19 @@ class Expander:
     def _check_args(
         self, texts: Sequence[str], kind: str, top_k: int | None, min_weight: float, truncate: bool
     ) -> None:
-        if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
-            raise InvalidRequestError("texts must be a list of strings", field="texts")
+        """The request rules (request.py), then the character bound of MAX_WINDOWS."""
+        check_texts(texts)
+        check_options({"kind": kind, "top_k": top_k, "min_weight": min_weight, "truncate": truncate})
+        if truncate or kind == "query" or self.max_chars is None:
+            return
         for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InvalidRequestError(
-                    f"texts[{i}] must be a string, not {type(text).__name__}", field=f"texts[{i}]"
-                )
-        one_window = truncate or kind == "query"
-        for i, text in enumerate(texts):
-            if not one_window and self.max_chars is not None and len(text) > self.max_chars:
+            if len(text) > self.max_chars:
                 raise PayloadTooLargeError(
                     f"text {i} has {len(text)} characters; more than {self.max_windows} windows can hold "
                     f"(limit {self.max_chars} characters); shorten it",
-                    field=f"texts[{i}]",
+                    index=i,
                     code="text_too_long",
                 )
-        if kind not in KINDS:
-            raise InvalidRequestError(f"kind must be one of {', '.join(KINDS)}", field="kind")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise InvalidRequestError("top_k must be a positive integer or null", field="top_k")
-        if (
-            isinstance(min_weight, bool)
-            or not isinstance(min_weight, int | float)
-            or not is_finite_number(min_weight)
-            or min_weight < 0
-        ):
-            raise InvalidRequestError("min_weight must be a finite number >= 0", field="min_weight")
 
     def _encode(self, texts: Sequence[str]) -> list[Any]:
         if not texts:

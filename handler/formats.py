@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .expander import SparseVector
+from .config import OUTPUT_FORMATS as FORMATS
 
-FORMATS = ("indices", "terms", "both")
+if TYPE_CHECKING:
+    from .expander import SparseVector
+
+__all__ = ["FORMATS", "render"]
 DECIMALS = 6  # weights are ~0-4; six decimals keep every digit float32 has and drop float noise
 
 

@@ -1,7 +1,7 @@
 """S3 document ingest: SQS / S3 / EventBridge / Step Functions events -> vectors as JSON Lines.
 
 Output for ``s3://in/<key>``: ``s3://$OUTPUT_BUCKET/$OUTPUT_PREFIX<key>.jsonl`` (one line per document) and,
-when something was bad, ``<key>.errors.jsonl``. Where each failure goes (README "Ingest failures"):
+when something was bad, ``<key>.errors.jsonl``. Where each failure goes (docs/ingest.md "Ingest failures"):
 
 - a bad line: an error record, the rest are written;
 - a permanent object failure (unsupported type, binary, over size, corrupt gzip): one object-level record in
@@ -14,32 +14,27 @@ when something was bad, ``<key>.errors.jsonl``. Where each failure goes (README 
 - a message that is no ingest event: ``UnrecognizedEvents``, a batch item failure (the DLQ after maxReceiveCount).
 
 An object that one invocation cannot finish is checkpointed and continued through ``INGEST_QUEUE_URL``;
-so are messages the invocation had no time to start. boto3 is imported here only, lazily.
+so are messages the invocation had no time to start. boto3 is imported only on this path (runtime.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import replace
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import s3events
-from .documents import ObjectFailedError
-from .errors import SpladeError, UnrecognizedEventError
+from . import events, runtime
+from .errors import IngestFailedError, ObjectFailedError, UnrecognizedEventError
+from .events import Task
 from .objects import Objects
 from .runs import Outcome
-from .s3events import Task
-from .service import settings
 from .telemetry import logger, metrics
 
-TIME_MARGIN_MS = settings.ingest_time_margin_ms  # take no new object (or checkpoint) with less time than this
 OUTCOME_METRICS = {
     "superseded": "SupersededEvents",
     "missing": "MissingObjects",
@@ -47,40 +42,6 @@ OUTCOME_METRICS = {
     "continued": "Continuations",
     "deleted": "DeletedSources",
 }
-
-
-class IngestFailedError(SpladeError):
-    """Some objects of a direct S3 / EventBridge / Step Functions event failed (the invocation fails)."""
-
-    status = 500
-    code = "ingest_failed"
-
-
-def _client_config() -> Any:
-    from botocore.config import Config
-
-    # Standard retry mode, 5 attempts; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (standard boto3 settings) override.
-    retries: Any = {
-        "mode": os.getenv("AWS_RETRY_MODE", "standard"),
-        "total_max_attempts": int(os.getenv("AWS_MAX_ATTEMPTS", "5")),
-    }
-    if settings.s3_endpoint_url:  # S3-compatible servers are addressed by path: bucket names are not DNS names there
-        return Config(retries=retries, s3={"addressing_style": "path"})
-    return Config(retries=retries)
-
-
-@cache
-def s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=_client_config())
-
-
-@cache
-def sqs_client() -> Any:
-    import boto3
-
-    return boto3.client("sqs", config=_client_config())  # AWS_ENDPOINT_URL_SQS (boto3's own setting) for local
 
 
 def _remaining(context: Any) -> Callable[[], int]:
@@ -91,9 +52,9 @@ def _remaining(context: Any) -> Callable[[], int]:
 # ----------------------------------------------------------------------------- one task
 def _is_own_output(key: str, bucket: str) -> bool:
     return (
-        bool(settings.output_prefix)
-        and key.startswith(settings.output_prefix)
-        and (bucket == settings.output_bucket or not settings.output_bucket)
+        bool(runtime.settings.output_prefix)
+        and key.startswith(runtime.settings.output_prefix)
+        and (bucket == runtime.settings.output_bucket or not runtime.settings.output_bucket)
     )
 
 
@@ -102,9 +63,9 @@ def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
     ref = task.ref
     if _is_own_output(ref.key, ref.bucket) or ref.key.endswith("/"):
         return Outcome("skipped", ref.key, reason="output prefix or folder")
-    if not settings.output_bucket:
+    if not runtime.settings.output_bucket:
         raise ObjectFailedError("OUTPUT_BUCKET is not configured", code="not_configured")
-    objects = Objects(s3_client())
+    objects = Objects(runtime.s3_client())
     if ref.removed:
         return objects.remove(ref)
     checkpoint = task.checkpoint
@@ -113,7 +74,7 @@ def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
         if isinstance(started, Outcome):
             return started
         checkpoint = started
-    outcome = objects.expand(ref, checkpoint, remaining, can_continue=bool(settings.ingest_queue_url))
+    outcome = objects.expand(ref, checkpoint, remaining, can_continue=bool(runtime.settings.ingest_queue_url))
     if outcome.status == "missing" and ref.raw_key and task.checkpoint is None:  # EventBridge: the literal key
         return run_task(Task(replace(ref, key=ref.raw_key, raw_key=None)), remaining)
     return outcome
@@ -145,21 +106,23 @@ def _log_failure(exc: Exception, **where: Any) -> dict[str, Any]:
 
 def send_tasks(tasks: list[Task]) -> None:
     """Queue tasks for a later invocation (a checkpointed object, or objects there was no time to start)."""
-    sqs_client().send_message(QueueUrl=settings.ingest_queue_url, MessageBody=s3events.continuation_body(tasks))
+    runtime.sqs_client().send_message(
+        QueueUrl=runtime.settings.ingest_queue_url, MessageBody=events.continuation_body(tasks)
+    )
 
 
 def _drop_stale(outcomes: list[Outcome]) -> None:
     """After the continuation is queued: the previous run's carry object is no longer needed."""
     for key in (k for o in outcomes for k in o.stale):
-        s3_client().delete_object(Bucket=settings.output_bucket, Key=key)
+        runtime.s3_client().delete_object(Bucket=runtime.settings.output_bucket, Key=key)
 
 
 def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Outcome], list[Task]]:
     """Run tasks in order until done or out of time: (outcomes, the tasks left to continue later)."""
     outcomes: list[Outcome] = []
     for i, task in enumerate(tasks):
-        if remaining() < TIME_MARGIN_MS:
-            if not settings.ingest_queue_url:
+        if remaining() < runtime.settings.ingest_time_margin_ms:  # no new object with less time
+            if not runtime.settings.ingest_queue_url:
                 raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
             return outcomes, tasks[i:]
         outcome = run_task(task, remaining)
@@ -174,18 +137,18 @@ def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Out
 def _continue(left: list[Task]) -> None:
     if not left:
         return
-    if not settings.ingest_queue_url:
+    if not runtime.settings.ingest_queue_url:
         raise ObjectFailedError("the object must be run again but INGEST_QUEUE_URL is not set", code="commit_conflict")
     send_tasks(left)
 
 
-# ----------------------------------------------------------------------------- event kinds
+# ----------------------------------------------------------------------------- event shapes
 def _record_handler(context: Any) -> Callable[[SQSRecord], list[dict[str, Any]]]:
     remaining = _remaining(context)
 
     def handle(record: SQSRecord) -> list[dict[str, Any]]:
         try:
-            outcomes, left = run_tasks(s3events.from_message(record.body), remaining)
+            outcomes, left = run_tasks(events.from_message(record.body), remaining)
             _continue(left)
             _drop_stale(outcomes)
             return [o.summary() for o in outcomes]
@@ -229,7 +192,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(process_partial_response(event, _record_handler(context), processor, context))
     try:
-        shape, tasks = s3events.from_event(event)
+        shape, tasks = events.from_event(event)
     except UnrecognizedEventError as exc:
         _log_failure(exc)
         raise

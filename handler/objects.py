@@ -8,6 +8,9 @@ outputs of a deleted one. Ordering and idempotency live here.
   older run that races a newer one cannot win. An event whose sequencer is below the output's is superseded.
 - An object one invocation cannot finish is checkpointed (lines done, byte offset, the multipart upload's parts,
   the unsent tail) and continued by the next run; consumers still see one ``<prefix><key>.jsonl``.
+
+Over 300 lines on purpose: the start, run, pause, commit and discard of one object share one state machine (the
+checkpoint and the conditional writes), and each step's failure handling refers to the others.
 """
 
 from __future__ import annotations
@@ -17,30 +20,30 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from . import runtime
 from .documents import (
-    BATCH_CHARS,
-    BATCH_DOCS,
-    BATCH_ITEMS,
     Document,
-    LineError,
-    ObjectFailedError,
-    ObjectRef,
+    DocumentError,
+    content_format,
     expand_documents,
     is_gzip,
-    kind_of,
     open_stream,
     read_documents,
 )
-from .outputs import ErrorLog, VectorUpload, dumps_line
-from .runs import Checkpoint, Existing, Outcome, error_code, sequencer_order
-from .service import expander, model_block, settings
+from .errors import ObjectFailedError
+from .events import Checkpoint, ObjectRef
+from .output import MAX_ERROR_RECORDS, JsonLinesWriter
+from .runs import Existing, Outcome, error_code, sequencer_order
 
+BATCH_DOCS = 64  # documents per Expander call
+BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
+BATCH_ITEMS = 1_000  # lines per step, good or bad: the time left is checked at least this often
 MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
 
 
 def output_key(key: str, suffix: str) -> str:
-    return f"{settings.output_prefix}{key}{suffix}"
+    return f"{runtime.settings.output_prefix}{key}{suffix}"
 
 
 class Objects:
@@ -52,7 +55,7 @@ class Objects:
     # ------------------------------------------------------------------ helpers
     def head_output(self, key: str) -> Existing | None:
         try:
-            head = self.s3.head_object(Bucket=settings.output_bucket, Key=key)
+            head = self.s3.head_object(Bucket=runtime.settings.output_bucket, Key=key)
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -75,34 +78,38 @@ class Objects:
         etag = (ref.etag or "").strip('"')
         return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": etag}
 
-    def _put_conditional(self, key: str, body: bytes, ref: ObjectRef, seen: str | None) -> bool:
-        """PUT ``body`` unless a newer event's output got there first; False when superseded."""
+    def _errors_writer(self, ref: ObjectRef, cp: Checkpoint, body: bytes = b"") -> JsonLinesWriter:
+        return JsonLinesWriter(
+            self.s3,
+            runtime.settings.output_bucket,
+            output_key(ref.key, ".errors.jsonl"),
+            self._metadata(ref),
+            tail=body,
+            max_records=MAX_ERROR_RECORDS,
+            kept=cp.errors_kept,
+            total=cp.errors_total,
+        )
+
+    def _publish_errors(self, errors: JsonLinesWriter, ref: ObjectRef, seen: str | None) -> bool:
+        """Publish the errors file unless a newer event's output got there first; False when superseded."""
         for _ in range(3):
-            condition = {"IfMatch": seen} if seen else {"IfNoneMatch": "*"}
             try:
-                self.s3.put_object(
-                    Bucket=settings.output_bucket,
-                    Key=key,
-                    Body=body,
-                    ContentType="application/x-ndjson",
-                    Metadata=self._metadata(ref),
-                    **condition,
-                )
+                errors.commit(seen)
                 return True
             except Exception as exc:
                 if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                     raise
-            current = self.head_output(key)
+            current = self.head_output(errors.key)
             if self.is_newer(current, ref):
                 return False
             seen = current.etag if current else None
-        raise ObjectFailedError(f"{key} keeps changing under concurrent writers", code="commit_conflict")
+        raise ObjectFailedError(f"{errors.key} keeps changing under concurrent writers", code="commit_conflict")
 
     def _delete_unless_newer(self, key: str, ref: ObjectRef) -> bool:
         current = self.head_output(key)
         if current is None or self.is_newer(current, ref):
             return False
-        self.s3.delete_object(Bucket=settings.output_bucket, Key=key)
+        self.s3.delete_object(Bucket=runtime.settings.output_bucket, Key=key)
         return True
 
     # ------------------------------------------------------------------ removed
@@ -136,10 +143,10 @@ class Objects:
         them gone: another delivery finished the object, or the state expired)."""
         try:
             if cp.carry_key:
-                self.s3.head_object(Bucket=settings.output_bucket, Key=cp.carry_key)
+                self.s3.head_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)
             if cp.upload_id:
                 key = output_key(ref.key, ".jsonl")
-                self.s3.list_parts(Bucket=settings.output_bucket, Key=key, UploadId=cp.upload_id, MaxParts=1)
+                self.s3.list_parts(Bucket=runtime.settings.output_bucket, Key=key, UploadId=cp.upload_id, MaxParts=1)
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchUpload"):
                 return False
@@ -173,7 +180,7 @@ class Objects:
     def expand(self, ref: ObjectRef, cp: Checkpoint, remaining: Callable[[], int], can_continue: bool) -> Outcome:
         """One run over the object from ``cp``: written, continued (a checkpoint to send), superseded, missing,
         or failed (a permanent failure, recorded). Transient failures raise."""
-        upload: VectorUpload | None = None
+        upload: JsonLinesWriter | None = None
         if cp.run and not self._continuable(ref, cp):
             done = self.head_output(output_key(ref.key, ".jsonl"))
             if (
@@ -185,9 +192,10 @@ class Objects:
             self._discard(ref, cp)
             return Outcome("restart", ref.key, ref=ref, reason="the checkpoint's state is gone; starting over")
         try:
-            if ref.size is not None and ref.size > settings.max_object_bytes:
+            if ref.size is not None and ref.size > runtime.settings.max_object_bytes:
                 raise ObjectFailedError(
-                    f"{ref.size} bytes exceed MAX_OBJECT_BYTES ({settings.max_object_bytes})", code="object_too_large"
+                    f"{ref.size} bytes exceed MAX_OBJECT_BYTES ({runtime.settings.max_object_bytes})",
+                    code="object_too_large",
                 )
             response = self._get_source(ref, cp, ranged=not is_gzip(ref.key))
             if isinstance(response, Outcome):
@@ -196,9 +204,9 @@ class Objects:
             try:
                 etag = str(response.get("ETag") or "").strip('"') or None
                 ref = replace(ref, etag=ref.etag or etag, version_id=ref.version_id or response.get("VersionId"))
-                upload = VectorUpload(
+                upload = JsonLinesWriter(
                     self.s3,
-                    settings.output_bucket,
+                    runtime.settings.output_bucket,
                     output_key(ref.key, ".jsonl"),
                     self._metadata(ref),
                     upload_id=cp.upload_id,
@@ -226,54 +234,56 @@ class Objects:
         cp: Checkpoint,
         *,
         response: dict[str, Any],
-        upload: VectorUpload,
+        upload: JsonLinesWriter,
         remaining: Callable[[], int],
         can_continue: bool,
     ) -> Outcome:
         start = time.perf_counter()
-        if cp.run == 0 and int(response.get("ContentLength") or 0) > settings.max_object_bytes:
+        if cp.run == 0 and int(response.get("ContentLength") or 0) > runtime.settings.max_object_bytes:
             raise ObjectFailedError(
-                f"the object exceeds MAX_OBJECT_BYTES ({settings.max_object_bytes})", code="object_too_large"
+                f"the object exceeds MAX_OBJECT_BYTES ({runtime.settings.max_object_bytes})", code="object_too_large"
             )
-        kind = kind_of(ref.key, response.get("ContentType"))
-        if kind == "unsupported":
+        content = content_format(ref.key, response.get("ContentType"))
+        if content == "unsupported":
             raise ObjectFailedError(
                 f"unsupported object type for {ref.key!r} (use .txt, .md, text/*, .jsonl, .ndjson, .gz)",
                 code="unsupported_type",
             )
-        log = ErrorLog(kept=cp.errors_kept, total=cp.errors_total)
+        carry = b""
         if cp.carry_key:
-            carry = self.s3.get_object(Bucket=settings.output_bucket, Key=cp.carry_key)["Body"].read()
+            carry = self.s3.get_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)["Body"].read()
             upload.buffer += carry[: cp.tail_bytes]
-            log.body += carry[cp.tail_bytes :]
+        errors = self._errors_writer(ref, cp, carry[cp.tail_bytes :])
         ranged = not is_gzip(ref.key)
-        stream = open_stream(response["Body"], ref.key, settings.max_object_bytes)
-        max_doc_bytes = expander.max_chars * 4 if expander.max_chars else settings.max_object_bytes  # UTF-8 <= 4 B
+        stream = open_stream(response["Body"], ref.key, runtime.settings.max_object_bytes)
+        expander = runtime.expander
+        max_doc_bytes = (
+            expander.max_chars * 4 if expander.max_chars else runtime.settings.max_object_bytes
+        )  # UTF-8 <= 4 B
         items = read_documents(
             stream,
             ref.key,
-            kind,
-            text_field=settings.text_field,
-            id_field=settings.id_field,
+            content,
+            text_field=runtime.settings.text_field,
+            id_field=runtime.settings.id_field,
             max_doc_bytes=max_doc_bytes,
             first_line=cp.line if ranged else 0,
             offset=cp.offset if ranged else 0,
             skip_lines=0 if ranged else cp.line,
         )
-        source, model = self._source_block(ref), model_block()
-        pending: list[Document | LineError] = []
+        source, model = self._source_block(ref), runtime.expander.model_info
+        pending: list[Document | DocumentError] = []
         chars = docs_pending = documents = 0
-        resumable = can_continue and kind == "jsonl"
-        margin = settings.ingest_time_margin_ms if resumable else MIN_TIME_MS
+        resumable = can_continue and content == "jsonl"
+        margin = runtime.settings.ingest_time_margin_ms if resumable else MIN_TIME_MS
 
         def flush() -> None:
             nonlocal documents
             docs = [i for i in pending if isinstance(i, Document)]
-            results, too_long = expand_documents(expander, docs, settings.output_format)
-            bad = sorted([i for i in pending if isinstance(i, LineError)] + too_long, key=lambda e: e.line or 0)
+            results, too_long = expand_documents(expander, docs, runtime.settings.output_format)
+            bad = sorted([i for i in pending if isinstance(i, DocumentError)] + too_long, key=lambda e: e.line or 0)
             for err in bad:
-                record = {"source": {**source, "line": err.line}, "code": err.code, "reason": err.reason}
-                log.add({"id": err.id, **record} if err.id is not None else record)
+                errors.write(err.record(source))
             for doc, vector in results:
                 upload.write({"id": doc.id, "source": {**source, "line": doc.line}, "model": model, **vector})
             documents += len(results)
@@ -286,35 +296,43 @@ class Objects:
             if len(pending) >= BATCH_ITEMS or docs_pending >= BATCH_DOCS or chars >= BATCH_CHARS:
                 if remaining() < margin:  # checked every batch of lines, valid or not
                     return self._pause(
-                        ref, cp, upload=upload, log=log, first=pending[0], documents=documents, can_continue=resumable
+                        ref,
+                        cp,
+                        upload=upload,
+                        errors=errors,
+                        first=pending[0],
+                        documents=documents,
+                        can_continue=resumable,
                     )
                 flush()
                 pending, chars, docs_pending = [], 0, 0
         if pending:
             if remaining() < MIN_TIME_MS:
                 return self._pause(
-                    ref, cp, upload=upload, log=log, first=pending[0], documents=documents, can_continue=resumable
+                    ref, cp, upload=upload, errors=errors, first=pending[0], documents=documents, can_continue=resumable
                 )
             flush()
-        return self._commit(ref, cp, upload=upload, log=log, documents=cp.documents + documents, start=start)
+        return self._commit(ref, cp, upload=upload, errors=errors, documents=cp.documents + documents, start=start)
 
     def _pause(
         self,
         ref: ObjectRef,
         cp: Checkpoint,
         *,
-        upload: VectorUpload,
-        log: ErrorLog,
-        first: Document | LineError,
+        upload: JsonLinesWriter,
+        errors: JsonLinesWriter,
+        first: Document | DocumentError,
         documents: int,
         can_continue: bool,
     ) -> Outcome:
         """Out of time before ``first``: checkpoint (when a queue can carry it on) or abort (the event is retried)."""
         if not can_continue:  # the caller's retry starts over: expand() drops this run's upload
             raise ObjectFailedError("the function is about to time out; the object will be retried", code="timeout")
-        carry_key = f"{settings.output_prefix}{CHECKPOINTS}{ref.key}.{(ref.etag or 'x').strip(chr(34))}.{cp.run + 1}"
+        carry_key = (
+            f"{runtime.settings.output_prefix}{CHECKPOINTS}{ref.key}.{(ref.etag or 'x').strip(chr(34))}.{cp.run + 1}"
+        )
         tail = bytes(upload.buffer)
-        self.s3.put_object(Bucket=settings.output_bucket, Key=carry_key, Body=tail + bytes(log.body))
+        self.s3.put_object(Bucket=runtime.settings.output_bucket, Key=carry_key, Body=tail + bytes(errors.buffer))
         line = (first.line or 1) - 1
         nxt = replace(
             cp,
@@ -324,18 +342,25 @@ class Objects:
             upload_id=upload.upload_id,
             parts=list(upload.parts),
             documents=cp.documents + documents,
-            errors_kept=log.kept,
-            errors_total=log.total,
+            errors_kept=errors.kept,
+            errors_total=errors.total,
             tail_bytes=len(tail),
             carry_key=carry_key,
         )
         stale = [cp.carry_key] if cp.carry_key else []  # deleted only after the next run is queued
         return Outcome(
-            "continued", ref.key, documents=nxt.documents, errors=log.total, ref=ref, checkpoint=nxt, stale=stale
+            "continued", ref.key, documents=nxt.documents, errors=errors.total, ref=ref, checkpoint=nxt, stale=stale
         )
 
     def _commit(
-        self, ref: ObjectRef, cp: Checkpoint, *, upload: VectorUpload, log: ErrorLog, documents: int, start: float
+        self,
+        ref: ObjectRef,
+        cp: Checkpoint,
+        *,
+        upload: JsonLinesWriter,
+        errors: JsonLinesWriter,
+        documents: int,
+        start: float,
     ) -> Outcome:
         try:
             upload.commit(cp.output_etag)
@@ -348,24 +373,24 @@ class Objects:
             if self.is_newer(current, ref):
                 return Outcome("superseded", ref.key, reason="a newer event's output was published meanwhile")
             return Outcome("restart", ref.key, ref=ref, reason="the output changed while this run wrote it")
-        self._finish_errors(ref, cp, log.final_body())
+        self._finish_errors(ref, cp, errors)
         cp.upload_id = None  # completed
         self._discard(ref, cp)
         seconds = round(time.perf_counter() - start, 3)
-        return Outcome("written", ref.key, output=upload.key, documents=documents, errors=log.total, seconds=seconds)
+        return Outcome("written", ref.key, output=upload.key, documents=documents, errors=errors.total, seconds=seconds)
 
-    def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, body: bytes) -> None:
-        key = output_key(ref.key, ".errors.jsonl")
-        if body:
-            self._put_conditional(key, body, ref, cp.errors_etag)
+    def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, errors: JsonLinesWriter) -> None:
+        if errors.total:
+            self._publish_errors(errors, ref, cp.errors_etag)
         else:  # a retry after the object was fixed must not leave stale error records behind
-            self._delete_unless_newer(key, ref)
+            self._delete_unless_newer(errors.key, ref)
 
     def _record_failure(self, ref: ObjectRef, cp: Checkpoint, exc: ObjectFailedError) -> Outcome:
         """A permanent failure: one object-level record in the errors file, no stale vectors left behind."""
         self._discard(ref, cp)
-        record = {"source": {**self._source_block(ref), "line": None}, "code": exc.code, "reason": exc.message}
-        if not self._put_conditional(output_key(ref.key, ".errors.jsonl"), dumps_line(record), ref, cp.errors_etag):
+        errors = self._errors_writer(ref, Checkpoint())
+        errors.write(DocumentError(None, exc.code, exc.message).record(self._source_block(ref)))
+        if not self._publish_errors(errors, ref, cp.errors_etag):
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
         self._delete_unless_newer(output_key(ref.key, ".jsonl"), ref)
         return Outcome("failed", ref.key, code=exc.code, reason=exc.message, errors=1)
@@ -375,11 +400,11 @@ class Objects:
         if cp.upload_id:
             try:
                 key = output_key(ref.key, ".jsonl")
-                self.s3.abort_multipart_upload(Bucket=settings.output_bucket, Key=key, UploadId=cp.upload_id)
+                self.s3.abort_multipart_upload(Bucket=runtime.settings.output_bucket, Key=key, UploadId=cp.upload_id)
             except Exception as exc:
                 if error_code(exc) not in ("NoSuchUpload", "404"):
                     raise
             cp.upload_id = None
         if cp.carry_key:
-            self.s3.delete_object(Bucket=settings.output_bucket, Key=cp.carry_key)
+            self.s3.delete_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)
             cp.carry_key = None

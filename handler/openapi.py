@@ -1,11 +1,14 @@
-"""The OpenAPI 3 document, generated from the request fields that validate input (service.FIELDS)."""
+"""The OpenAPI 3 document, generated from the routes (routes.ROUTES) and the request fields that validate input
+(request.FIELDS)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from . import service
+from . import runtime, service
+from .request import FIELDS, Field
+from .routes import ROUTES
 
 ERROR_CODES = {
     400: ["invalid_request"],
@@ -17,14 +20,14 @@ ERROR_CODES = {
 }
 
 
-def _field_schema(f: service.Field) -> dict[str, Any]:
+def _field_schema(f: Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": f.type, "description": f.description}
     if f.items:
-        schema["items"] = {"type": f.items, "maxLength": service.settings.max_text_chars}
+        schema["items"] = {"type": f.items, "maxLength": runtime.settings.max_text_chars}
         schema["minItems"] = 1
-        schema["maxItems"] = service.settings.max_texts
+        schema["maxItems"] = runtime.settings.max_texts
     if f.type == "string" and not f.enum:
-        schema["maxLength"] = service.settings.max_text_chars
+        schema["maxLength"] = runtime.settings.max_text_chars
     if f.enum:
         schema["enum"] = list(f.enum)
     if f.minimum is not None:
@@ -41,7 +44,7 @@ def _request_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "description": "Give exactly one of `texts` or `text`.",
-        "properties": {f.name: _field_schema(f) for f in service.FIELDS},
+        "properties": {f.name: _field_schema(f) for f in FIELDS},
     }
 
 
@@ -97,6 +100,33 @@ def _json(ref: str, text: str) -> dict[str, Any]:
     return {"description": text, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
 
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "expand": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExpandRequest"}}},
+        },
+        "responses": {
+            "200": _json("ExpandResponse", "One vector per text, in input order"),
+            "400": _error(400, "Malformed JSON or a field of the wrong shape"),
+            "413": _error(413, "Too many texts, a text too long, or a body too large"),
+            "415": _error(415, "The body is not JSON"),
+            "500": _error(500, "Unexpected failure; the message carries the request id"),
+        },
+    },
+    "model": {"responses": {"200": _json("ModelResponse", "Model block and limits")}},
+    "openapi": {"responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}}},
+}
+
+
+def _paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        operation = {"operationId": route.operation, "summary": route.summary, **OPERATIONS[route.operation]}
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return paths
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     limits = {k: {"type": "integer"} for k in service.limits_block()}
@@ -107,39 +137,7 @@ def openapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Text -> learned sparse (SPLADE) vectors for sparse_vector, rank_features, sparse indexes.",
         },
-        "paths": {
-            "/v1/expand": {
-                "post": {
-                    "operationId": "expand",
-                    "summary": "Expand texts into SPLADE sparse vectors",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExpandRequest"}}},
-                    },
-                    "responses": {
-                        "200": _json("ExpandResponse", "One vector per text, in input order"),
-                        "400": _error(400, "Malformed JSON or a field of the wrong shape"),
-                        "413": _error(413, "Too many texts, a text too long, or a body too large"),
-                        "415": _error(415, "The body is not JSON"),
-                        "500": _error(500, "Unexpected failure; the message carries the request id"),
-                    },
-                }
-            },
-            "/v1/model": {
-                "get": {
-                    "operationId": "model",
-                    "summary": "The model and the request limits",
-                    "responses": {"200": _json("ModelResponse", "Model block and limits")},
-                }
-            },
-            "/v1/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {}}}},
-                }
-            },
-        },
+        "paths": _paths(),
         "components": {
             "schemas": {
                 "ExpandRequest": _request_schema(),

@@ -1,34 +1,12 @@
-"""What one run over an S3 object carries and gives: its checkpoint (the state a continuation message carries
-to the next run), its outcome, and the ordering of S3 events by sequencer."""
+"""What one run over an S3 object gives: its outcome, what the output already holds, and the ordering of S3
+events by sequencer. (The checkpoint a continuation carries is part of the event: events.py.)"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .documents import ObjectRef
-
-
-@dataclass
-class Checkpoint:
-    """Where a partly expanded object stands between runs (travels in the continuation message)."""
-
-    run: int = 0  # runs finished
-    line: int = 0  # lines fully handled (written or recorded as errors)
-    offset: int = 0  # bytes of the (decompressed) object fully handled
-    upload_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    documents: int = 0
-    errors_kept: int = 0
-    errors_total: int = 0
-    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, then the kept error lines
-    carry_key: str | None = None
-    output_etag: str | None = None  # the output when run 1 started (None: there was none)
-    errors_etag: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+from .events import Checkpoint, ObjectRef
 
 
 @dataclass

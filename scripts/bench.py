@@ -25,20 +25,13 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-BASE_ENV = dict(os.environ)  # before tests.conftest adds its test settings to os.environ
+from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
+from devkit.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens
+from devkit.servers import MotoServer
+from handler.expander import Expander
 
-from servers import MotoServer  # noqa: E402
-
-from handler.expander import Expander  # noqa: E402
-from tests.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens  # noqa: E402
-
-MODEL_DIR = ROOT / "model_assets"
-FP32_DIR = ROOT / "build" / "model_fp32"
+BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
-SOURCE_DIR = ROOT / "build" / "source"
 
 
 class Progress:
@@ -77,7 +70,8 @@ class Baseline:
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return np.max(np.log1p(np.maximum(logits, 0)) * mask[:, :, None], axis=1)
+        pooled: np.ndarray = np.max(np.log1p(np.maximum(logits, 0)) * mask[:, :, None], axis=1)
+        return pooled
 
 
 class Reference:
@@ -146,8 +140,7 @@ print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2, "total":
 """
 
 PEAK_RSS = """
-import json, sys
-sys.path.insert(0, {root!r})
+import json
 
 def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the parent's before exec)
     for line in open("/proc/self/status"):
@@ -155,14 +148,14 @@ def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the
             return int(line.split()[1]) / 1024
 
 from handler.expander import Expander
-from tests.corpus import texts_with_tokens
+from devkit.corpus import texts_with_tokens
 e = Expander()
 texts = texts_with_tokens(e.tokenizer, 510, 64)
 e.expand(texts[:1])
 base = hwm_mb()
 vecs = e.expand(texts)
-print(json.dumps({{"loaded_mb": base, "peak_mb": hwm_mb(), "tokens": sum(v.tokens for v in vecs),
-                  "windows": sum(v.windows for v in vecs)}}))
+print(json.dumps({"loaded_mb": base, "peak_mb": hwm_mb(), "tokens": sum(v.tokens for v in vecs),
+                  "windows": sum(v.windows for v in vecs)}))
 """
 
 
@@ -174,12 +167,12 @@ print(json.dumps({"init": time.perf_counter() - t0}))
 """
 
 INGEST = """
-import json, os, sys, time
-sys.path.insert(0, {root!r})
+import json, time
 import boto3
-from handler import app
-from tests.conftest import LambdaContext, load_event
-from tests.corpus import prose_paragraphs
+from handler import app  # from PYTHONPATH: this checkout's, or the baseline worktree's
+from devkit.aws import create_buckets
+from devkit.corpus import prose_paragraphs
+from devkit.events import LambdaContext, put_object, sqs_event
 
 def hwm_mb():
     for line in open("/proc/self/status"):
@@ -187,18 +180,14 @@ def hwm_mb():
             return int(line.split()[1]) / 1024
 
 s3 = boto3.client("s3")
-for bucket in ("bench-in", "bench-out"):
-    s3.create_bucket(Bucket=bucket)
+create_buckets(s3, "bench-in", "bench-out")
 prose = prose_paragraphs()
 lines = [json.dumps({{"id": i, "text": prose[i % len(prose)]}}) for i in range({lines})]
-put = s3.put_object(Bucket="bench-in", Key="bench/corpus.jsonl", Body="\\n".join(lines).encode())
-message = load_event("s3-put")
-message["Records"][0]["s3"]["bucket"]["name"] = "bench-in"
-message["Records"][0]["s3"]["object"].update(key="bench/corpus.jsonl", eTag=put["ETag"].strip('"'))
-record = dict(load_event("sqs-s3-ingest")["Records"][0], body=json.dumps(message))
+body = "\\n".join(lines).encode()
+event, _ = sqs_event(put_object(s3, "bench/corpus.jsonl", body, bucket="bench-in"))
 base = hwm_mb()
 start = time.perf_counter()
-result = app.lambda_handler({{"Records": [record]}}, LambdaContext(remaining_ms=900_000))
+result = app.lambda_handler(event, LambdaContext(remaining_ms=900_000))
 elapsed = time.perf_counter() - start
 out = s3.get_object(Bucket="bench-out", Key="vectors/bench/corpus.jsonl.jsonl")["Body"].read()
 assert result == {{"batchItemFailures": []}} and out.count(b"\\n") == {lines}, result
@@ -219,7 +208,7 @@ def ingest_bench(lines: int, root: Path = ROOT) -> dict[str, Any]:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }  # fmt: skip
         out = subprocess.run(
-            [sys.executable, "-c", INGEST.format(root=str(root), lines=lines)],
+            [sys.executable, "-c", INGEST.format(lines=lines)],
             capture_output=True, text=True, env=env, check=False, cwd=root,
         )  # fmt: skip
         if out.returncode != 0:
@@ -269,26 +258,25 @@ def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, floa
     requests, 1 thread, interleaved so both see the same machine load."""
     os.environ["ORT_THREADS"] = "1"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    from handler import app, service
-    from tests.conftest import LambdaContext, load_event
+    from devkit.events import LambdaContext, http_event
+    from handler import app, runtime
 
     context = LambdaContext()
     results = []
     for text in texts:
-        event = load_event("http-api-v2-expand")
-        event["body"], event["isBase64Encoded"] = json.dumps({"texts": [text]}), False
+        event = http_event({"texts": [text]})
         expand_times, handler_times = [], []
         with contextlib.redirect_stdout(io.StringIO()):  # the EMF metrics line printed per invocation
             for _ in range(5):
                 app.lambda_handler(event, context)
             for _ in range(reps):
                 start = time.perf_counter()
-                service.expander.expand([text])
+                runtime.expander.expand([text])
                 expand_times.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 app.lambda_handler(event, context)
                 handler_times.append(time.perf_counter() - start)
-        tokens = service.expander.expand([text])[0].tokens
+        tokens = runtime.expander.expand([text])[0].tokens
         results.append((tokens, statistics.median(handler_times) * 1e3, statistics.median(expand_times) * 1e3))
     return results
 
@@ -301,16 +289,15 @@ def worst_requests(reps: int = 3) -> dict[str, Any]:
     top_k: the most tokenizing and the most inference one request can buy. Refused: one more dense text."""
     os.environ["ORT_THREADS"] = "1"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    from devkit.events import LambdaContext, http_event
     from handler import app, service
-    from tests.conftest import LambdaContext, load_event
 
     spread = ("a." + " " * 152) * 127  # 254 tokens (one window) over 19,558 characters
     dense = "a. " * 6600
     texts = [dense] * 4 + [spread] * 16 + [" " * 20_000] * 44
 
     def run(request: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        event = load_event("http-api-v2-expand")
-        event["body"], event["isBase64Encoded"] = json.dumps(request), False
+        event = http_event(request)
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             response: dict[str, Any] = app.lambda_handler(event, LambdaContext())
@@ -433,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
 
     colds = [fresh_process(COLD_START) for _ in range(5)]
     bar.step("cold start x5")
-    rss = fresh_process(PEAK_RSS.format(root=str(ROOT)))
+    rss = fresh_process(PEAK_RSS)
     bar.step("peak RSS 64 x 512 tokens")
     inits = [fresh_process(APP_INIT)["init"] for _ in range(5)]
     bar.step("import handler.app x5")

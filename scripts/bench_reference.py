@@ -55,7 +55,7 @@ def main() -> int:
         elif cmd["op"] == "vectors":
             result = {"vectors": splade(texts).numpy().tolist()}
         else:
-            result = {"error": f"unknown op {cmd['op']}"}
+            result = {"error": f"unknown op {cmd['op']}"}  # type: ignore[dict-item]
         print(json.dumps(result), flush=True)
     return 0
 

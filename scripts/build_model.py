@@ -64,11 +64,16 @@ class Graph:
     def scalar_i64(self, name: str, values: list[int]) -> str:
         return self.const(name, np.array(values, dtype=np.int64))
 
-    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> Any:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
+        """Add a node; its one output's name."""
+        return self.ops(op_type, inputs, 1, **attrs)[0]
+
+    def ops(self, op_type: str, inputs: list[str], n_out: int, **attrs: Any) -> list[str]:
+        """Add a node with ``n_out`` outputs; their names."""
         self._n += 1
         outs = [f"{op_type.lower()}_{self._n}" + (f"_{i}" if n_out > 1 else "") for i in range(n_out)]
         self.nodes.append(helper.make_node(op_type, inputs, outs, name=f"{op_type}_{self._n}", **attrs))
-        return outs[0] if n_out == 1 else outs
+        return outs
 
 
 def _tensor(tensors: dict[str, np.ndarray], *names: str) -> np.ndarray:

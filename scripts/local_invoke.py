@@ -1,12 +1,11 @@
-"""Run the built artifact under the real Lambda Runtime Interface Emulator and invoke it.
+"""Run the built artifact under the real Lambda Runtime Interface Emulator and invoke it (`make invoke`).
 
-    python scripts/local_invoke.py --event events/http-api-v2-expand.json [--env KEY=VALUE ...]
+    python scripts/local_invoke.py --event events/http-api-v2-expand.json [--env KEY=VALUE ...] [--show-logs]
 
-The emulator (``aws-lambda-rie-x86_64``, shipped inside the ``aws-sam-cli`` wheel) runs
-``python -S -m awslambdaric handler.app.lambda_handler`` with only the artifact (like ``/var/task``) and a
-runtime directory holding awslambdaric and boto3 (like ``/var/runtime``) on ``PYTHONPATH``, in a controlled
-environment. Emulator traits handled here: it answers HTTP 200 even for function errors (read the body),
-it cannot take concurrent requests (one emulator, one request at a time), it has no ``--help``.
+An ingest event gets a local S3 (moto_server) holding the objects the sample events name. The response is
+printed as Lambda returns it; an HTTP response's ``body`` (a string, as API Gateway receives it) is printed
+parsed as ``body (parsed)`` next to it. A direct invocation that fails prints Lambda's error object
+(``errorType``, ``errorMessage``) and exits 1: for events/bad-*.json that is the expected result.
 """
 
 from __future__ import annotations
@@ -14,214 +13,31 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
-import re
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-from servers import MotoServer, free_port, stop, wait_for_port
-
-ROOT = Path(__file__).resolve().parent.parent
-RIE = ROOT / "build" / "rie" / f"aws-lambda-rie-{'arm64' if platform.machine() in ('aarch64', 'arm64') else 'x86_64'}"
-ARTIFACT = ROOT / "build" / "artifact-host"
-RUNTIME = ROOT / "build" / "runtime-host"
-INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-
-# Function environment as template.yaml sets it (names of local stand-ins for the buckets).
-FUNCTION_ENV = {
-    "MAX_TEXTS": "64",
-    "MAX_TEXT_CHARS": "20000",
-    "MAX_BODY_BYTES": "6000000",
-    "WINDOW_TOKENS": "256",
-    "MAX_WINDOWS": "64",
-    "MAX_REQUEST_WINDOWS": "256",
-    "ALLOWED_ORIGINS": "",
-    "TOKENS_PER_RUN": "512",
-    "ORT_THREADS": "0",
-    "OUTPUT_BUCKET": "splade-output",
-    "OUTPUT_PREFIX": "vectors/",
-    "OUTPUT_FORMAT": "indices",
-    "TEXT_FIELD": "text",
-    "ID_FIELD": "id",
-    "MAX_OBJECT_BYTES": "200000000",
-    "INGEST_TIME_MARGIN_MS": "10000",
-    "INGEST_QUEUE_URL": "",  # the template points it at the ingest queue; locally there is none unless given
-    "POWERTOOLS_SERVICE_NAME": "splade-expander",
-    "POWERTOOLS_METRICS_NAMESPACE": "SpladeExpander",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-}
-
-
-class Emulator:
-    """One emulator process serving one function; ``invoke`` sends one event at a time."""
-
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        *,
-        artifact: Path = ARTIFACT,
-        runtime: Path = RUNTIME,
-        timeout_s: int = 120,
-        memory_mb: int = 2048,
-    ) -> None:
-        for path in (RIE, artifact / "handler" / "app.py", runtime / "awslambdaric"):
-            if not path.exists():
-                raise SystemExit(f"{path} is missing: run `make build-host`")
-        self.port = free_port()
-        self.log_file = tempfile.NamedTemporaryFile(prefix="rie-", suffix=".log", delete=False)  # noqa: SIM115
-        self.lock = threading.Lock()
-        python = getattr(sys, "_base_executable", sys.executable)
-        environment = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "HOME": tempfile.gettempdir(),
-            "PYTHONPATH": f"{artifact}:{runtime}",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LAMBDA_TASK_ROOT": str(artifact),
-            "LAMBDA_RUNTIME_DIR": str(runtime),
-            "AWS_LAMBDA_FUNCTION_NAME": "splade-expander",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout_s),
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            **FUNCTION_ENV,
-            **(env or {}),
-        }
-        cmd = [
-            str(RIE),
-            "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
-            "--runtime-api-address", f"127.0.0.1:{free_port()}",
-            python, "-S", "-m", "awslambdaric", "handler.app.lambda_handler",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, env=environment, cwd=artifact, stdout=self.log_file, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(self.port, timeout=20, proc=self.proc)
-        except RuntimeError:
-            raise RuntimeError(f"emulator exited ({self.proc.returncode}):\n{self.logs()[-3000:]}") from None
-
-    def invoke_raw(self, payload: bytes, timeout: float = 180.0) -> tuple[int, bytes]:
-        """POST one invocation; returns (HTTP status, response body)."""
-        with self.lock:  # the emulator panics on concurrent requests
-            request = urllib.request.Request(f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=payload, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    return response.status, response.read()
-            except urllib.error.HTTPError as exc:
-                return exc.code, exc.read()
-
-    def invoke(self, event: Any) -> Any:
-        """Invoke with a JSON event; returns the decoded response (a function error is a dict with errorType)."""
-        status, body = self.invoke_raw(json.dumps(event).encode())
-        if status != 200:
-            raise RuntimeError(f"emulator answered HTTP {status}: {body[:500]!r}")
-        return json.loads(body)
-
-    def logs(self) -> str:
-        return Path(self.log_file.name).read_text(errors="replace")
-
-    def init_durations_ms(self) -> list[float]:
-        return [float(m) for m in re.findall(r"INIT REPORT\(durationMs: ([0-9.]+)\)", self.logs())]
-
-    def runtime_pids(self) -> list[int]:
-        """PIDs of the function's runtime process(es): the emulator's children (any of its threads)."""
-        pids = []
-        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
-            pids += [int(pid) for pid in task.read_text().split()]
-        return pids
-
-    def _status_kb(self, field: str) -> int:
-        total = 0
-        for pid in self.runtime_pids():
-            status = Path(f"/proc/{pid}/status")
-            for line in status.read_text().splitlines() if status.exists() else []:
-                if line.startswith(f"{field}:"):
-                    total += int(line.split()[1])
-        return total
-
-    def rss_kb(self) -> int:
-        """Resident memory of the function's runtime process now."""
-        return self._status_kb("VmRSS")
-
-    def peak_rss_kb(self) -> int:
-        """Peak resident memory (high-water mark) of the function's runtime process."""
-        return self._status_kb("VmHWM")
-
-    def close(self) -> None:
-        stop(self.proc)
-        self.log_file.close()
-        os.unlink(self.log_file.name)
-
-    def __enter__(self) -> Emulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-# Objects the sample ingest events in events/ refer to, served by a local S3 (moto_server) for `make invoke`.
-SAMPLE_OBJECTS = {
-    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
-    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
-}
-
-
-def is_ingest(event: Any) -> bool:
-    if not isinstance(event, dict):
-        return False
-    records = event.get("Records")
-    return bool(records) or event.get("source") == "aws.s3" or isinstance(event.get("Items"), list)
-
-
-class LocalS3(MotoServer):
-    """moto_server with the sample buckets and objects, for ingest events."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        try:
-            self._seed()
-        except BaseException:
-            self.close()
-            raise
-
-    def _seed(self) -> None:
-        import boto3
-
-        self.s3 = boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                               aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
-        for bucket in ("splade-ingest", FUNCTION_ENV["OUTPUT_BUCKET"]):
-            self.s3.create_bucket(Bucket=bucket)
-        for key, body in SAMPLE_OBJECTS.items():
-            self.s3.put_object(Bucket="splade-ingest", Key=key, Body=body)
-
-    def outputs(self) -> dict[str, str]:
-        listing = self.s3.list_objects_v2(Bucket=FUNCTION_ENV["OUTPUT_BUCKET"]).get("Contents", [])
-        bucket = FUNCTION_ENV["OUTPUT_BUCKET"]
-        return {o["Key"]: self.s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read().decode() for o in listing}
+from devkit import OUTPUT_BUCKET, ROOT
+from devkit.emulator import SAMPLE_OBJECTS, Emulator, LocalS3
+from handler.events import event_source
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--event", type=Path, default=ROOT / "events" / "http-api-v2-expand.json")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the function environment")
+    parser.add_argument("--env-list", default="", help="KEY=VALUE pairs separated by spaces (make invoke ENV=...)")
     parser.add_argument("--show-logs", action="store_true", help="print the function's log lines too")
     args = parser.parse_args(argv)
-    env = dict(item.split("=", 1) for item in args.env)
+    pairs = [*args.env, *args.env_list.split()]
+    bad = [item for item in pairs if "=" not in item]
+    if bad:
+        parser.error(f"--env takes KEY=VALUE, not {bad[0]!r}")
+    env = dict(item.split("=", 1) for item in pairs)
     event = json.loads(args.event.read_text())
     with contextlib.ExitStack() as stack:  # moto_server stops however the emulator run ends
-        local_s3 = stack.enter_context(LocalS3()) if is_ingest(event) and "AWS_ENDPOINT_URL_S3" not in env else None
+        wants_s3 = event_source(event) == "ingest" and "AWS_ENDPOINT_URL_S3" not in env
+        local_s3 = stack.enter_context(LocalS3()) if wants_s3 else None
         if local_s3 is not None:
             env["AWS_ENDPOINT_URL_S3"] = local_s3.url
             print(f"ingest event: serving {', '.join(SAMPLE_OBJECTS)} from a local S3 (moto_server)", file=sys.stderr)
@@ -229,21 +45,32 @@ def main(argv: list[str] | None = None) -> int:
         with Emulator(env) as emulator:
             response = emulator.invoke(event)
             elapsed = time.perf_counter() - start
+            note = ""
             if isinstance(response, dict) and isinstance(response.get("body"), str):
                 with contextlib.suppress(ValueError):
                     response = {**response, "body": json.loads(response["body"])}
+                    note = "`body` is a JSON string in Lambda's response (what API Gateway receives); shown parsed"
             print(json.dumps(response, indent=2, ensure_ascii=False))
+            if note:
+                print(note, file=sys.stderr)
             inits = emulator.init_durations_ms()
             if args.show_logs:
                 print(emulator.logs(), file=sys.stderr)
         if local_s3 is not None:
             for key, body in local_s3.outputs().items():
-                print(f"\ns3://{FUNCTION_ENV['OUTPUT_BUCKET']}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
+                print(f"\ns3://{OUTPUT_BUCKET}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
     init = f"init {inits[0]:.0f} ms (Lambda init phase: imports + model load)" if inits else "init time not reported"
     print(
         f"\n{args.event.name}: {init}; first response after {elapsed:.2f} s including emulator start", file=sys.stderr
     )
-    return 1 if isinstance(response, dict) and "errorType" in response else 0
+    if isinstance(response, dict) and "errorType" in response:
+        print(
+            f"the invocation failed with {response['errorType']}: a direct invocation reports a bad request as a "
+            "function error (exit status 1), as Lambda does",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -9,35 +9,18 @@ on any unexpected answer or on RSS growth of 10 MB or more.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-
-from local_invoke import Emulator  # noqa: E402
-
-from tests.corpus import prose_paragraphs  # noqa: E402
+from devkit.corpus import prose_paragraphs
+from devkit.emulator import Emulator
+from devkit.events import direct_event, http_event, load_event
 
 GROWTH_LIMIT_MB = 10.0
-
-
-def _event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
-    return data
-
-
-def _v2(body: str) -> dict[str, Any]:
-    event = copy.deepcopy(_event("http-api-v2-expand"))
-    event["body"], event["isBase64Encoded"] = body, False
-    return event
 
 
 def mix() -> list[tuple[str, dict[str, Any] | Any, Callable[[Any], bool]]]:
@@ -60,21 +43,21 @@ def mix() -> list[tuple[str, dict[str, Any] | Any, Callable[[Any], bool]]]:
         return lambda r: isinstance(r, dict) and r.get("errorType") == kind
 
     return [
-        ("http-v2", _event("http-api-v2-expand"), status(200)),
-        ("http-v2-base64", _event("http-api-v2-expand-base64"), status(200)),
-        ("rest-v1", _event("rest-v1-expand"), status(200)),
-        ("function-url", _event("function-url-expand"), status(200)),
-        ("long-text", _v2(json.dumps({"texts": [long_text] * 4, "format": "terms"})), status(200)),
-        ("batch-32", _v2(json.dumps({"texts": prose[10:42], "top_k": 64})), status(200)),
-        ("model", _event("http-api-v2-model"), status(200)),
-        ("bad-json", _event("bad-http-api-v2-malformed-json"), status(400, "invalid_request")),
-        ("bad-type", _event("bad-http-api-v2-wrong-type"), status(400, "invalid_request")),
-        ("too-many", _v2(json.dumps({"texts": ["a"] * 65})), status(413, "too_many_texts")),
-        ("not-json", _event("bad-http-api-v2-not-json"), status(415, "unsupported_media_type")),
-        ("no-route", _event("bad-http-api-v2-unknown-route"), status(404, "not_found")),
-        ("direct", _event("direct-expand"), direct_ok),
-        ("direct-bad", _event("bad-direct-wrong-type"), direct_error("InvalidRequestError")),
-        ("direct-too-long", {"text": "x" * 20_001}, direct_error("PayloadTooLargeError")),
+        ("http-v2", load_event("http-api-v2-expand"), status(200)),
+        ("http-v2-base64", load_event("http-api-v2-expand-base64"), status(200)),
+        ("rest-v1", load_event("rest-v1-expand"), status(200)),
+        ("function-url", load_event("function-url-expand"), status(200)),
+        ("long-text", http_event({"texts": [long_text] * 4, "format": "terms"}), status(200)),
+        ("batch-32", http_event({"texts": prose[10:42], "top_k": 64}), status(200)),
+        ("model", load_event("http-api-v2-model"), status(200)),
+        ("bad-json", load_event("bad-http-api-v2-malformed-json"), status(400, "invalid_request")),
+        ("bad-type", load_event("bad-http-api-v2-wrong-type"), status(400, "invalid_request")),
+        ("too-many", http_event({"texts": ["a"] * 65}), status(413, "too_many_texts")),
+        ("not-json", load_event("bad-http-api-v2-not-json"), status(415, "unsupported_media_type")),
+        ("no-route", load_event("bad-http-api-v2-unknown-route"), status(404, "not_found")),
+        ("direct", load_event("direct-expand"), direct_ok),
+        ("direct-bad", load_event("bad-direct-wrong-type"), direct_error("InvalidRequestError")),
+        ("direct-too-long", direct_event(text="x" * 20_001), direct_error("PayloadTooLargeError")),
     ]
 
 

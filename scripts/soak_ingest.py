@@ -3,7 +3,7 @@ function timeout short enough that it is checkpointed and continued many times t
 
     python scripts/soak_ingest.py --mb 50 --timeout 60        (part of `make soak`)
 
-Runs against moto_server with IAM enforced and the template's role (tests/support/aws.py), plays the SQS
+Runs against moto_server with IAM enforced and the template's role (devkit/aws.py), plays the SQS
 event source mapping, and fails (exit 1) unless the output holds every line exactly once, in order, with no
 checkpoint objects or multipart uploads left behind. Prints runs, seconds, docs/s and the peak RSS.
 """
@@ -14,17 +14,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-
-from local_invoke import Emulator  # noqa: E402
-
-from tests.corpus import prose_paragraphs  # noqa: E402
-from tests.support.aws import OUTPUT_BUCKET, AwsWorld  # noqa: E402
-from tests.support.events import put_object, sqs_event  # noqa: E402
+from devkit import OUTPUT_BUCKET
+from devkit.aws import AwsWorld
+from devkit.corpus import prose_paragraphs
+from devkit.emulator import Emulator
+from devkit.events import put_object, sqs_event
 
 
 def main(argv: list[str] | None = None) -> int:

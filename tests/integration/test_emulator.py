@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from handler import service
-from tests.conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from local_invoke import Emulator
-
-from tests.support.events import EXPECTED, SAMPLE_EVENTS, SAMPLE_OBJECTS, seed_sample_objects
+from devkit import OUTPUT_BUCKET, OUTPUT_PREFIX, ROOT
+from devkit.emulator import Emulator
+from devkit.events import EXPECTED, SAMPLE_EVENTS, SAMPLE_OBJECTS, seed_sample_objects
+from handler import events, runtime
 
 pytestmark = pytest.mark.integration
 EVENTS = SAMPLE_EVENTS
@@ -26,7 +22,6 @@ SAMPLE_DOCS = SAMPLE_OBJECTS
 
 @pytest.fixture(scope="module")
 def emulator(aws: Any) -> Iterator[Emulator]:
-    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
     seed_sample_objects(aws.client("s3"))
     with Emulator(aws.function_env()) as emu:
         yield emu
@@ -38,10 +33,15 @@ def test_every_sample_event_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])
-def test_sample_event_through_the_emulator(emulator: Emulator, path: Path) -> None:
-    """Each sample event gives its documented result under the real runtime interface."""
+def test_sample_event_through_the_emulator(emulator: Emulator, aws: Any, path: Path) -> None:
+    """Each sample event gives its documented result under the real runtime interface; an ingest event writes
+    the vectors of every object it names (outputs removed first, so nothing is left over from another event)."""
     event = json.loads(path.read_text())
     kind, expected, detail = EXPECTED[path.name]
+    s3 = aws.client("s3")
+    keys = named_objects(event) if kind == "ingest" else []
+    for key in keys:
+        s3.delete_object(Bucket=OUTPUT_BUCKET, Key=f"{OUTPUT_PREFIX}{key}.jsonl")
     response = emulator.invoke(event)
     if kind == "http":
         assert response["statusCode"] == expected, response
@@ -65,6 +65,28 @@ def test_sample_event_through_the_emulator(emulator: Emulator, path: Path) -> No
             for p in response["processed"]:
                 assert (p["status"], p["output"]) == ("written", f"vectors/{p['key']}.jsonl"), p
                 assert (p["documents"], p["errors"]) == (docs[p["key"]], 0), p
+        assert bool(keys) == (path.name != "sqs-s3-test-event.json")  # the test event names no object
+        for key in keys:
+            assert_sample_output(s3, key)
+
+
+def named_objects(event: dict[str, Any]) -> list[str]:
+    """The keys of the objects an ingest event names (read with the handler's own event parsing)."""
+    if event.get("Records", [{}])[0].get("eventSource") == "aws:sqs":
+        return [t.ref.key for r in event["Records"] for t in events.from_message(r["body"])]
+    return [t.ref.key for t in events.from_event(event)[1]]
+
+
+def assert_sample_output(s3: Any, key: str) -> None:
+    """The output of a sample object: one line per document, each with the Expander's vector for its text."""
+    body = s3.get_object(Bucket=OUTPUT_BUCKET, Key=f"{OUTPUT_PREFIX}{key}.jsonl")["Body"].read().decode()
+    raw = SAMPLE_DOCS[key].decode()
+    texts = [json.loads(x)["text"] for x in raw.splitlines()] if key.endswith(".jsonl") else [raw]
+    lines = [json.loads(x) for x in body.splitlines()]
+    assert len(lines) == len(texts), key
+    for line, vec in zip(lines, runtime.expander.expand(texts), strict=True):
+        assert line["indices"] == vec.indices.tolist(), key
+        assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
 
 def load_body(event: dict[str, Any]) -> str:
@@ -75,8 +97,8 @@ def load_body(event: dict[str, Any]) -> str:
 
 
 def assert_same_vectors(body: dict[str, Any], texts: list[str]) -> None:
-    expected = service.expander.expand(texts, top_k=16)
-    assert body["model"] == service.expander.model_info
+    expected = runtime.expander.expand(texts, top_k=16)
+    assert body["model"] == runtime.expander.model_info
     for item, vec in zip(body["data"], expected, strict=True):
         assert item["indices"] == vec.indices.tolist()
         assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
@@ -89,7 +111,7 @@ def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, aws: A
     s3 = aws.client("s3")
     body = s3.get_object(Bucket="splade-output", Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
     (line,) = [json.loads(x) for x in body.decode().splitlines()]
-    (vec,) = service.expander.expand([SAMPLE_DOCS["docs/copd overview.txt"].decode()])
+    (vec,) = runtime.expander.expand([SAMPLE_DOCS["docs/copd overview.txt"].decode()])
     assert line["id"] == "docs/copd overview.txt" and line["indices"] == vec.indices.tolist()
     assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
@@ -134,20 +156,20 @@ def test_arm64_artifact_sizes_are_within_targets(arm64_artifact: Path) -> None:
 
 def test_tracing_on_still_serves_requests(moto_server: str) -> None:
     """With tracing on (EnableTracing=true), the X-Ray SDK in the zip loads and requests still succeed."""
-    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
     event = json.loads((ROOT / "events" / "http-api-v2-expand.json").read_text())
     with Emulator({"POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}) as emu:
         response = emu.invoke(event)
     assert response["statusCode"] == 200, response
 
 
-def test_make_invoke_stops_its_s3_server_when_the_emulator_fails(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_make_invoke_stops_its_s3_server_when_the_emulator_fails(monkeypatch) -> None:
     """`make invoke` with an ingest event: if the emulator cannot start, the moto_server it started is stopped."""
-    import local_invoke
+    from devkit.emulator import LocalS3
+    from scripts import local_invoke
 
     started: list[Any] = []
 
-    class Recorded(local_invoke.LocalS3):
+    class Recorded(LocalS3):
         def __init__(self) -> None:
             super().__init__()
             started.append(self)

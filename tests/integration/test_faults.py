@@ -12,9 +12,10 @@ from urllib.parse import quote
 
 import pytest
 
-from handler import app, ingest, outputs
-from tests.faultproxy import FaultProxy, Rule
-from tests.support.events import put_object, s3_notification, s3_record, sqs_event
+from devkit.events import put_object, s3_notification, s3_record, sqs_event
+from devkit.faultproxy import FaultProxy, Rule
+from handler import app, output, runtime
+from handler.errors import IngestFailedError
 
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
 
@@ -26,10 +27,10 @@ def proxy(moto_server: str) -> Iterator[FaultProxy]:
     fault = FaultProxy(moto_server)
     previous = os.environ["AWS_ENDPOINT_URL_S3"]
     os.environ["AWS_ENDPOINT_URL_S3"] = fault.url
-    ingest.s3_client.cache_clear()
+    runtime.s3_client.cache_clear()
     yield fault
     os.environ["AWS_ENDPOINT_URL_S3"] = previous
-    ingest.s3_client.cache_clear()
+    runtime.s3_client.cache_clear()
     fault.close()
 
 
@@ -42,7 +43,7 @@ def path_of(bucket: str, key: str) -> str:
     return f"/{bucket}/{quote(key)}"
 
 
-def test_transient_503_and_500_are_retried_and_written_once(proxy, s3, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_transient_503_and_500_are_retried_and_written_once(proxy, s3, lambda_context) -> None:
     """Two SlowDowns on the read and a 500 on the write are retried; the output is written exactly once."""
     key = f"f-{uuid.uuid4().hex[:6]}/doc.txt"
     message = put_object(s3, key, b"retry me about lungs")
@@ -60,7 +61,7 @@ def test_transient_503_and_500_are_retried_and_written_once(proxy, s3, lambda_co
     assert json.loads(line)["id"] == key
 
 
-def test_persistent_read_failure_is_reported_for_that_record_only(proxy, s3, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_persistent_read_failure_is_reported_for_that_record_only(proxy, s3, lambda_context) -> None:
     """A key whose reads always fail is the only batch item failure; the others are written."""
     folder = f"f-{uuid.uuid4().hex[:6]}/"
     keys = [f"{folder}{i}.txt" for i in range(3)]
@@ -74,9 +75,9 @@ def test_persistent_read_failure_is_reported_for_that_record_only(proxy, s3, lam
     assert sorted(o["Key"] for o in listing) == [f"{PREFIX}{keys[0]}.jsonl", f"{PREFIX}{keys[2]}.jsonl"]
 
 
-def test_persistent_write_failure_leaves_nothing_half_written(proxy, s3, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_persistent_write_failure_leaves_nothing_half_written(proxy, s3, lambda_context, monkeypatch) -> None:
     """When every part upload fails, the message fails, the multipart upload is aborted and no object exists."""
-    monkeypatch.setattr(outputs, "PART_BYTES", 20_000)
+    monkeypatch.setattr(output, "PART_BYTES", 20_000)
     key = f"f-{uuid.uuid4().hex[:6]}/many.jsonl"
     lines = [json.dumps({"id": i, "text": f"line {i} about pulmonary health"}) for i in range(80)]
     message = put_object(s3, key, "\n".join(lines).encode())
@@ -90,20 +91,20 @@ def test_persistent_write_failure_leaves_nothing_half_written(proxy, s3, lambda_
     assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
 
 
-def test_direct_event_keeps_going_after_a_client_error(proxy, s3, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_direct_event_keeps_going_after_a_client_error(proxy, s3, lambda_context) -> None:
     """In a direct S3 event, an object whose write keeps failing does not stop the next object."""
     folder = f"f-{uuid.uuid4().hex[:6]}/"
     bad, good = f"{folder}bad.txt", f"{folder}good.txt"
     messages = [put_object(s3, key, b"text") for key in (bad, good)]
     proxy.rules.append(Rule("PUT", path_of(OUT, f"{PREFIX}{bad}.jsonl") + "$", 500, times=None))
     event = s3_notification(*messages[0]["Records"], *messages[1]["Records"])
-    with pytest.raises(ingest.IngestFailedError, match="InternalError"):
+    with pytest.raises(IngestFailedError, match="InternalError"):
         app.lambda_handler(event, lambda_context)
     listing = s3.list_objects_v2(Bucket=OUT, Prefix=PREFIX + folder).get("Contents", [])
     assert [o["Key"] for o in listing] == [f"{PREFIX}{good}.jsonl"]
 
 
-def test_a_403_for_a_missing_key_is_access_denied_not_a_skip(proxy, s3, lambda_context, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_403_for_a_missing_key_is_access_denied_not_a_skip(proxy, s3, lambda_context, caplog) -> None:
     """Without s3:ListBucket, S3 answers a missing key with 403: the handler cannot tell it from a denial, so it
     is access_denied (a batch item failure, DLQ and alarm), never a silent skip; with the 404 that ListBucket
     gives, the same event is a missing_object skip."""

@@ -4,55 +4,36 @@ a hung emulator or a lost good document."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import gzip
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from handler import service
-from tests.conftest import ROOT, load_event
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from local_invoke import Emulator
-
-from tests.support.events import delete_object, put_object, sqs_event
+from devkit.emulator import Emulator
+from devkit.events import delete_object, http_binary_event, http_event, load_event, put_object, sqs_event
+from handler import runtime
 
 pytestmark = pytest.mark.integration
 SPECIAL_IDS = {0, 100, 101, 102, 103}
 
 
-def v2(body: Any = None, *, raw: str | None = None, b64: bool = False, method: str = "POST",
-       path: str = "/v1/expand", ctype: str | None = "application/json") -> dict[str, Any]:  # fmt: skip
-    event = copy.deepcopy(load_event("http-api-v2-expand"))
-    text = raw if raw is not None else json.dumps(body)
-    event["body"] = base64.b64encode(text.encode("utf-8", "surrogatepass")).decode() if b64 else text
-    event["isBase64Encoded"] = b64
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["headers"].pop("content-type", None)
-    if ctype:
-        event["headers"]["content-type"] = ctype
-    return event
+def v2(
+    body: Any = None,
+    *,
+    raw: str | None = None,
+    b64: bool = False,
+    method: str = "POST",
+    path: str = "/v1/expand",
+    ctype: str | None = "application/json",
+) -> dict[str, Any]:
+    return http_event(body, raw=raw, b64=b64, method=method, path=path, content_type=ctype)
 
 
 def v1(body: Any = None, *, raw: str | None = None, path: str = "/v1/expand") -> dict[str, Any]:
-    event = copy.deepcopy(load_event("rest-v1-expand"))
-    event["body"] = raw if raw is not None else json.dumps(body)
-    event["path"] = path
-    return event
-
-
-def raw_b64(data: bytes) -> dict[str, Any]:
-    event = v2(raw="")
-    event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
-    return event
+    return http_event(body, source="rest_v1", raw=raw, path=path)
 
 
 OK = ("http", 200, None, None)
@@ -85,7 +66,7 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[str, Any, Any, Any]]] = {
     "v2-deeply-nested": (lambda: v2(raw="[" * 50_000 + "]" * 50_000), ("http", 400, "invalid_request", None)),
     "v2-nested-texts": (lambda: v2({"texts": [[["a"]]]}), ("http", 400, "invalid_request", "texts[0]")),
     "v2-non-utf8-body": (
-        lambda: raw_b64('{"text": "caf\xe9"}'.encode("latin-1")),
+        lambda: http_binary_event('{"text": "caf\xe9"}'.encode("latin-1")),
         ("http", 400, "invalid_request", None),
     ),
     "v2-invalid-base64": (
@@ -167,7 +148,6 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[str, Any, Any, Any]]] = {
 
 @pytest.fixture(scope="module")
 def emulator(aws: Any) -> Iterator[Emulator]:
-    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
     with Emulator({**aws.function_env(), "AWS_MAX_ATTEMPTS": "2"}) as emu:
         yield emu
 
@@ -262,7 +242,7 @@ def test_messy_jsonl_and_encoded_keys_lose_no_good_line(emulator: Emulator, s3: 
         (4, "invalid_json"),
         (6, "missing_text"),
     ]
-    (vec,) = service.expander.expand(["last, no newline"])
+    (vec,) = runtime.expander.expand(["last, no newline"])
     assert json.loads(out[2])["indices"] == vec.indices.tolist()
 
 
@@ -275,7 +255,7 @@ def test_ordering_and_deletes_through_the_built_artifact(emulator: Emulator, s3:
     event, _ = sqs_event(v2, v1)
     assert emulator.invoke(event) == {"batchItemFailures": []}
     (line,) = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().splitlines()
-    (vec,) = service.expander.expand(["router password reset"])
+    (vec,) = runtime.expander.expand(["router password reset"])
     assert json.loads(line)["indices"] == vec.indices.tolist()
     assert '"message":"object superseded"' in emulator.logs()
     event, _ = sqs_event(delete_object(s3, key), v2)

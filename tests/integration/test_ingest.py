@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from handler import app, documents, ingest, objects, runs, service
-from handler.errors import UnrecognizedEventError
-from tests.support.events import (
+from devkit.aws import PRIVATE_BUCKET
+from devkit.events import (
     delete_object,
     eventbridge_event,
+    foreign_records,
     items_event,
     listed_item,
     load_event,
@@ -24,6 +24,8 @@ from tests.support.events import (
     s3_record,
     sqs_event,
 )
+from handler import app, documents, events, objects, runtime
+from handler.errors import IngestFailedError, UnrecognizedEventError
 
 pytestmark = pytest.mark.integration
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
@@ -31,8 +33,8 @@ IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
 
 @pytest.fixture(scope="module")
 def s3(aws: Any) -> Any:
-    ingest.s3_client.cache_clear()
-    ingest.sqs_client.cache_clear()
+    runtime.s3_client.cache_clear()
+    runtime.sqs_client.cache_clear()
     return aws.client("s3")
 
 
@@ -52,7 +54,7 @@ def output_keys(s3: Any, folder: str) -> list[str]:
 
 
 def assert_vector(line: dict[str, Any], text: str) -> None:
-    (vec,) = service.expander.expand([text])
+    (vec,) = runtime.expander.expand([text])
     assert line["indices"] == vec.indices.tolist()
     assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
@@ -72,7 +74,7 @@ def metric_names(capsys: Any) -> list[str]:
     return names
 
 
-def test_txt_and_md_objects_become_one_document_each(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_txt_and_md_objects_become_one_document_each(s3, folder, lambda_context) -> None:
     """A .txt and a .md object each give one line: id = key, line null, the Expander's vector; the output
     carries the source's ETag and sequencer as metadata."""
     texts = {f"{folder}a.txt": "Chronic obstructive pulmonary disease.", f"{folder}b.md": "# Heading\n\nLung *health*."}
@@ -84,7 +86,7 @@ def test_txt_and_md_objects_become_one_document_each(s3, folder, lambda_context)
         assert sorted(line) == ["id", "indices", "model", "source", "values"]
         assert line["id"] == key and line["source"]["key"] == key and line["source"]["line"] is None
         assert line["source"]["bucket"] == IN and len(line["source"]["etag"]) == 32
-        assert line["model"] == service.expander.model_info
+        assert line["model"] == runtime.expander.model_info
         assert_vector(line, text)
         meta = s3.head_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Metadata"]
         obj = message["Records"][0]["s3"]["object"]
@@ -92,7 +94,7 @@ def test_txt_and_md_objects_become_one_document_each(s3, folder, lambda_context)
     assert output_keys(s3, folder) == sorted(f"{PREFIX}{k}.jsonl" for k in texts)  # no error files
 
 
-def test_jsonl_with_three_bad_lines_keeps_the_97_good_ones(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_jsonl_with_three_bad_lines_keeps_the_97_good_ones(s3, folder, lambda_context) -> None:
     """100 lines, 3 bad (invalid JSON, missing text, non-string text): 97 vectors + 3 error records."""
     lines = [json.dumps({"id": f"doc-{i}", "text": f"document number {i} about lungs"}) for i in range(100)]
     lines[9] = '{"id": "doc-9", "text": "unterminated'
@@ -113,7 +115,7 @@ def test_jsonl_with_three_bad_lines_keeps_the_97_good_ones(s3, folder, lambda_co
     ]
 
 
-def test_every_line_error_code(s3, folder, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_line_error_code(s3, folder, lambda_context, monkeypatch) -> None:
     """line_too_long, not_an_object, per-line not_utf8 and a JSONL text_too_long are each recorded with their
     line; the good line between them is written."""
     monkeypatch.setattr(documents, "MAX_LINE_BYTES", 100_000)  # the tests' MAX_OBJECT_BYTES is 2 MB
@@ -134,7 +136,20 @@ def test_every_line_error_code(s3, folder, lambda_context, monkeypatch) -> None:
     assert errors[3]["id"] == "long"
 
 
-def test_error_records_are_capped_at_1000_then_counted(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_fixing_an_object_removes_its_stale_errors_file(s3, folder, lambda_context) -> None:
+    """An object with a bad line gets an errors file; the same key fixed and uploaded again has all its lines
+    written and no errors file left over from the first version."""
+    key = f"{folder}fixed.jsonl"
+    bad = b'{"id": "a", "text": "lung disease"}\n{"id": "b", "text": 42}\n'
+    assert run_sqs(lambda_context, put_object(s3, key, bad))[0] == []
+    assert [e["code"] for e in read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")] == ["text_not_string"]
+    good = b'{"id": "a", "text": "lung disease"}\n{"id": "b", "text": "asthma"}\n'
+    assert run_sqs(lambda_context, put_object(s3, key, good))[0] == []
+    assert [o["id"] for o in read_jsonl(s3, f"{PREFIX}{key}.jsonl")] == ["a", "b"]
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
+
+
+def test_error_records_are_capped_at_1000_then_counted(s3, folder, lambda_context) -> None:
     """A gzip of 5,000 bad lines writes 1,000 error records then one more_errors record counting the rest."""
     key = f"{folder}all-bad.jsonl.gz"
     failures, _ = run_sqs(lambda_context, put_object(s3, key, gzip.compress(b"{\n" * 5000)))
@@ -146,7 +161,7 @@ def test_error_records_are_capped_at_1000_then_counted(s3, folder, lambda_contex
     assert errors[1000] == {"code": "more_errors", "count": 4000}
 
 
-def test_gzipped_jsonl_with_crlf_bom_and_blank_lines(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_gzipped_jsonl_with_crlf_bom_and_blank_lines(s3, folder, lambda_context) -> None:
     """A .jsonl.gz with a BOM, CRLF line ends and blank lines gives one vector per real line."""
     body = '\ufeff{"id": 1, "text": "first lung text"}\r\n\r\n{"text": "second, no id"}\r\n\n'
     key = f"{folder}docs.jsonl.gz"
@@ -158,7 +173,7 @@ def test_gzipped_jsonl_with_crlf_bom_and_blank_lines(s3, folder, lambda_context)
     assert_vector(out[1], "second, no id")
 
 
-def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context) -> None:
     """A key with spaces, '+' and unicode arrives URL-encoded and is decoded exactly."""
     key = f"{folder}my docs/café notes+plus ü.txt"
     message = put_object(s3, key, b"notes about the lungs")
@@ -169,7 +184,7 @@ def test_url_encoded_key_with_spaces_plus_and_unicode(s3, folder, lambda_context
     assert line["id"] == key
 
 
-def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_context) -> None:
     """A .txt longer than MAX_WINDOWS windows can hold is one bad document: an error record, not a retry."""
     key = f"{folder}book.txt"
     failures, _ = run_sqs(lambda_context, put_object(s3, key, b"word " * 220_000))
@@ -190,7 +205,7 @@ def test_text_object_too_long_to_expand_is_an_error_record(s3, folder, lambda_co
         ("image.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "unsupported_type"),
     ],
 )
-def test_permanent_failures_are_recorded_and_acknowledged(s3, folder, lambda_context, capsys, name, body, code) -> None:  # type: ignore[no-untyped-def]
+def test_permanent_failures_are_recorded_and_acknowledged(s3, folder, lambda_context, capsys, name, body, code) -> None:
     """Binary, non-UTF-8, corrupt gzip, oversize and unsupported objects are acknowledged (no retry, no DLQ):
     one object-level record in the errors file, no vectors, the PermanentObjectFailures metric."""
     key = folder + name
@@ -203,7 +218,7 @@ def test_permanent_failures_are_recorded_and_acknowledged(s3, folder, lambda_con
     assert "PermanentObjectFailures" in names and "ObjectFailures" not in names
 
 
-def test_a_permanent_failure_replaces_the_vectors_of_an_older_version(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_a_permanent_failure_replaces_the_vectors_of_an_older_version(s3, folder, lambda_context) -> None:
     """A good object overwritten by a binary one: its old vectors are removed and the errors file says why."""
     key = f"{folder}swap.txt"
     run_sqs(lambda_context, put_object(s3, key, b"lung text"))
@@ -211,7 +226,7 @@ def test_a_permanent_failure_replaces_the_vectors_of_an_older_version(s3, folder
     assert failures == [] and output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl"]
 
 
-def test_missing_object_is_a_logged_skip(s3, folder, lambda_context, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_missing_object_is_a_logged_skip(s3, folder, lambda_context, capsys, caplog) -> None:
     """An object deleted before its event is read (S3 answers 404: the role has s3:ListBucket) is acknowledged,
     counted as MissingObjects, and nothing is written."""
     key = f"{folder}gone.txt"
@@ -226,10 +241,9 @@ def test_missing_object_is_a_logged_skip(s3, folder, lambda_context, capsys, cap
     assert "MissingObjects" in names and "ObjectFailures" not in names
 
 
-def test_access_denied_is_a_failure_that_reaches_the_dlq(aws, s3, folder, lambda_context, capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_access_denied_is_a_failure_that_reaches_the_dlq(aws, s3, folder, lambda_context, capsys, caplog) -> None:
     """An object the role may not read (another bucket) is a batch item failure counted in ObjectFailures."""
-    s3.create_bucket(Bucket="splade-private")
-    message = put_object(s3, f"{folder}secret.txt", b"secret", bucket="splade-private")
+    message = put_object(s3, f"{folder}secret.txt", b"secret", bucket=PRIVATE_BUCKET)
     with caplog.at_level("ERROR"):
         failures, ids = run_sqs(lambda_context, message)
     assert failures == ids
@@ -237,7 +251,7 @@ def test_access_denied_is_a_failure_that_reaches_the_dlq(aws, s3, folder, lambda
     assert "ObjectFailures" in metric_names(capsys)
 
 
-def test_the_role_cannot_write_outside_the_output_prefix(aws) -> None:  # type: ignore[no-untyped-def]
+def test_the_role_cannot_write_outside_the_output_prefix(aws) -> None:
     """Under IAM enforcement the function's role writes only below OUTPUT_PREFIX: other keys and the ingest
     bucket are denied, as in AWS."""
     fn = aws.function_client("s3")
@@ -247,7 +261,7 @@ def test_the_role_cannot_write_outside_the_output_prefix(aws) -> None:  # type: 
             fn.put_object(Bucket=bucket, Key=key, Body=b"{}")
 
 
-def test_test_event_is_acknowledged_and_output_prefix_is_ignored(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_test_event_is_acknowledged_and_output_prefix_is_ignored(s3, folder, lambda_context) -> None:
     """The s3:TestEvent is acknowledged; a key under the output prefix in the output bucket is skipped."""
     test_event = json.loads(load_event("sqs-s3-test-event.json")["Records"][0]["body"])
     own = f"{PREFIX}{folder}x.txt.jsonl"
@@ -257,7 +271,7 @@ def test_test_event_is_acknowledged_and_output_prefix_is_ignored(s3, folder, lam
     assert output_keys(s3, folder) == [own]  # nothing new, no recursion
 
 
-def test_redelivery_writes_the_same_bytes(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_redelivery_writes_the_same_bytes(s3, folder, lambda_context) -> None:
     """The same event delivered twice leaves one output object with identical bytes."""
     key = f"{folder}again.txt"
     message = put_object(s3, key, b"pulmonary fibrosis")
@@ -268,7 +282,7 @@ def test_redelivery_writes_the_same_bytes(s3, folder, lambda_context) -> None:  
     assert failures == [] and first == second and output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
 
 
-def test_an_older_event_never_overwrites_newer_vectors(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_older_event_never_overwrites_newer_vectors(s3, folder, lambda_context, capsys) -> None:
     """v1 then v2 are written; v1's event arrives last: the object no longer has v1's ETag (412), the event is
     superseded and v2's vectors stay."""
     key = f"{folder}doc.txt"
@@ -281,7 +295,7 @@ def test_an_older_event_never_overwrites_newer_vectors(s3, folder, lambda_contex
     assert "SupersededEvents" in capsys.readouterr().out
 
 
-def test_an_older_event_of_the_same_content_loses_by_sequencer(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_an_older_event_of_the_same_content_loses_by_sequencer(s3, folder, lambda_context) -> None:
     """The same bytes PUT twice (same ETag): the later event's output stands; the earlier event, delivered
     last, is superseded by the sequencer kept in the output's metadata."""
     key = f"{folder}same.txt"
@@ -293,16 +307,16 @@ def test_an_older_event_of_the_same_content_loses_by_sequencer(s3, folder, lambd
     assert meta["source-sequencer"] == second["Records"][0]["s3"]["object"]["sequencer"]
 
 
-def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context) -> None:
     """An older run that saw no output at its start commits with If-None-Match: a newer run that published
     meanwhile makes that commit fail (412), and the older run reports superseded."""
     key = f"{folder}race.txt"
     older = put_object(s3, key, b"same bytes twice")
     newer = put_object(s3, key, b"same bytes twice")
-    runner = objects.Objects(ingest.s3_client())
-    old_ref = ingest.s3events.from_s3_notification(older)[0].ref
+    runner = objects.Objects(runtime.s3_client())
+    old_ref = events.from_s3_notification(older)[0].ref
     checkpoint = runner.start(old_ref)  # sees no output yet
-    assert isinstance(checkpoint, runs.Checkpoint) and checkpoint.output_etag is None
+    assert isinstance(checkpoint, events.Checkpoint) and checkpoint.output_etag is None
     run_sqs(lambda_context, newer)  # the newer event publishes first
     outcome = runner.expand(old_ref, checkpoint, lambda: 300_000, can_continue=False)
     assert outcome.status == "superseded"
@@ -310,7 +324,7 @@ def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context
     assert meta["source-sequencer"] == newer["Records"][0]["s3"]["object"]["sequencer"]
 
 
-def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys) -> None:
     """ObjectRemoved for an ingested key removes its .jsonl and .errors.jsonl."""
     key = f"{folder}bye.jsonl"
     run_sqs(lambda_context, put_object(s3, key, b'{"text": "lung"}\n{"bad": 1}\n'))
@@ -320,7 +334,7 @@ def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, 
     assert "DeletedSources" in capsys.readouterr().out
 
 
-def test_delete_keeps_the_vectors_of_a_newer_object(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_delete_keeps_the_vectors_of_a_newer_object(s3, folder, lambda_context) -> None:
     """Delete then re-create: the late delete event finds a newer object and removes nothing; a delete event
     older than the output's sequencer removes nothing either."""
     key = f"{folder}back.txt"
@@ -339,20 +353,21 @@ def test_delete_keeps_the_vectors_of_a_newer_object(s3, folder, lambda_context) 
 @pytest.mark.parametrize(
     ("event", "shape"),
     [
-        ({"Records": [{"eventSource": "aws:kinesis", "kinesis": {"data": "e30="}}]}, "Kinesis"),
-        ({"Records": [{"eventSource": "aws:dynamodb", "dynamodb": {}}]}, "DynamoDB"),
+        (foreign_records("aws:kinesis"), "Kinesis"),
+        (foreign_records("aws:dynamodb"), "DynamoDB"),
+        (foreign_records("aws:sns"), "SNS"),
         (s3_notification(s3_record("a.txt", event="ObjectRestore:Completed")), "ObjectRestore:Completed"),
         (eventbridge_event("a.txt", detail_type="Object Restore Completed"), "Object Restore Completed"),
         (eventbridge_event("a.txt", source="aws.ec2", detail_type="EC2 Instance State-change"), "aws.ec2"),
     ],
 )
-def test_unknown_events_fail_loudly(lambda_context, event, shape) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_events_fail_loudly(lambda_context, event, shape) -> None:
     """Kinesis, DynamoDB, unknown S3 event names and EventBridge detail-types raise a typed error naming them."""
     with pytest.raises(UnrecognizedEventError, match=shape):
         app.lambda_handler(event, lambda_context)
 
 
-def test_poison_messages_are_batch_item_failures(s3, folder, lambda_context, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_poison_messages_are_batch_item_failures(s3, folder, lambda_context, capsys) -> None:
     """Five messages, two poison (not JSON, a restore event): exactly those two are reported (they reach the DLQ
     after maxReceiveCount); the three good ones are written; poison is not an ObjectFailure."""
     good = [put_object(s3, f"{folder}{i}.txt", f"good document {i}".encode()) for i in range(3)]
@@ -364,16 +379,16 @@ def test_poison_messages_are_batch_item_failures(s3, folder, lambda_context, cap
     assert "UnrecognizedEvents" in names and "ObjectFailures" not in names
 
 
-def test_near_timeout_unstarted_records_are_reported_without_a_queue(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_near_timeout_unstarted_records_are_reported_without_a_queue(s3, folder, lambda_context) -> None:
     """Without INGEST_QUEUE_URL and with less time left than the margin, no object is started and every
     message is a failure (SQS retries it)."""
     message = put_object(s3, f"{folder}late.txt", b"late document")
-    lambda_context.remaining_ms = ingest.TIME_MARGIN_MS - 1
+    lambda_context.remaining_ms = runtime.settings.ingest_time_margin_ms - 1
     failures, ids = run_sqs(lambda_context, message, message)
     assert failures == ids and output_keys(s3, folder) == []
 
 
-def test_direct_s3_eventbridge_and_step_functions_batches(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_direct_s3_eventbridge_and_step_functions_batches(s3, folder, lambda_context) -> None:
     """Direct S3 notifications, EventBridge Object Created and a Distributed Map item batch all ingest."""
     direct = app.lambda_handler(put_object(s3, f"{folder}direct.txt", b"direct text"), lambda_context)
     assert direct["failed"] == [] and direct["processed"][0]["documents"] == 1
@@ -387,28 +402,27 @@ def test_direct_s3_eventbridge_and_step_functions_batches(s3, folder, lambda_con
     assert output_keys(s3, folder) == sorted(f"{PREFIX}{k}.jsonl" for k in keys)
 
 
-def test_direct_event_with_a_failed_object_raises_after_writing_the_good_ones(s3, folder, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_direct_event_with_a_failed_object_raises_after_writing_the_good_ones(s3, folder, lambda_context) -> None:
     """A direct S3 notification with one unreadable (denied) object fails the invocation (Lambda retries it,
     then the OnFailure queue), after the good object is written."""
     good = put_object(s3, f"{folder}good.txt", b"fine")
-    s3.create_bucket(Bucket="splade-private")
-    denied = put_object(s3, f"{folder}denied.txt", b"no", bucket="splade-private")
-    with pytest.raises(ingest.IngestFailedError, match="access_denied"):
+    denied = put_object(s3, f"{folder}denied.txt", b"no", bucket=PRIVATE_BUCKET)
+    with pytest.raises(IngestFailedError, match="access_denied"):
         app.lambda_handler(s3_notification(*good["Records"], *denied["Records"]), lambda_context)
     assert output_keys(s3, folder) == [f"{PREFIX}{folder}good.txt.jsonl"]
 
 
-def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, monkeypatch) -> None:
     """Long documents are expanded in batches cut by total characters, so tokenizer memory stays bounded."""
     monkeypatch.setattr(objects, "BATCH_CHARS", 2_500)
     sizes: list[int] = []
-    real_expand = service.expander.expand
+    real_expand = runtime.expander.expand
 
-    def spy(texts, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(texts, **kwargs):
         sizes.append(sum(len(t) for t in texts))
         return real_expand(texts, **kwargs)
 
-    monkeypatch.setattr(service.expander, "expand", spy)
+    monkeypatch.setattr(runtime.expander, "expand", spy)
     key = f"{folder}long-lines.jsonl"
     lines = [json.dumps({"id": i, "text": ("lung " * 200)[:1000]}) for i in range(10)]
     failures, _ = run_sqs(lambda_context, put_object(s3, key, "\n".join(lines).encode()))
@@ -416,16 +430,22 @@ def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, mo
     assert sizes == [3000, 3000, 3000, 1000]  # flushed once a batch reaches 2,500 characters
 
 
-def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeypatch, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeypatch, lambda_context) -> None:
     """The S3 body is closed whether the object is written, fails midway (truncated gzip) or is refused."""
     closed: list[str] = []
     real = objects.Objects._get_source
 
-    def tracking(self, ref, cp, ranged):  # type: ignore[no-untyped-def]
+    def tracking(self, ref, cp, ranged):
         response = real(self, ref, cp, ranged)
+        assert isinstance(response, dict)
         body = response["Body"]
         real_close = body.close
-        body.close = lambda: (closed.append(ref.key), real_close())[1]
+
+        def close() -> None:
+            closed.append(ref.key)
+            real_close()
+
+        body.close = close
         return response
 
     monkeypatch.setattr(objects.Objects, "_get_source", tracking)
@@ -450,15 +470,13 @@ class Countdown:
 
     def get_remaining_time_in_millis(self) -> int:
         self.calls -= 1
-        return 300_000 if self.calls > 0 else ingest.TIME_MARGIN_MS // 2
+        return 300_000 if self.calls > 0 else runtime.settings.ingest_time_margin_ms // 2
 
 
 @pytest.fixture
-def with_queue(aws, monkeypatch) -> Any:  # type: ignore[no-untyped-def]
+def with_queue(aws, monkeypatch) -> Any:
     """The handler configured with INGEST_QUEUE_URL (settings are read once at import, so patched here)."""
-    patched = replace(service.settings, ingest_queue_url=aws.queue_url)
-    for module in (ingest, objects):
-        monkeypatch.setattr(module, "settings", patched)
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, ingest_queue_url=aws.queue_url))
     aws.purge_queue()
     return aws
 
@@ -470,7 +488,7 @@ def gz_corpus(n: int) -> bytes:
     return gzip.compress(("\n".join(lines) + "\n").encode())
 
 
-def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, folder, with_queue) -> None:  # type: ignore[no-untyped-def]
+def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, folder, with_queue) -> None:
     """A .jsonl.gz checkpointed every batch (re-inflated and skipped to its line each run) ends with exactly
     the .jsonl and .errors.jsonl bytes that one uninterrupted run writes."""
     key = f"{folder}many.jsonl.gz"
@@ -491,7 +509,7 @@ def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, fol
     assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
 
 
-def test_a_continuation_killed_before_acknowledging_is_redone_without_duplicates(s3, folder, with_queue) -> None:  # type: ignore[no-untyped-def]
+def test_a_continuation_killed_before_acknowledging_is_redone_without_duplicates(s3, folder, with_queue) -> None:
     """A run killed after queueing its continuation but before its message was deleted is redelivered: the run
     is done again from the same checkpoint, and the final output still has every line exactly once."""
     key = f"{folder}killed.jsonl"
@@ -511,10 +529,10 @@ def test_a_continuation_killed_before_acknowledging_is_redone_without_duplicates
     assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
 
 
-def test_unstarted_messages_are_queued_again_not_failed(s3, folder, with_queue, lambda_context) -> None:  # type: ignore[no-untyped-def]
+def test_unstarted_messages_are_queued_again_not_failed(s3, folder, with_queue, lambda_context) -> None:
     """With a queue and too little time to start, messages are re-queued and acknowledged (no receive used)."""
     message = put_object(s3, f"{folder}later.txt", b"later document")
-    lambda_context.remaining_ms = ingest.TIME_MARGIN_MS - 1
+    lambda_context.remaining_ms = runtime.settings.ingest_time_margin_ms - 1
     failures, _ = run_sqs(lambda_context, message, message)
     assert failures == [] and output_keys(s3, folder) == []
     lambda_context.remaining_ms = 300_000

@@ -6,28 +6,17 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from handler import service
-from tests.conftest import ROOT, load_event
-from tests.corpus import prose_paragraphs
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import soak
-from local_invoke import FUNCTION_ENV, Emulator
-
-from tests.support.events import put_object, sqs_event
+from devkit.corpus import prose_paragraphs
+from devkit.emulator import FUNCTION_ENV, Emulator
+from devkit.events import load_event, put_object, sqs_event
+from handler import runtime
+from scripts import soak
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", autouse=True)
-def built() -> None:
-    subprocess.run(["make", "-s", "build-host"], cwd=ROOT, check=True)
 
 
 def test_short_soak_has_no_unexpected_answer_and_no_memory_growth() -> None:
@@ -96,7 +85,8 @@ def test_a_5_mb_jsonl_finishes_over_several_continuations(aws: Any) -> None:
     s3 = aws.client("s3")
     aws.purge_queue()
     prose = prose_paragraphs()
-    rows, size = [], 0
+    rows: list[str] = []
+    size = 0
     while size < 5_000_000:
         row = json.dumps({"id": len(rows), "text": prose[len(rows) % len(prose)]})
         rows.append(row)
@@ -114,7 +104,7 @@ def test_a_5_mb_jsonl_finishes_over_several_continuations(aws: Any) -> None:
     out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().decode().splitlines()
     assert [json.loads(line)["id"] for line in out] == list(range(len(rows)))
     for i in (0, len(rows) // 3, len(rows) - 1):
-        (vec,) = service.expander.expand([json.loads(rows[i])["text"]])
+        (vec,) = runtime.expander.expand([json.loads(rows[i])["text"]])
         assert json.loads(out[i])["indices"] == vec.indices.tolist()
     assert "Contents" not in s3.list_objects_v2(Bucket="splade-output", Prefix="vectors/_checkpoints/continue/")
     assert s3.list_multipart_uploads(Bucket="splade-output").get("Uploads", []) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MODEL_DIR, ROOT
+from devkit import MODEL_DIR, ROOT
 
 pytestmark = pytest.mark.integration
 SAM = ROOT / "build" / "venv-sam" / "bin" / "sam"

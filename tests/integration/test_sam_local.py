@@ -14,11 +14,9 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from handler import service
-from tests.support.events import (
+from devkit import OUTPUT_BUCKET, ROOT
+from devkit.events import (
     EXPECTED,
-    OUTPUT_BUCKET,
-    ROOT,
     SAMPLE_EVENTS,
     SAMPLE_OBJECTS,
     function_for,
@@ -26,7 +24,8 @@ from tests.support.events import (
     request_texts,
     seed_sample_objects,
 )
-from tests.support.sam import ARCHES, GatewayRelay, env_file, require_docker, sam_invoke, sam_service
+from devkit.sam import ARCHES, GatewayRelay, env_file, require_docker, sam_invoke, sam_service
+from handler import runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -35,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 def container_s3(aws: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The session's IAM-enforced moto_server (loopback) seeded with the sample objects, reachable from
     containers through the bridge gateway relay; yields the `--env-vars` file that points the functions at it.
-    The containers get the ingest role's credentials (tests/support/sam.py); no continuation queue here."""
+    The containers get the ingest role's credentials (devkit/sam.py); no continuation queue here."""
     require_docker()
     seed_sample_objects(aws.client("s3"))
     relay = GatewayRelay(int(aws.url.rsplit(":", 1)[1]))
@@ -47,11 +46,11 @@ def container_s3(aws: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def expected_vectors(texts: list[str], top_k: int = 16) -> list[tuple[list[int], list[float]]]:
-    return [(v.indices.tolist(), v.values.tolist()) for v in service.expander.expand(texts, top_k=top_k)]
+    return [(v.indices.tolist(), v.values.tolist()) for v in runtime.expander.expand(texts, top_k=top_k)]
 
 
 def assert_response(name: str, response: Any, function_error: str | None = None) -> None:
-    """The documented result of sample event ``name`` (see tests/support/events.py)."""
+    """The documented result of sample event ``name`` (see devkit/events.py)."""
     kind, expected, detail = EXPECTED[name]
     if kind == "http":
         assert function_error is None, response
@@ -189,7 +188,7 @@ def test_start_api_expand(api_url: str) -> None:
 def test_start_api_get_routes(api_url: str) -> None:
     """GET /v1/model and GET /v1/openapi.json answer through the local API."""
     status, _, model = call(api_url, "GET", "/v1/model")
-    assert status == 200 and model["model"] == service.expander.model_info and model["limits"]["max_texts"] == 64
+    assert status == 200 and model["model"] == runtime.expander.model_info and model["limits"]["max_texts"] == 64
     status, _, doc = call(api_url, "GET", "/v1/openapi.json")
     assert status == 200 and "/v1/expand" in doc["paths"]
 

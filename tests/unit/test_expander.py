@@ -7,19 +7,19 @@ import itertools
 import numpy as np
 import pytest
 
+from devkit import MODEL_DIR
+from devkit.corpus import HAND_WRITTEN, fidelity_texts, prose_paragraphs
 from handler.errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
 from handler.expander import Expander, window_starts
-from tests.conftest import MODEL_DIR
-from tests.corpus import HAND_WRITTEN, fidelity_texts, prose_paragraphs
 
 V = 30522
 
 
-def _dense_equal(a, b, tol: float = 1e-6) -> bool:  # equal up to float32 rounding  # type: ignore[no-untyped-def]
+def _dense_equal(a, b, tol: float = 1e-6) -> bool:  # equal up to float32 rounding
     return bool(np.abs(a.dense(V) - b.dense(V)).max() <= tol)
 
 
-def test_known_expansion_terms(expander) -> None:  # type: ignore[no-untyped-def]
+def test_known_expansion_terms(expander) -> None:
     """A medical sentence gets its own terms and expansion terms it never says, heaviest first."""
     (vec,) = expander.expand(["Chronic obstructive pulmonary disease (COPD) is a progressive lung disease."])
     terms = vec.to_terms()
@@ -29,7 +29,7 @@ def test_known_expansion_terms(expander) -> None:  # type: ignore[no-untyped-def
     assert 1.5 < terms["pulmonary"] < 3.0
 
 
-def test_vector_alone_equals_vector_inside_a_mixed_batch(expander) -> None:  # type: ignore[no-untyped-def]
+def test_vector_alone_equals_vector_inside_a_mixed_batch(expander) -> None:
     """A text's vector does not depend on what else is in the batch (equal up to float rounding)."""
     texts = fidelity_texts()
     together = expander.expand(texts)
@@ -39,7 +39,7 @@ def test_vector_alone_equals_vector_inside_a_mixed_batch(expander) -> None:  # t
         assert alone.tokens == together[i].tokens
 
 
-def test_results_come_back_in_input_order(expander) -> None:  # type: ignore[no-untyped-def]
+def test_results_come_back_in_input_order(expander) -> None:
     """Length-sorted bucketing never reorders results: each slot holds its own text's vector."""
     texts = ["a short one", prose_paragraphs()[5], "hello", prose_paragraphs()[9] * 3, "mitochondria"]
     batched = expander.expand(texts)
@@ -49,7 +49,7 @@ def test_results_come_back_in_input_order(expander) -> None:  # type: ignore[no-
     assert [v.tokens for v in batched] == [len(expander.tokenizer.encode(t, add_special_tokens=False)) for t in texts]
 
 
-def test_long_text_windows_reach_the_end_and_truncate_does_not(expander) -> None:  # type: ignore[no-untyped-def]
+def test_long_text_windows_reach_the_end_and_truncate_does_not(expander) -> None:
     """Words at the end of a 3,000-word text are in its vector; with truncate=True they are not."""
     filler = " ".join(" ".join(prose_paragraphs()).split()[:3000])
     assert "saxophone" not in filler and "elephant" not in filler
@@ -64,7 +64,7 @@ def test_long_text_windows_reach_the_end_and_truncate_does_not(expander) -> None
     assert sax not in cut.indices.tolist() and elephant not in cut.indices.tolist()
 
 
-def test_long_text_vector_is_the_max_of_its_windows(expander) -> None:  # type: ignore[no-untyped-def]
+def test_long_text_vector_is_the_max_of_its_windows(expander) -> None:
     """A multi-window vector is the element-wise max of its windows' vectors (SPLADE pooling)."""
     small = Expander(MODEL_DIR, threads=1, window_tokens=32, window_overlap=0)
     words = "the cat sat on the mat while the dog barked at the mailman near the old red barn " * 4
@@ -80,7 +80,7 @@ def test_long_text_vector_is_the_max_of_its_windows(expander) -> None:  # type: 
     assert np.abs(pooled.dense(V) - expected).max() <= 1e-6
 
 
-def test_query_kind_uses_one_window(expander) -> None:  # type: ignore[no-untyped-def]
+def test_query_kind_uses_one_window(expander) -> None:
     """kind="query" runs one window (same model) and equals the truncated document vector."""
     text = " ".join(prose_paragraphs()[:20])
     (q,) = expander.expand([text], kind="query")
@@ -88,7 +88,7 @@ def test_query_kind_uses_one_window(expander) -> None:  # type: ignore[no-untype
     assert q.windows == 1 and _dense_equal(q, d)
 
 
-def test_top_k_and_min_weight_semantics(expander) -> None:  # type: ignore[no-untyped-def]
+def test_top_k_and_min_weight_semantics(expander) -> None:
     """top_k keeps the k heaviest; min_weight keeps weights >= it; both compose; zeros never appear."""
     text = HAND_WRITTEN[0]
     (full,) = expander.expand([text])
@@ -108,14 +108,14 @@ def test_top_k_and_min_weight_semantics(expander) -> None:  # type: ignore[no-un
     assert _dense_equal(huge, full)
 
 
-def test_special_tokens_never_appear(expander) -> None:  # type: ignore[no-untyped-def]
+def test_special_tokens_never_appear(expander) -> None:
     """[CLS] [SEP] [PAD] [UNK] [MASK] are never output terms, even when the text spells them."""
     texts = ["[CLS] [SEP] [MASK] [UNK] [PAD] literal special tokens", "\u2060\u200b\ufeff", "hello [MASK] world"]
     for vec in expander.expand(texts):
         assert not set(vec.indices.tolist()) & {0, 100, 101, 102, 103}
 
 
-def test_unicode_emoji_and_cjk_give_valid_vectors(expander) -> None:  # type: ignore[no-untyped-def]
+def test_unicode_emoji_and_cjk_give_valid_vectors(expander) -> None:
     """Non-ASCII text gives finite, positive, non-empty vectors with real terms."""
     texts = ["東京は日本の首都です。", "🚀🔥 launch day! 🎉", "Привет, как дела?", "e\u0301te\u0301", "العربية"]
     for text, vec in zip(texts, expander.expand(texts), strict=True):
@@ -125,7 +125,7 @@ def test_unicode_emoji_and_cjk_give_valid_vectors(expander) -> None:  # type: ig
     assert "東" in expander.expand(["東京"])[0].to_terms()
 
 
-def test_empty_and_whitespace_texts_give_empty_vectors(expander) -> None:  # type: ignore[no-untyped-def]
+def test_empty_and_whitespace_texts_give_empty_vectors(expander) -> None:
     """Empty or whitespace-only text gives an empty vector with zero tokens and windows."""
     vecs = expander.expand(["", "   \n\t ", "word"])
     assert [len(v) for v in vecs[:2]] == [0, 0]
@@ -151,7 +151,7 @@ def test_empty_and_whitespace_texts_give_empty_vectors(expander) -> None:  # typ
         ({"texts": ["ok"], "min_weight": 10**400}, "min_weight"),
     ],
 )
-def test_bad_arguments_raise_typed_errors_naming_the_field(expander, kwargs, field) -> None:  # type: ignore[no-untyped-def]
+def test_bad_arguments_raise_typed_errors_naming_the_field(expander, kwargs, field) -> None:
     """Wrong types or values raise InvalidRequestError (a ValueError) naming the offending field."""
     texts = kwargs.pop("texts")
     with pytest.raises(InvalidRequestError) as info:
@@ -178,24 +178,24 @@ def test_text_too_long_for_max_windows_is_refused_before_tokenizing() -> None:
     assert capped.max_chars == 2 * 254 * 16
     calls: list[int] = []
     real_encode = capped._encode
-    capped._encode = lambda texts: calls.append(1) or real_encode(texts)  # type: ignore[method-assign]
+    capped._encode = lambda texts: calls.append(1) or real_encode(texts)  # type: ignore[method-assign,func-returns-value]
     with pytest.raises(PayloadTooLargeError, match="characters") as info:
         capped.expand(["fine", "word " * 2000])
     assert info.value.field == "texts[1]" and info.value.code == "text_too_long"
     assert calls == []
 
 
-def test_token_budget_bounds_every_run_without_changing_results(expander) -> None:  # type: ignore[no-untyped-def]
+def test_token_budget_bounds_every_run_without_changing_results(expander) -> None:
     """No ONNX run exceeds tokens_per_run padded tokens, and the budget does not change any vector."""
     tight = Expander(MODEL_DIR, threads=2, tokens_per_run=256)
     shapes: list[tuple[int, int]] = []
     real_run = tight.session.run
 
-    def spy(names, feed):  # type: ignore[no-untyped-def]
+    def spy(names, feed):
         shapes.append(feed["input_ids"].shape)
         return real_run(names, feed)
 
-    tight.session.run = spy  # type: ignore[method-assign]
+    tight.session.run = spy
     texts = [*fidelity_texts(), " ".join(prose_paragraphs()[:15])]
     got = tight.expand(texts)
     assert len(shapes) > 3 and all(b * s <= 256 for b, s in shapes)
@@ -203,13 +203,13 @@ def test_token_budget_bounds_every_run_without_changing_results(expander) -> Non
         assert _dense_equal(a, b)
 
 
-def test_missing_model_dir_is_an_actionable_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_model_dir_is_an_actionable_error(tmp_path) -> None:
     """A model directory without model.onnx says which file is missing and how to build it."""
     with pytest.raises(ModelAssetsError, match=r"could not find model.onnx in .*make model"):
         Expander(tmp_path)
 
 
-def test_model_info_comes_from_the_manifest(expander) -> None:  # type: ignore[no-untyped-def]
+def test_model_info_comes_from_the_manifest(expander) -> None:
     """model_info reports the manifest's name, precision and model sha256, and the vocabulary size."""
     info = expander.model_info
     assert info["name"] == "splade-tiny" and info["precision"] == "int8" and info["vocab_size"] == V
@@ -227,7 +227,7 @@ def test_window_starts_cover_the_text_with_the_promised_overlap(n: int, content:
     assert len(starts) == -(-(n - overlap) // (content - overlap))
 
 
-def test_sparse_vectors_compare_by_value(expander) -> None:  # type: ignore[no-untyped-def]
+def test_sparse_vectors_compare_by_value(expander) -> None:
     """SparseVector == compares terms, weights and counts (it raised ValueError on ndarrays before)."""
     a, b, c = expander.expand(["lung disease", "lung disease", "router password"])
     assert a == b and a != c and (a == "lung disease") is False
@@ -235,9 +235,9 @@ def test_sparse_vectors_compare_by_value(expander) -> None:  # type: ignore[no-u
 
 def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> None:
     """In ingest a too-long document's reason names MAX_WINDOWS and says to split it (ingest has no truncate)."""
+    from devkit import MODEL_DIR
     from handler.documents import Document, expand_documents
     from handler.expander import Expander
-    from tests.conftest import MODEL_DIR
 
     small = Expander(MODEL_DIR, threads=1, max_windows=1)
     docs = [Document("long", "lung disease " * 400, 1), Document("short", "lung disease", 2)]
@@ -250,9 +250,9 @@ def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> No
 
 def test_expander_reads_max_windows_from_settings() -> None:
     """Expander() takes MAX_WINDOWS from the environment (Settings) unless given; an explicit argument wins."""
+    from devkit import MODEL_DIR
     from handler.config import Settings
     from handler.expander import Expander
-    from tests.conftest import MODEL_DIR
 
     settings = Settings(model_dir=MODEL_DIR, max_windows=3)
     assert Expander(settings=settings).max_windows == 3
@@ -261,7 +261,7 @@ def test_expander_reads_max_windows_from_settings() -> None:
         Expander(settings=settings, threads=1).expand(["lung disease " * 400])
 
 
-def test_one_window_modes_look_past_a_prefix_the_tokenizer_drops(expander) -> None:  # type: ignore[no-untyped-def]
+def test_one_window_modes_look_past_a_prefix_the_tokenizer_drops(expander) -> None:
     """truncate/query on a text whose first 10,000 characters are control characters (dropped by the
     tokenizer) still read the words after them, like the same words alone."""
     text = "\x01" * 10_000 + " chronic lung disease"

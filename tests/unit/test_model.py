@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import zipfile
 from pathlib import Path
 
@@ -13,12 +12,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from tests.conftest import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
-from tests.corpus import fidelity_texts
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import build_model
-import fetch_weights
+from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
+from devkit.corpus import fidelity_texts
+from scripts import build_model, fetch_weights
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -89,7 +85,7 @@ def test_graph_contract(model_dir: Path) -> None:
         assert len(tables) == 1 and tables[0].data_type == onnx.TensorProto.UINT8  # stored once, 8-bit
 
 
-def test_fp32_graph_matches_independent_numpy_forward_pass(expander_fp32, reference) -> None:  # type: ignore[no-untyped-def]
+def test_fp32_graph_matches_independent_numpy_forward_pass(expander_fp32, reference) -> None:
     """The fp32 graph equals a textbook float64 numpy BERT-MLM SPLADE within 1e-4 on 60 varied texts."""
     texts = fidelity_texts()
     assert len(texts) >= 50
@@ -105,7 +101,7 @@ def test_fp32_graph_matches_independent_numpy_forward_pass(expander_fp32, refere
     assert worst <= 1e-4, worst
 
 
-def test_int8_keeps_ranking_quality(expander, expander_fp32) -> None:  # type: ignore[no-untyped-def]
+def test_int8_keeps_ranking_quality(expander, expander_fp32) -> None:
     """int8 vs fp32: mean cosine >= 0.999, min >= 0.995, mean top-32 term overlap >= 0.95."""
     texts = [t for t in fidelity_texts() if t.strip()]
     v8 = expander.expand(texts)

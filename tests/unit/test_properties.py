@@ -3,21 +3,33 @@ to a valid vector."""
 
 from __future__ import annotations
 
-import copy
 import json
+import re
 from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler import app, service
+from devkit import ROOT
+from devkit.events import LambdaContext, http_event
+from handler import app, request
 from handler.errors import InvalidRequestError, PayloadTooLargeError
 from handler.openapi import ERROR_CODES
-from tests.conftest import LambdaContext, load_event
 
-DOCUMENTED = {(status, code) for status, codes in ERROR_CODES.items() if status < 500 for code in codes}
-FIELD_NAMES = [f.name for f in service.FIELDS]
+
+def _documented_codes() -> set[tuple[int, str]]:
+    """(status, code) rows of the error table in docs/api.md: what users are told, read independently of code."""
+    rows = set()
+    for line in (ROOT / "docs" / "api.md").read_text().splitlines():
+        match = re.match(r"\| (\d{3}) \| `([a-z_]+)` \|", line)
+        if match:
+            rows.add((int(match[1]), match[2]))
+    return rows
+
+
+DOCUMENTED = {row for row in _documented_codes() if row[0] < 500}
+FIELD_NAMES = [f.name for f in request.FIELDS]
 SPECIAL_IDS = {0, 100, 101, 102, 103}
 
 json_scalars = (
@@ -43,8 +55,7 @@ unicode_text = st.text(
 
 
 def post(body: str) -> tuple[int, dict[str, Any]]:
-    event = copy.deepcopy(load_event("http-api-v2-expand"))
-    event["body"], event["isBase64Encoded"] = body, False
+    event = http_event(raw=body)
     response = app.lambda_handler(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
 
@@ -73,7 +84,7 @@ def test_any_direct_event_returns_a_response_or_a_typed_error(value: Any) -> Non
 
 @settings(max_examples=300, deadline=None)
 @given(unicode_text)
-def test_any_unicode_string_expands_to_a_valid_vector(expander, text: str) -> None:  # type: ignore[no-untyped-def]
+def test_any_unicode_string_expands_to_a_valid_vector(expander, text: str) -> None:
     """Any unicode string (lone surrogates included) gives finite, positive, sorted weights and no special token."""
     (vec,) = expander.expand([text])
     assert vec.indices.dtype == np.int32 and vec.values.dtype == np.float32
@@ -82,3 +93,10 @@ def test_any_unicode_string_expands_to_a_valid_vector(expander, text: str) -> No
     assert not set(vec.indices.tolist()) & SPECIAL_IDS
     assert len(set(vec.indices.tolist())) == len(vec)
     assert (vec.windows == 0) == (vec.tokens == 0)
+
+
+def test_the_documented_error_table_is_the_openapi_error_list() -> None:
+    """docs/api.md's error table and the OpenAPI document's error codes name the same (status, code) pairs."""
+    openapi = {(status, code) for status, codes in ERROR_CODES.items() for code in codes}
+    assert _documented_codes() == openapi
+    assert len(openapi) >= 10

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from devkit.aws import load_template
 from handler.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
-from tests.support.aws import load_template
 
 T = load_template()
 R = T["Resources"]

@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from .events import ROOT  # also puts scripts/ on sys.path
-
-from servers import free_port, wait_for_port  # isort: skip
+from . import ROOT
+from .servers import free_port, wait_for_port
 
 SAM = ROOT / "build" / "venv-sam" / "bin" / "sam"
 ARCHES = ("x86_64", "arm64")
@@ -126,7 +125,7 @@ def _local_args(arch: str, env_vars: Path | None) -> list[str]:
 
 def _sam_env() -> dict[str, str]:
     # SAM hands the credentials of its own session to the containers: the ingest role's, which the session's
-    # IAM-enforced moto_server checks (tests/support/aws.py puts them in os.environ); AWS is never reached.
+    # IAM-enforced moto_server checks (devkit/aws.py puts them in os.environ); AWS is never reached.
     names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     creds = {name: os.environ.get(name) or "local" for name in names}
     return {**os.environ, **creds, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -23,17 +22,21 @@ from typing import Any
 import boto3
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-from servers import MotoServer  # noqa: E402
+from . import INGEST_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX, ROOT
+from .servers import MotoServer
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-INGEST_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX = "splade-ingest", "splade-output", "vectors/"
 QUEUE = "splade-ingest-queue"
+PRIVATE_BUCKET = "splade-private"  # a bucket the function's role may not read
 
 
-class _CfnLoader(yaml.SafeLoader):
+def create_buckets(s3: Any, *names: str) -> None:
+    """Create these buckets (every bucket of the tests and scripts is made here)."""
+    for name in names:
+        s3.create_bucket(Bucket=name)
+
+
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt, ...) as their long forms."""
 
 
@@ -50,7 +53,7 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     return {name: value}
 
 
-_CfnLoader.add_multi_constructor("!", _tag)  # type: ignore[no-untyped-call]
+_CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load_template(path: Path = ROOT / "template.yaml") -> dict[str, Any]:
@@ -124,8 +127,7 @@ class AwsWorld:
         key = iam.create_access_key(UserName="tests")["AccessKey"]
         self.admin = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
         s3 = self._raw_client("s3", **setup)
-        for bucket in (INGEST_BUCKET, OUTPUT_BUCKET):
-            s3.create_bucket(Bucket=bucket)
+        create_buckets(s3, INGEST_BUCKET, OUTPUT_BUCKET, PRIVATE_BUCKET)
         sqs = self._raw_client("sqs", **setup)
         self.queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         trust = {
@@ -191,9 +193,10 @@ class AwsWorld:
         """Play the SQS event source mapping, which no emulator has: receive up to 10 messages, invoke the
         function with them as an SQS batch, delete those not reported in batchItemFailures; until the queue is
         empty. Returns the responses, one per invocation."""
-        from tests.support.events import sqs_event
+        from .events import sqs_event
 
-        sqs, responses = self.client("sqs"), []
+        sqs = self.client("sqs")
+        responses: list[Any] = []
         for _ in range(rounds):
             got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not got:

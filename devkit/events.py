@@ -1,4 +1,8 @@
-"""The sample events in events/ and what each must give, wherever it runs (emulator, sam local)."""
+"""Every Lambda event the tests and scripts send, built here from the sample events in events/ (AWS's own
+shapes), and what each sample event must give wherever it runs (in process, emulator, sam local).
+
+Nothing else builds an event by hand: HTTP (v2, REST v1, Function URL), direct, S3 notifications, SQS batches,
+EventBridge, Step Functions item batches, foreign records, and the Lambda context object."""
 
 from __future__ import annotations
 
@@ -6,17 +10,14 @@ import base64
 import copy
 import itertools
 import json
-import sys
 import time
 import uuid
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-from local_invoke import SAMPLE_OBJECTS as _SAMPLE_OBJECTS  # noqa: E402
+from . import INGEST_BUCKET, ROOT
+from .emulator import SAMPLE_OBJECTS as _SAMPLE_OBJECTS
 
 SAMPLE_EVENTS = sorted((ROOT / "events").glob("*.json"))
 
@@ -44,20 +45,20 @@ EXPECTED: dict[str, tuple[str, Any, Any]] = {
 
 # The objects the sample ingest events name are `make invoke`'s (scripts/local_invoke.py), served from
 # splade-ingest; outputs go to splade-output.
-INGEST_BUCKET = "splade-ingest"
-OUTPUT_BUCKET = "splade-output"
 SAMPLE_OBJECTS: dict[str, bytes] = _SAMPLE_OBJECTS
 
 
 def load_event(name: str) -> dict[str, Any]:
-    """A sample event from events/ by file name."""
-    data: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    """A sample event from events/ by file name (``.json`` optional)."""
+    data: dict[str, Any] = json.loads((ROOT / "events" / name).with_suffix(".json").read_text())
     return data
 
 
 def function_for(name: str) -> str:
-    """The template's function that serves a sample event: ingest events go to the ingest function."""
-    return "IngestFunction" if EXPECTED[name][0] == "ingest" else "ApiFunction"
+    """The template's function that serves a sample event (by the handler's own classifier, as `make sam-invoke`)."""
+    from handler.events import event_source
+
+    return "IngestFunction" if event_source(load_event(name)) == "ingest" else "ApiFunction"
 
 
 def request_texts(event: dict[str, Any]) -> list[str]:
@@ -73,6 +74,87 @@ def seed_sample_objects(s3: Any) -> None:
     """Put the objects the sample ingest events name (their ETags are the sample events' eTags)."""
     for key, body in SAMPLE_OBJECTS.items():
         s3.put_object(Bucket=INGEST_BUCKET, Key=key, Body=body)
+
+
+# ----------------------------------------------------------------------------- HTTP and direct
+HTTP_SAMPLES = {"http_v2": "http-api-v2-expand.json", "rest_v1": "rest-v1-expand.json",
+                "function_url": "function-url-expand.json"}  # fmt: skip
+_UNSET: Any = object()
+
+
+def http_event(
+    payload: Any = _UNSET,
+    *,
+    source: str = "http_v2",
+    raw: str | None = None,
+    b64: bool = False,
+    method: str | None = None,
+    path: str | None = None,
+    content_type: str | None = _UNSET,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An HTTP event of payload format ``source`` (``http_v2`` | ``rest_v1`` | ``function_url``), as API Gateway
+    or a Function URL sends it. ``payload`` is JSON-encoded (``raw``: the body text as is; neither: the sample's
+    body); ``b64``: base64-encoded as for binary media; ``content_type=None`` drops the header."""
+    event: dict[str, Any] = copy.deepcopy(load_event(HTTP_SAMPLES[source]))
+    text = raw if raw is not None else (event["body"] if payload is _UNSET else json.dumps(payload))
+    event["body"] = base64.b64encode(text.encode("utf-8", "surrogatepass")).decode() if b64 else text
+    event["isBase64Encoded"] = b64
+    context = event["requestContext"]
+    if source == "rest_v1":
+        if path is not None:
+            event["path"] = context["path"] = path
+        if method is not None:
+            event["httpMethod"] = context["httpMethod"] = method
+    else:
+        if path is not None:
+            event["rawPath"] = context["http"]["path"] = path
+        if method is not None:
+            context["http"]["method"] = method
+    if content_type is not _UNSET:
+        for name in [h for h in event["headers"] if h.lower() == "content-type"]:
+            del event["headers"][name]
+        if content_type is not None:
+            event["headers"]["content-type"] = content_type
+    event["headers"].update(headers or {})
+    return event
+
+
+def http_binary_event(data: bytes, source: str = "http_v2") -> dict[str, Any]:
+    """An HTTP event whose body is these bytes, base64-encoded (not necessarily UTF-8 or JSON)."""
+    event = http_event(raw="", source=source)
+    event["body"], event["isBase64Encoded"] = base64.b64encode(data).decode(), True
+    return event
+
+
+def direct_event(**request: Any) -> dict[str, Any]:
+    """A direct invocation's event: the request object itself."""
+    return dict(request)
+
+
+def http_response_body(response: dict[str, Any]) -> tuple[int, Any]:
+    """(status, parsed body) of the function's HTTP response, base64 or not."""
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body)
+
+
+@dataclass
+class LambdaContext:
+    """The fields of the Lambda context object that the handler and powertools read."""
+
+    function_name: str = "splade-expander"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:splade-expander"
+    aws_request_id: str = "6f1d2a4e-0000-4000-8000-000000000001"
+    log_group_name: str = "/aws/lambda/splade-expander"
+    log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
+    remaining_ms: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 # ----------------------------------------------------------------------------- event builders (tests never build
@@ -164,6 +246,16 @@ def items_event(items: list[dict[str, Any]], bucket: str = INGEST_BUCKET) -> dic
     event["BatchInput"] = {"bucket": bucket}
     event["Items"] = [{**event["Items"][0], **item} for item in items]
     return event
+
+
+def foreign_records(event_source: str) -> dict[str, Any]:
+    """A batch from another event source (``aws:kinesis``, ``aws:dynamodb``, ``aws:sns``): not an ingest event."""
+    payloads: dict[str, dict[str, Any]] = {
+        "aws:kinesis": {"kinesis": {"data": "e30="}},
+        "aws:dynamodb": {"dynamodb": {}},
+        "aws:sns": {"Sns": {"Message": "{}"}},
+    }
+    return {"Records": [{"eventSource": event_source, **payloads.get(event_source, {})}]}
 
 
 def listed_item(s3: Any, key: str, body: bytes, bucket: str = INGEST_BUCKET) -> dict[str, Any]:

@@ -28,7 +28,8 @@ class ReferenceSplade:
         beta = self.t.get(f"{prefix}.beta", self.t.get(f"{prefix}.bias"))
         mean = x.mean(-1, keepdims=True)
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
-        return (x - mean) / np.sqrt(var + self.config["layer_norm_eps"]) * gamma + beta
+        out: np.ndarray = (x - mean) / np.sqrt(var + self.config["layer_norm_eps"]) * gamma + beta
+        return out
 
     def _linear(self, x: np.ndarray, prefix: str) -> np.ndarray:
         return x @ self.t[f"{prefix}.weight"].T + self.t[f"{prefix}.bias"]
@@ -36,7 +37,7 @@ class ReferenceSplade:
     @staticmethod
     def _gelu(x: np.ndarray) -> np.ndarray:
         erf = np.frompyfunc(math.erf, 1, 1)
-        return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)).astype(np.float64))
+        return 0.5 * x * (1.0 + np.asarray(erf(x / math.sqrt(2.0)), dtype=np.float64))
 
     def logits(self, ids: list[int]) -> np.ndarray:
         """MLM logits [seq, vocab] for one unpadded sequence of token ids."""
@@ -69,4 +70,5 @@ class ReferenceSplade:
 
     def splade(self, ids: list[int]) -> np.ndarray:
         """SPLADE vector [vocab]: max over positions of log(1 + relu(logits))."""
-        return np.log1p(np.maximum(self.logits(ids), 0.0)).max(axis=0)
+        out: np.ndarray = np.log1p(np.maximum(self.logits(ids), 0.0)).max(axis=0)
+        return out

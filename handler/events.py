@@ -1,20 +1,89 @@
-"""Ingest events -> tasks: which object, which version, created or removed; a continuation carries its checkpoint.
+"""Lambda events, classified once, and ingest events -> typed tasks: which object, which version, created or
+removed; a continuation carries its checkpoint.
 
-Shapes served: SQS records whose body is an S3 notification, an EventBridge S3 event or a continuation of
-this function; direct S3 notifications; EventBridge "Object Created" / "Object Deleted"; Step Functions
-Distributed Map item batches. Anything else raises UnrecognizedEventError naming the shape.
+``event_source`` tells every caller apart (HTTP payload formats, ingest, direct invocation); app.py dispatches
+on it and the local runner uses it too. Ingest shapes served: SQS records whose body is an S3 notification, an
+EventBridge S3 event or a continuation of this function; direct S3 notifications; EventBridge "Object Created"
+/ "Object Deleted"; Step Functions Distributed Map item batches. Anything else raises UnrecognizedEventError
+naming the shape.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from .documents import ObjectRef
 from .errors import UnrecognizedEventError
-from .runs import Checkpoint
+
+HTTP_SOURCES = ("http_v2", "function_url", "rest_v1")
+
+
+def event_source(event: Any) -> str:
+    """``http_v2`` | ``function_url`` | ``rest_v1`` | ``ingest`` | ``direct``."""
+    if not isinstance(event, dict):
+        return "direct"
+    context = event.get("requestContext")
+    if isinstance(context, dict):
+        if isinstance(context.get("http"), dict):
+            domain = str(context.get("domainName", ""))
+            return "function_url" if ".lambda-url." in domain else "http_v2"
+        if "httpMethod" in event:
+            return "rest_v1"
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict) and "eventSource" in records[0]:
+        return "ingest"
+    if "detail-type" in event and "source" in event:  # EventBridge (non-S3 shapes are refused by ingest)
+        return "ingest"
+    if isinstance(event.get("Items"), list) and "texts" not in event and "text" not in event:
+        return "ingest"
+    return "direct"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One S3 object named by an event: which version (ETag / version id) and where in the key's history
+    (the event's ``sequencer``, when the event has one)."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    sequencer: str | None = None
+    removed: bool = False  # an ObjectRemoved / "Object Deleted" event
+    raw_key: str | None = None  # EventBridge: the key as spelled, tried when the URL-decoded key is missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class Checkpoint:
+    """Where a partly expanded object stands between runs (travels in the continuation message)."""
+
+    run: int = 0  # runs finished
+    line: int = 0  # lines fully handled (written or recorded as errors)
+    offset: int = 0  # bytes of the (decompressed) object fully handled
+    upload_id: str | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    documents: int = 0
+    errors_kept: int = 0
+    errors_total: int = 0
+    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, then the kept error lines
+    carry_key: str | None = None
+    output_etag: str | None = None  # the output when run 1 started (None: there was none)
+    errors_etag: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
 
 CONTINUATION = "splade_ingest"  # the marker of this function's own continuation messages
 EVENTBRIDGE_TYPES = {"Object Created": False, "Object Deleted": True}  # detail-type -> removed
@@ -82,10 +151,10 @@ def from_s3_notification(message: dict[str, Any]) -> list[Task]:
 
 
 def from_eventbridge(event: dict[str, Any]) -> list[Task]:
-    kind = event.get("detail-type")
-    if event.get("source") != "aws.s3" or kind not in EVENTBRIDGE_TYPES:
+    detail_type = event.get("detail-type")
+    if event.get("source") != "aws.s3" or detail_type not in EVENTBRIDGE_TYPES:
         raise UnrecognizedEventError(
-            f"EventBridge event {event.get('source')!r} / {kind!r} is not an S3 Object Created or Object Deleted"
+            f"EventBridge event {event.get('source')!r} / {detail_type!r} is not an S3 Object Created or Object Deleted"
         )
     detail = event["detail"]
     obj = detail["object"]
@@ -97,7 +166,7 @@ def from_eventbridge(event: dict[str, Any]) -> list[Task]:
         etag=obj.get("etag") or None,
         size=obj.get("size"),
         sequencer=obj.get("sequencer") or None,
-        removed=EVENTBRIDGE_TYPES[kind],
+        removed=EVENTBRIDGE_TYPES[detail_type],
         raw_key=obj["key"] if obj["key"] != key else None,
     )
     return [Task(ref)]

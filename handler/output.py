@@ -1,10 +1,10 @@
-"""Bounded JSON Lines bodies to S3: the vectors as a multipart upload that can span invocations, and at most
-``MAX_ERROR_RECORDS`` error records per object (then one ``more_errors`` record)."""
+"""JSON Lines to S3, one writer for every output: the vectors (a multipart upload that can span invocations)
+and the errors file (at most ``MAX_ERROR_RECORDS`` records, then one ``more_errors`` record counting the rest).
+Both are published with a conditional write."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
@@ -15,32 +15,14 @@ def dumps_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
-@dataclass
-class ErrorLog:
-    """The error records of one object: at most MAX_ERROR_RECORDS lines kept, the rest only counted."""
-
-    body: bytearray = field(default_factory=bytearray)
-    kept: int = 0
-    total: int = 0
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.total += 1
-        if self.kept < MAX_ERROR_RECORDS:
-            self.body += dumps_line(record)
-            self.kept += 1
-
-    def final_body(self) -> bytes:
-        if self.total > self.kept:
-            return bytes(self.body) + dumps_line({"code": "more_errors", "count": self.total - self.kept})
-        return bytes(self.body)
-
-
-class VectorUpload:
+class JsonLinesWriter:
     """JSON Lines to one S3 key: a multipart upload that can span invocations (its upload id, the parts so far
     and the unsent tail are the checkpoint), or a single PUT when everything fits in one part.
 
     Part boundaries depend only on the byte stream (a part is cut at the first line end past PART_BYTES), so a
-    retried run uploads the same parts under the same numbers: nothing is duplicated or lost."""
+    retried run uploads the same parts under the same numbers: nothing is duplicated or lost.
+    ``max_records``: keep at most this many records (an errors file); the rest are counted, and the published
+    body ends with ``{"code": "more_errors", "count": N}``."""
 
     def __init__(
         self,
@@ -52,17 +34,24 @@ class VectorUpload:
         upload_id: str | None = None,
         parts: list[dict[str, Any]] | None = None,
         tail: bytes = b"",
+        max_records: int | None = None,
+        kept: int = 0,
+        total: int = 0,
     ) -> None:
         self.s3, self.bucket, self.key, self.metadata = s3, bucket, key, metadata
         self.upload_id = upload_id
         self.parts: list[dict[str, Any]] = list(parts or [])
         self.buffer = bytearray(tail)
-        self.lines = 0
+        self.max_records = max_records
+        self.kept, self.total = kept, total  # records written (across runs), and offered
 
     def write(self, record: dict[str, Any]) -> None:
+        self.total += 1
+        if self.max_records is not None and self.kept >= self.max_records:
+            return
         self.buffer += dumps_line(record)
-        self.lines += 1
-        if len(self.buffer) >= PART_BYTES:
+        self.kept += 1
+        if len(self.buffer) >= PART_BYTES and self.max_records is None:  # a capped file stays one PUT
             self._flush_part()
 
     def _flush_part(self) -> None:
@@ -82,17 +71,21 @@ class VectorUpload:
         """Publish the object, only if the key still holds ``if_match`` (None: only if the key is absent).
         A lost race raises botocore's ClientError PreconditionFailed (412)."""
         condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        body = bytes(self.buffer)
+        if self.total > self.kept:
+            body += dumps_line({"code": "more_errors", "count": self.total - self.kept})
         if self.upload_id is None:
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
-                Body=bytes(self.buffer),
+                Body=body,
                 ContentType="application/x-ndjson",
                 Metadata=self.metadata,
                 **condition,
             )
             return
-        if self.buffer:
+        if body:
+            self.buffer[:] = body
             self._flush_part()
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,

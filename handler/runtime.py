@@ -1,0 +1,45 @@
+"""The process-wide singletons: the settings, the Expander and the AWS clients. Nothing else.
+
+Importing this module is what the Lambda init phase pays for: the settings are read and the model loads once.
+The AWS clients are created on first use (boto3 is imported only then: the HTTP path never pays for it).
+Code reads them as ``runtime.settings`` / ``runtime.expander`` at call time, so a test patches one place.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from .config import Settings
+from .expander import Expander
+
+settings = Settings.from_env()
+expander = Expander(settings=settings)
+
+
+def _client_config() -> Any:
+    from botocore.config import Config
+
+    # Standard retry mode, 5 attempts; AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (standard boto3 settings) override.
+    retries: Any = {
+        "mode": os.getenv("AWS_RETRY_MODE", "standard"),
+        "total_max_attempts": int(os.getenv("AWS_MAX_ATTEMPTS", "5")),
+    }
+    if settings.s3_endpoint_url:  # S3-compatible servers are addressed by path: bucket names are not DNS names there
+        return Config(retries=retries, s3={"addressing_style": "path"})
+    return Config(retries=retries)
+
+
+@cache
+def s3_client() -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=_client_config())
+
+
+@cache
+def sqs_client() -> Any:
+    import boto3
+
+    return boto3.client("sqs", config=_client_config())  # AWS_ENDPOINT_URL_SQS (boto3's own setting) for local

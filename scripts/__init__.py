@@ -1,0 +1,1 @@
+"""Command-line tools behind the make targets (run as files: `python scripts/<name>.py`)."""

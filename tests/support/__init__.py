@@ -1,1 +1,0 @@
-"""Test support: servers, emulators and event expectations, shared by every test module (one home each)."""
