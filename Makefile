@@ -178,7 +178,7 @@ $(REF_VENV)/.installed:
 	touch $@
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
-BASELINE ?= 0f10ddb
+BASELINE ?= 67d5b2f
 bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
 

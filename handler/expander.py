@@ -8,7 +8,8 @@ Importable on its own (no Lambda, no powertools): this is the library API.
 
 Inference is split as tokenize -> run session -> post-process. Texts are cut into windows of at most
 ``window_tokens`` (including [CLS]/[SEP]); windows are sorted by length and packed into runs of at most
-``tokens_per_run`` padded tokens, so padding is small and peak memory is bounded whatever the request;
+``tokens_per_run`` padded tokens (a longer window runs alone), so padding is small, the projection's int32
+accumulators stay in cache and peak memory is bounded whatever the request;
 the vectors of a text's windows are max-pooled (SPLADE's own pooling), and results return in input order.
 
 Over 300 lines on purpose: this is the library API in one importable file (SparseVector, windowing, the session,
@@ -118,9 +119,13 @@ def window_starts(n: int, content: int, overlap: int) -> tuple[list[int], int]:
     return [round(i * step) for i in range(k)], length
 
 
-def _session_options(threads: int) -> ort.SessionOptions:
+def _session_options(threads: int, optimized: bool) -> ort.SessionOptions:
+    """``optimized``: the graph was optimized at build time (manifest ``graph_optimization``), so ORT does not
+    optimize it again at every cold start; any other graph gets ORT's full optimization at load."""
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL if optimized else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    )
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -152,8 +157,8 @@ class Expander:
             raise ValueError(f"window_tokens must be in [16, {MAX_WINDOW_TOKENS}], got {self.window_tokens}")
         if not 0 <= window_overlap < (self.window_tokens - 2) // 2:
             raise ValueError(f"window_overlap must be in [0, {(self.window_tokens - 2) // 2}), got {window_overlap}")
-        if self.tokens_per_run < self.window_tokens:
-            raise ValueError(f"tokens_per_run ({self.tokens_per_run}) must be >= window_tokens ({self.window_tokens})")
+        if self.tokens_per_run < 16:
+            raise ValueError(f"tokens_per_run must be >= 16, got {self.tokens_per_run}")
         self.window_overlap = window_overlap
         self.max_chars = (
             None if self.max_windows is None else self.max_windows * (self.window_tokens - 2) * CHARS_PER_TOKEN_BOUND
@@ -179,8 +184,9 @@ class Expander:
             raise ModelAssetsError(f"tokenizer in {self.model_dir} has no [CLS]/[SEP] tokens")
         self.cls_id, self.sep_id = cls_id, sep_id
 
+        optimized = self.manifest.get("graph_optimization") == "extended"
         self.session = ort.InferenceSession(
-            str(model_path), _session_options(self.threads), providers=["CPUExecutionProvider"]
+            str(model_path), _session_options(self.threads, optimized), providers=["CPUExecutionProvider"]
         )
         self._input_names = {i.name for i in self.session.get_inputs()}
         outputs = self.session.get_outputs()
@@ -188,6 +194,11 @@ class Expander:
             raise ModelAssetsError(f"{model_path} must have one [batch, {self.vocab_size}] output")
 
     # ----------------------------------------------------------------- public API
+    def warm(self) -> None:
+        """Run the session once, so the first real request does not pay ONNX Runtime's first-run allocations
+        (the Lambda init phase calls this; it takes a few milliseconds)."""
+        self.expand(["warm up the session with a short sentence of ordinary words."])
+
     @property
     def model_info(self) -> dict[str, Any]:
         files = self.manifest.get("files", {})
@@ -307,6 +318,8 @@ class Expander:
         if not texts:
             return []
         try:
+            if len(texts) == 1:  # one text: no batch dispatch (queries and titles come one at a time)
+                return [self.tokenizer.encode(texts[0], add_special_tokens=False)]
             return list(self.tokenizer.encode_batch(list(texts), add_special_tokens=False))
         except TypeError:  # a lone surrogate (e.g. "\\ud800" escaped in JSON) cannot cross into Rust
             clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # lone surrogate -> "?"

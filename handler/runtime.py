@@ -16,6 +16,7 @@ from .expander import Expander
 
 settings = Settings.from_env()
 expander = Expander(settings=settings)
+expander.warm()  # the first request costs what a warm one does (ONNX Runtime allocates on its first run)
 
 
 def _client_config() -> Any:

@@ -237,6 +237,9 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
         # The projection runs in vocabulary chunks: each [chunk, B*S] accumulator is max-pooled while it is
         # still in cache, and peak memory is bounded by chunk x tokens instead of vocab x tokens.
         batch_1d = g.op("Unsqueeze", [batch, g.scalar_i64("ax0", [0])])
+        # One [-1, B, S] shape for every chunk: computed once per run, not once per chunk.
+        seq_1d = g.op("Gather", [shape, g.const("idx1_1d", np.array([1], dtype=np.int64))], axis=0)
+        chunk_shape = g.op("Concat", [g.scalar_i64("m1", [-1]), batch_1d, seq_1d], axis=0)
         bounds = np.linspace(0, vocab, vocab_chunks + 1).astype(np.int64)
         parts = []
         for c, (start, end) in enumerate(itertools.pairwise(bounds)):
@@ -251,12 +254,9 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
             )
             # [chunk, B*S]: int32 accumulators (int8) or float logits minus bias (fp32)
             acc = g.op("MatMulInteger", [rows, hq_t, zero_point]) if quantized else g.op("MatMul", [rows, hq_t])
-            cbs = g.op(
-                "Concat",
-                [g.scalar_i64(f"chunk{c}_len", [int(end - start)]), batch_1d, g.scalar_i64("m1", [-1])],
-                axis=0,
+            parts.append(
+                g.op("ReduceMax", [g.op("Reshape", [acc, chunk_shape]), g.scalar_i64("axes_2", [2])], keepdims=0)
             )
-            parts.append(g.op("ReduceMax", [g.op("Reshape", [acc, cbs]), g.scalar_i64("axes_2", [2])], keepdims=0))
         pooled = g.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]  # [V, B]
         pooled = g.op("Transpose", [pooled], perm=[1, 0])  # [B, V]
         if quantized:
@@ -296,6 +296,31 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
     return model, facts
 
 
+OPTIMIZATIONS = ("extended", "none")
+
+
+def optimize(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph as ONNX Runtime's EXTENDED level rewrites it (constant folding, fusions such as BiasGelu), done
+    once here so a cold start does not do it again: the Expander loads a graph marked optimized with ORT's
+    optimizations off. EXTENDED is hardware-independent (no layout transforms), so a graph optimized on x86
+    serves Graviton. Constant folding stores the projection's vocabulary chunks beside the embedding table
+    (the copy ORT made in memory at every cold start before)."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        src.write_bytes(model.SerializeToString(deterministic=True))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(out)
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
+        return onnx.load(str(out))
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -326,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         "--vocab-chunks", type=int, default=16, help="vocabulary chunks of the projection (cache, memory)"
     )
     parser.add_argument("--name", default="model.onnx", help="file name of the graph inside --out")
+    parser.add_argument(
+        "--optimize",
+        choices=OPTIMIZATIONS,
+        default="extended",
+        help="ORT graph optimizations applied at build time (the logits baseline is never optimized here)",
+    )
     parser.add_argument("--provenance", type=Path, help="JSON file with source facts to copy into manifest.json")
     parser.add_argument("--manifest", action="store_true", help="also write tokenizer.json and manifest.json")
     args = parser.parse_args(argv)
@@ -334,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.source / required).is_file():
             parser.error(f"could not find {required} in {args.source}")
     model, facts = build(args.source, args.precision, args.vocab_chunks)
+    optimization = "none" if args.precision == "logits" else args.optimize
+    if optimization == "extended":
+        model = optimize(model)
     digest = write_model(model, args.out / args.name)
     print(
         f"wrote {args.out / args.name} ({(args.out / args.name).stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)"
@@ -360,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
             },
             "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
+            "graph_optimization": optimization,
         }
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.out / 'manifest.json'}")
