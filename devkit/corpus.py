@@ -43,20 +43,22 @@ def prose_paragraphs(min_words: int = 20) -> list[str]:
 
 
 def texts_with_tokens(tokenizer, target: int, count: int) -> list[str]:  # type: ignore[no-untyped-def]
-    """``count`` prose texts of about ``target`` WordPiece tokens each (without [CLS]/[SEP])."""
-    words = " ".join(prose_paragraphs()).split()
+    """``count`` prose texts of ``target`` WordPiece tokens each (without [CLS]/[SEP]), give or take one at the
+    cut: consecutive stretches of the prose, cut at the character offset where token ``target`` ends."""
+    text = " ".join(" ".join(prose_paragraphs()).split())
+    whole = type(tokenizer).from_str(tokenizer.to_str())  # a copy without the truncation tokenizer.json may set
+    whole.no_truncation()
+    encoding = whole.encode(text, add_special_tokens=False)
+    offsets = encoding.offsets
+    if len(offsets) < target:
+        raise ValueError(f"the corpus has only {len(offsets)} tokens, fewer than {target}")
     out: list[str] = []
-    pos = 0
+    start = 0
     while len(out) < count:
-        n = int(target * 0.75)
-        while True:
-            text = " ".join(words[pos : pos + n])
-            got = len(tokenizer.encode(text, add_special_tokens=False).ids)
-            if got >= target or pos + n >= len(words):
-                break
-            n += max(1, (target - got) // 2)
-        out.append(text)
-        pos = (pos + n) % max(1, len(words) - 4 * target)
+        if start + target > len(offsets):
+            start = 0
+        out.append(text[offsets[start][0] : offsets[start + target - 1][1]])
+        start += target
     return out
 
 
