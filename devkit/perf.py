@@ -178,8 +178,9 @@ def cold_starts(rounds: int = 7, reference_python: str | None = None, source: Pa
             True,
         ),
     }
-    if reference_python:
-        codes["torch"] = (TORCH_COLD.format(source=str(source or SOURCE_DIR)), reference_python, True)
+    if reference_python:  # absolute (the processes run elsewhere), but not resolved: a venv's python is a symlink
+        python = os.path.abspath(reference_python)
+        codes["torch"] = (TORCH_COLD.format(source=str(source or SOURCE_DIR)), python, True)
     fresh(APP_INIT)  # compiles and keeps our modules' bytecode, as pip did for the libraries
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
     for _ in range(rounds):
