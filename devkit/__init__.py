@@ -21,3 +21,8 @@ FP32_DIR = ROOT / "build" / "model_fp32"
 SOURCE_DIR = ROOT / "build" / "source"
 # The local stand-ins for the template's buckets: the sample events name these.
 INGEST_BUCKET, OUTPUT_BUCKET, OUTPUT_PREFIX = "splade-ingest", "splade-output", "vectors/"
+# The objects the sample ingest events name (their eTags are these bodies' MD5s), served by a local S3.
+SAMPLE_OBJECTS = {
+    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
+    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
+}

@@ -24,7 +24,7 @@ from typing import Any
 
 from handler.config import Settings
 
-from . import INGEST_BUCKET, OUTPUT_BUCKET, ROOT
+from . import INGEST_BUCKET, OUTPUT_BUCKET, ROOT, SAMPLE_OBJECTS
 from .aws import create_buckets
 from .servers import MotoServer, free_port, stop, wait_for_port
 
@@ -153,13 +153,6 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# Objects the sample ingest events in events/ refer to, served by a local S3 (moto_server) for `make invoke`.
-SAMPLE_OBJECTS = {
-    "docs/copd overview.txt": b"Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
-    "docs/corpus.jsonl": b'{"id": "a", "text": "asthma inhaler"}\n{"id": "b", "text": "router password reset"}\n',
-}
 
 
 class LocalS3(MotoServer):

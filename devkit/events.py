@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
-from . import INGEST_BUCKET, ROOT
-from .emulator import SAMPLE_OBJECTS as _SAMPLE_OBJECTS
+from . import INGEST_BUCKET, ROOT, SAMPLE_OBJECTS
 
 SAMPLE_EVENTS = sorted((ROOT / "events").glob("*.json"))
 
@@ -45,7 +44,6 @@ EXPECTED: dict[str, tuple[str, Any, Any]] = {
 
 # The objects the sample ingest events name are `make invoke`'s (scripts/local_invoke.py), served from
 # splade-ingest; outputs go to splade-output.
-SAMPLE_OBJECTS: dict[str, bytes] = _SAMPLE_OBJECTS
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from devkit import OUTPUT_BUCKET, ROOT
-from devkit.emulator import SAMPLE_OBJECTS, Emulator, LocalS3
+from devkit import OUTPUT_BUCKET, ROOT, SAMPLE_OBJECTS
+from devkit.emulator import Emulator, LocalS3
 from handler.events import event_source
 
 

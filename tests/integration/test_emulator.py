@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from devkit import OUTPUT_BUCKET, OUTPUT_PREFIX, ROOT
+from devkit import OUTPUT_BUCKET, OUTPUT_PREFIX, ROOT, SAMPLE_OBJECTS
 from devkit.emulator import Emulator
-from devkit.events import EXPECTED, SAMPLE_EVENTS, SAMPLE_OBJECTS, seed_sample_objects
+from devkit.events import EXPECTED, SAMPLE_EVENTS, seed_sample_objects
 from handler import events, runtime
 
 pytestmark = pytest.mark.integration

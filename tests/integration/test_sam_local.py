@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from botocore.config import Config
 
-from devkit import OUTPUT_BUCKET, ROOT
+from devkit import OUTPUT_BUCKET, ROOT, SAMPLE_OBJECTS
 from devkit.events import (
     EXPECTED,
     SAMPLE_EVENTS,
-    SAMPLE_OBJECTS,
     function_for,
     load_event,
     request_texts,
