@@ -238,9 +238,14 @@ def chart(path: Path, lengths: list[int], docs_per_s: dict[str, list[float | Non
     left.legend(fontsize=8)
     left.set_title("Throughput by text length")
     names = list(cold)
-    right.barh(names, [cold[n] * 1e3 for n in names], color=[f"C{i}" for i in range(len(names))])
-    right.set_xlabel("ms: import + load + first vector, fresh process")
-    right.set_title("Cold start")
+    values = [cold[n] * 1e3 for n in names]
+    right.barh(names, values, color=[f"C{i}" for i in range(len(names))])
+    for i, value in enumerate(values):
+        right.text(value, i, f" {value:,.0f} ms", va="center", fontsize=8)
+    right.set_xscale("log")
+    right.set_xlim(right=max(values) * 8)
+    right.set_xlabel("import + load + first vector (ms, log)")
+    right.set_title("Cold start, fresh process")
     right.invert_yaxis()
     fig.suptitle(f"make bench on {host()}; one run, systems alternated", fontsize=9)
     fig.tight_layout()
