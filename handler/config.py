@@ -46,7 +46,7 @@ class Settings:
     max_request_windows: int = _var(
         "MAX_REQUEST_WINDOWS", 256, "HTTP/direct work budget: ~14 ms per window at 1 thread (make bench)", lo=1)
     tokens_per_run: int = _var(
-        "TOKENS_PER_RUN", 128, "padded tokens per ONNX run (a longer window runs alone): fastest at 1 thread", lo=16, hi=65536)
+        "TOKENS_PER_RUN", 128, "padded tokens per ONNX run (a longer window runs alone)", lo=16, hi=65536)
     max_texts: int = _var("MAX_TEXTS", 64, "texts per request", lo=1)
     max_text_chars: int = _var(
         "MAX_TEXT_CHARS", 20_000, "characters per text: a full request stays well under the 30 s HTTP limit", lo=1)
