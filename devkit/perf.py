@@ -238,12 +238,12 @@ def chart(path: Path, lengths: list[int], docs_per_s: dict[str, list[float | Non
     left.legend(fontsize=8)
     left.set_title("Throughput by text length")
     names = list(cold)
-    values = [cold[n] * 1e3 for n in names]
-    right.barh(names, values, color=[f"C{i}" for i in range(len(names))])
-    for i, value in enumerate(values):
-        right.text(value, i, f" {value:,.0f} ms", va="center", fontsize=8)
+    cold_ms = [cold[n] * 1e3 for n in names]
+    right.barh(names, cold_ms, color=[f"C{i}" for i in range(len(names))])
+    for i, ms in enumerate(cold_ms):
+        right.text(ms, i, f" {ms:,.0f} ms", va="center", fontsize=8)
     right.set_xscale("log")
-    right.set_xlim(right=max(values) * 8)
+    right.set_xlim(right=max(cold_ms) * 8)
     right.set_xlabel("import + load + first vector (ms, log)")
     right.set_title("Cold start, fresh process")
     right.invert_yaxis()
