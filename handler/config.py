@@ -63,6 +63,8 @@ class Settings:
         "INGEST_QUEUE_URL", "", "ingest: where checkpointed objects continue; empty: no continuations")
     allowed_origins: tuple[str, ...] = _var("ALLOWED_ORIGINS", (), "CORS origins (comma-separated); empty: CORS off")
     s3_endpoint_url: str = _var("S3_ENDPOINT_URL", "", "an S3-compatible endpoint (MinIO, moto_server); empty: AWS")
+    prune_type: str = _var("PRUNE_TYPE", "", "ingest: top_k, max_ratio, abs_value or alpha_mass; empty: no pruning")
+    prune_value: float = _var("PRUNE_VALUE", 0.0, "ingest: the PRUNE_TYPE's value (OpenSearch's ranges)")
     # fmt: on
 
     @classmethod
@@ -84,6 +86,13 @@ class Settings:
             raise ValueError(
                 f"environment variable OUTPUT_FORMAT={settings.output_format!r} must be indices, terms or both"
             )
+        if settings.prune_type:
+            from .prune import Prune  # numpy; checked here so a bad value fails the init phase, naming it
+
+            try:
+                Prune.parse({"type": settings.prune_type, "value": settings.prune_value})
+            except ValueError as exc:
+                raise ValueError(f"environment variables PRUNE_TYPE / PRUNE_VALUE: {exc}") from None
         prefix = settings.output_prefix
         if prefix and not prefix.endswith("/"):
             settings = replace(settings, output_prefix=prefix + "/")
@@ -99,6 +108,11 @@ class Settings:
 
 def _parse(meta: Mapping[str, Any], default: Any, raw: str) -> Any:
     name = meta["env"]
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
     if isinstance(default, bool) or not isinstance(default, int):
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())

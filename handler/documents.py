@@ -178,15 +178,16 @@ def _parse_line(
 
 
 def expand_documents(
-    expander: Any, docs: list[Document], fmt: str
+    expander: Any, docs: list[Document], fmt: str, prune: Any = None
 ) -> tuple[list[tuple[Document, dict[str, Any]]], list[DocumentError]]:
-    """(document, rendered vector) pairs and the DocumentErrors of documents too long to expand, for one batch."""
+    """(document, rendered vector) pairs and the DocumentErrors of documents too long to expand, for one batch.
+    ``prune``: PRUNE_TYPE / PRUNE_VALUE as a Prune, or None."""
     results: list[tuple[Document, dict[str, Any]]] = []
     errors: list[DocumentError] = []
     pending = list(docs)
     while pending:
         try:
-            vectors = expander.expand([d.text for d in pending])
+            vectors = expander.expand([d.text for d in pending], prune=prune)
         except PayloadTooLargeError as exc:  # one document needs too many windows: record it, go on
             if exc.index is None:
                 raise

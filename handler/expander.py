@@ -30,7 +30,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .config import Settings, available_cpus
-from .errors import ModelAssetsError, PayloadTooLargeError
+from .errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
+from .prune import Prune, keep_count
 from .request import check_options, check_texts
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -218,8 +219,12 @@ class Expander:
         min_weight: float = 0.0,
         truncate: bool = False,
         max_total_windows: int | None = None,
+        prune: Prune | dict[str, Any] | None = None,
     ) -> list[SparseVector]:
         """SPLADE vectors for ``texts``, in input order.
+
+        ``prune``: ``{"type": "top_k" | "max_ratio" | "abs_value" | "alpha_mass", "value": x}`` with OpenSearch's
+        semantics and ranges (handler/prune.py); not together with ``top_k`` or ``min_weight``.
 
         ``top_k``: keep at most this many terms (the heaviest; ties go to the lower index).
         ``min_weight``: keep terms whose weight is >= this value (zero weights are never returned).
@@ -229,6 +234,9 @@ class Expander:
         inference (PayloadTooLargeError ``too_much_work``).
         """
         self._check_args(texts, kind, top_k, min_weight, truncate)
+        rule = None if prune is None else Prune.parse(prune)
+        if rule is not None and (top_k is not None or min_weight != 0.0):
+            raise InvalidRequestError("prune one way: give prune, or top_k / min_weight, not both", field="prune")
         one_window = truncate or kind == "query"
         content = self.window_tokens - 2
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
@@ -280,7 +288,7 @@ class Expander:
                 remaining[i] -= 1
                 if remaining[i] == 0:
                     pending.pop(i, None)
-                    results[i] = self._sparsify(vec, covered[i], counts[i], top_k, min_weight)
+                    results[i] = self._sparsify(vec, covered[i], counts[i], top_k, min_weight, prune=rule)
         return [r for r in results if r is not None]
 
     # ----------------------------------------------------------------- internals
@@ -347,7 +355,14 @@ class Expander:
             start = end
 
     def _sparsify(
-        self, vec: np.ndarray, tokens: int, windows: int, top_k: int | None, min_weight: float
+        self,
+        vec: np.ndarray,
+        tokens: int,
+        windows: int,
+        top_k: int | None,
+        min_weight: float,
+        *,
+        prune: Prune | None = None,
     ) -> SparseVector:
         vec[self.special_ids] = 0.0
         keep = vec > 0.0
@@ -358,4 +373,6 @@ class Expander:
         order = np.lexsort((idx, -vals))  # weight descending, then index ascending
         if top_k is not None:
             order = order[:top_k]
+        if prune is not None:
+            order = order[: keep_count(vals[order].astype(np.float32), prune)]
         return SparseVector(idx[order].astype(np.int32), vals[order].astype(np.float32), tokens, windows, self.vocab)

@@ -33,6 +33,7 @@ from .documents import (
 from .errors import ObjectFailedError
 from .events import Checkpoint, ObjectRef
 from .output import MAX_ERROR_RECORDS, JsonLinesWriter
+from .prune import Prune
 from .runs import Existing, Outcome, error_code, sequencer_order
 
 BATCH_DOCS = 64  # documents per Expander call
@@ -257,6 +258,8 @@ class Objects:
         ranged = not is_gzip(ref.key)
         stream = open_stream(response["Body"], ref.key, runtime.settings.max_object_bytes)
         expander = runtime.expander
+        settings = runtime.settings
+        prune = Prune(settings.prune_type, settings.prune_value) if settings.prune_type else None
         max_doc_bytes = (
             expander.max_chars * 4 if expander.max_chars else runtime.settings.max_object_bytes
         )  # UTF-8 <= 4 B
@@ -280,7 +283,7 @@ class Objects:
         def flush() -> None:
             nonlocal documents
             docs = [i for i in pending if isinstance(i, Document)]
-            results, too_long = expand_documents(expander, docs, runtime.settings.output_format)
+            results, too_long = expand_documents(expander, docs, runtime.settings.output_format, prune)
             bad = sorted([i for i in pending if isinstance(i, DocumentError)] + too_long, key=lambda e: e.line or 0)
             for err in bad:
                 errors.write(err.record(source))

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from . import runtime, service
+from .prune import PRUNE_TYPES
 from .request import FIELDS, Field
 from .routes import ROUTES
 
@@ -32,6 +33,10 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["enum"] = list(f.enum)
     if f.minimum is not None:
         schema["minimum"] = f.minimum
+    if f.type == "object" and f.name == "prune":
+        schema["required"] = ["type", "value"]
+        schema["additionalProperties"] = False
+        schema["properties"] = {"type": {"type": "string", "enum": list(PRUNE_TYPES)}, "value": {"type": "number"}}
     if f.nullable:
         schema["nullable"] = True
     if f.default is not None or f.nullable:

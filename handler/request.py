@@ -1,8 +1,8 @@
 """The expand request: its fields, and the one set of rules that validates them.
 
 ``FIELDS`` drives HTTP/direct validation (``parse_request``), the Expander's own argument checks
-(``check_texts`` / ``check_options``) and the OpenAPI request schema (openapi.py). No powertools, no numpy:
-the library API (expander.py) imports it too.
+(``check_texts`` / ``check_options``) and the OpenAPI request schema (openapi.py). ``prune`` is checked by
+``prune.Prune.parse``. No powertools: the library API (expander.py) imports it too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import OUTPUT_FORMATS, Settings
 from .errors import InvalidRequestError, PayloadTooLargeError, echo
+from .prune import Prune
 
 KINDS = ("document", "query")
 
@@ -43,6 +44,10 @@ FIELDS: tuple[Field, ...] = (
         OUTPUT_FORMATS,
     ),
     Field("truncate", "boolean", "Only the first window of a long text (default: every window, max-pooled).", False),
+    Field(
+        "prune", "object", "OpenSearch-style pruning: {\"type\": \"top_k\" | \"max_ratio\" | \"abs_value\" | "
+        "\"alpha_mass\", \"value\": x}; not together with top_k or min_weight.", None, (), None, True,
+    ),
 )  # fmt: skip
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -55,6 +60,7 @@ class ExpandRequest:
     min_weight: float = 0.0
     format: str = "indices"
     truncate: bool = False
+    prune: Prune | None = None
 
 
 def is_finite_number(value: float) -> bool:
@@ -92,6 +98,8 @@ def _type_ok(value: Any, json_type: str) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) and is_finite_number(value)
     if json_type == "array":
         return isinstance(value, list)
+    if json_type == "object":
+        return isinstance(value, dict)
     return False
 
 
@@ -161,6 +169,10 @@ def parse_request(payload: Any, limits: Settings) -> ExpandRequest:
     for name, value in payload.items():
         check_value(FIELD_BY_NAME[name], value)
     options = dict(payload)
+    if options.get("prune") is not None:
+        if "top_k" in options or "min_weight" in options:
+            raise InvalidRequestError("prune one way: give prune, or top_k / min_weight, not both", field="prune")
+        options["prune"] = Prune.parse(options["prune"])
     texts = options.pop("texts", None)
     if texts is None:
         texts = [options.pop("text")]

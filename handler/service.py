@@ -42,6 +42,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         top_k=request.top_k,
         min_weight=request.min_weight,
         truncate=request.truncate,
+        prune=request.prune,
         max_total_windows=runtime.settings.max_request_windows,
     )
     inference_ms = (time.perf_counter() - start) * 1e3

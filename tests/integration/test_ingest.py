@@ -136,6 +136,21 @@ def test_every_line_error_code(s3, folder, lambda_context, monkeypatch) -> None:
     assert errors[3]["id"] == "long"
 
 
+def test_prune_environment_prunes_every_ingested_vector(s3, folder, lambda_context, monkeypatch) -> None:
+    """PRUNE_TYPE=alpha_mass / PRUNE_VALUE=0.6 (read once at init, so patched here): each output line is the
+    Expander's vector pruned the same way."""
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, prune_type="alpha_mass", prune_value=0.6))
+    texts = ["chronic obstructive pulmonary disease", "how do i reset my router password"]
+    body = "\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)).encode()
+    key = f"{folder}pruned.jsonl"
+    assert run_sqs(lambda_context, put_object(s3, key, body))[0] == []
+    lines = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    expected = runtime.expander.expand(texts, prune={"type": "alpha_mass", "value": 0.6})
+    for line, vec in zip(lines, expected, strict=True):
+        assert line["indices"] == vec.indices.tolist()
+        assert len(vec) < len(runtime.expander.expand([texts[line["id"]]])[0])
+
+
 def test_fixing_an_object_removes_its_stale_errors_file(s3, folder, lambda_context) -> None:
     """An object with a bad line gets an errors file; the same key fixed and uploaded again has all its lines
     written and no errors file left over from the first version."""

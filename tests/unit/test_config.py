@@ -83,8 +83,9 @@ def test_the_template_sets_exactly_the_declared_variables_with_their_defaults() 
     declared = Settings.variables(deployed_only=True)
     assert sorted(ours) == sorted(declared)
     resources = {"OUTPUT_BUCKET", "INGEST_QUEUE_URL"}  # the stack's own bucket and queue (next test)
-    template_defaults = {k: _template_default(v) for k, v in GLOBAL_ENV.items() if k in declared.keys() - resources}
-    assert template_defaults == {k: v for k, v in declared.items() if k in GLOBAL_ENV and k not in resources}
+    env = {**GLOBAL_ENV, **INGEST_ENV}
+    template_defaults = {k: _template_default(v) for k, v in env.items() if k in declared.keys() - resources}
+    assert template_defaults == {k: v for k, v in declared.items() if k not in resources}
     assert "MODEL_DIR" not in ours  # the model ships in the zip at the package default
 
 
