@@ -67,20 +67,28 @@ class SparseVector:
 
     __hash__ = None  # type: ignore[assignment]  # holds arrays: compared by value, not hashable
 
-    def _rounded(self, decimals: int | None) -> list[float]:
+    def _rounded(self, decimals: int | None) -> tuple[list[int], list[float]]:
+        """Indices and values, rounded to ``decimals``; a weight that rounds to 0 is dropped (zero weights are
+        never returned, and rank_features refuses them). Sorted descending, so those are the tail."""
         values = self.values.astype(np.float64)
-        return (values if decimals is None else np.round(values, decimals)).tolist()  # type: ignore[no-any-return]
+        if decimals is None:
+            return self.indices.tolist(), values.tolist()
+        rounded = np.round(values, decimals)
+        kept = int(np.count_nonzero(rounded > 0))
+        return self.indices[:kept].tolist(), rounded[:kept].tolist()
 
     def to_indices(self, decimals: int | None = None) -> dict[str, list[Any]]:
         """``{"indices": [...], "values": [...]}`` (Elasticsearch/Qdrant/Pinecone/Milvus sparse shape)."""
-        return {"indices": self.indices.tolist(), "values": self._rounded(decimals)}
+        indices, values = self._rounded(decimals)
+        return {"indices": indices, "values": values}
 
     def to_terms(self, decimals: int | None = None) -> dict[str, float]:
         """``{term: weight}`` with the tokenizer's WordPiece strings (OpenSearch rank_features shape)."""
         if not self.vocab:
             raise ValueError("this vector has no vocabulary attached; use to_indices()")
         vocab = self.vocab
-        return {vocab[i]: v for i, v in zip(self.indices.tolist(), self._rounded(decimals), strict=True)}
+        indices, values = self._rounded(decimals)
+        return {vocab[i]: v for i, v in zip(indices, values, strict=True)}
 
     def dense(self, vocab_size: int) -> np.ndarray:
         out = np.zeros(vocab_size, dtype=np.float32)

@@ -270,3 +270,18 @@ def test_one_window_modes_look_past_a_prefix_the_tokenizer_drops(expander) -> No
         (vec,) = expander.expand([text], **kwargs)
         assert vec.tokens == alone.tokens > 0 and vec.indices.tolist() == alone.indices.tolist()
         assert np.allclose(vec.values, alone.values, atol=1e-6)
+
+
+def test_a_weight_that_rounds_to_zero_is_not_returned() -> None:
+    """Output rounded to 6 decimals never carries a 0.0 weight (rank_features refuses them): such a tail is
+    dropped from both shapes, and kept unrounded."""
+    import numpy as np
+
+    from handler.expander import SparseVector
+
+    vec = SparseVector(
+        np.array([7, 3, 9], dtype=np.int32), np.array([1.5, 2e-6, 4e-7], dtype=np.float32), 3, 1, list("abcdefghij")
+    )
+    assert vec.to_indices(6) == {"indices": [7, 3], "values": [1.5, 2e-6]}
+    assert vec.to_terms(6) == {"h": 1.5, "d": 2e-6}
+    assert vec.to_indices()["indices"] == [7, 3, 9]

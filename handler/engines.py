@@ -1,0 +1,74 @@
+"""Output lines (ingest's JSON Lines, or HTTP ``data`` items) -> the record each search engine takes as is.
+
+Library helpers for loading vectors; the Lambda handler never imports this module.
+
+    qdrant_point      {"id": uint64 | UUID, "vector": {"splade": {"indices", "values"}}, "payload": {"id": ...}}
+    milvus_row        {"pk": "<id>", "splade": {index: value}}            (a SPARSE_FLOAT_VECTOR field)
+    pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}
+    opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field
+
+Qdrant point ids must be unsigned 64-bit integers or UUIDs: other ids become a UUIDv5 of their text, and the
+original id is kept in the payload. rank_features / sparse_vector feature names are field paths, so a term with a
+dot (".", "...") is dropped, and every value must be a positive finite number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+QDRANT_NAMESPACE = uuid.UUID("6f1d2a4e-5b7c-5d2e-9a41-3c0b8e7f1a90")  # fixed: the same id maps to the same UUID
+VECTOR_NAME = "splade"
+
+
+def qdrant_id(doc_id: Any) -> int | str:
+    """``doc_id`` when it is an unsigned 64-bit integer, else a UUIDv5 of its text (a UUID string stays itself)."""
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool) and 0 <= doc_id < 2**64:
+        return doc_id
+    text = doc_id if isinstance(doc_id, str) else json.dumps(doc_id, sort_keys=True)
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return str(uuid.uuid5(QDRANT_NAMESPACE, text))
+
+
+def _pairs(line: dict[str, Any]) -> tuple[list[int], list[float]]:
+    if "indices" not in line:
+        raise ValueError("the line has no indices/values: write the output with OUTPUT_FORMAT=indices or both")
+    return list(line["indices"]), list(line["values"])
+
+
+def qdrant_point(line: dict[str, Any]) -> dict[str, Any]:
+    indices, values = _pairs(line)
+    return {
+        "id": qdrant_id(line["id"]),
+        "vector": {VECTOR_NAME: {"indices": indices, "values": values}},
+        "payload": {"id": line["id"]},
+    }
+
+
+def milvus_row(line: dict[str, Any]) -> dict[str, Any]:
+    indices, values = _pairs(line)
+    return {"pk": str(line["id"]), VECTOR_NAME: dict(zip(indices, values, strict=True))}
+
+
+def pinecone_record(line: dict[str, Any]) -> dict[str, Any]:
+    indices, values = _pairs(line)
+    return {"id": str(line["id"]), "sparse_values": {"indices": indices, "values": values}}
+
+
+def feature_map(terms: dict[str, float]) -> dict[str, float]:
+    """The terms a rank_features / sparse_vector field accepts: no dot in the name, a positive finite value."""
+    return {t: w for t, w in terms.items() if "." not in t and w > 0 and math.isfinite(w)}
+
+
+def opensearch_bulk(lines: Iterable[dict[str, Any]], index: str, field: str = VECTOR_NAME) -> Iterator[str]:
+    """NDJSON `_bulk` body lines (action, then document) for lines written with OUTPUT_FORMAT=terms or both."""
+    for line in lines:
+        if "terms" not in line:
+            raise ValueError("the line has no terms: write the output with OUTPUT_FORMAT=terms or both")
+        yield json.dumps({"index": {"_index": index, "_id": str(line["id"])}})
+        yield json.dumps({field: feature_map(line["terms"])}, ensure_ascii=False)

@@ -1,0 +1,161 @@
+"""Ingest output loaded into real engines (Qdrant local mode, Milvus Lite): their scores equal the exact dot
+products and their rankings equal a brute-force search; Pinecone and OpenSearch / Elasticsearch bodies follow
+those engines' documented rules."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from devkit.corpus import prose_paragraphs
+from devkit.events import put_object, sqs_event
+from handler import app, engines, runtime
+
+pytestmark = pytest.mark.integration
+QUERIES = [
+    "how do I open a file for reading",
+    "exceptions raised by a function",
+    "unicode strings and bytes",
+    "iterate over a dictionary",
+    "lung disease",
+    "thread safety",
+]
+TOP = 10
+REL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def corpus(aws: Any) -> list[dict[str, Any]]:
+    """80 prose paragraphs through the ingest path (SQS event, S3 object, OUTPUT_FORMAT=both): the output lines.
+    Ids mix strings, integers and a UUID so each engine's id rules are exercised."""
+    from devkit.events import LambdaContext
+
+    s3 = aws.client("s3")
+    prose = prose_paragraphs()[:80]
+    ids: list[Any] = [f"doc-{i}" if i % 3 else i for i in range(80)]
+    ids[5] = str(uuid.UUID(int=5))
+    body = "\n".join(json.dumps({"id": d, "text": t}) for d, t in zip(ids, prose, strict=True)).encode()
+    key = f"engines-{uuid.uuid4().hex[:6]}/corpus.jsonl"
+    saved = runtime.settings
+    runtime.settings = replace(saved, output_format="both")
+    try:
+        event, _ = sqs_event(put_object(s3, key, body))
+        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
+    finally:
+        runtime.settings = saved
+    out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().decode()
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert [line["id"] for line in lines] == ids
+    return lines
+
+
+def exact_top(lines: list[dict[str, Any]], query: Any) -> dict[str, float]:
+    """Brute force: every document's dot product with the query (float64 over the float32 weights)."""
+    q = dict(zip(query.indices.tolist(), query.values.astype(np.float64).tolist(), strict=True))
+    return {
+        str(line["id"]): float(sum(w * q.get(i, 0.0) for i, w in zip(line["indices"], line["values"], strict=True)))
+        for line in lines
+    }
+
+
+def assert_ranked_like_brute_force(got: list[tuple[str, float]], exact: dict[str, float]) -> None:
+    """Each returned score is the exact dot product (rel 1e-4); the scores are the exact top ones, in order."""
+    assert len(got) == TOP
+    for doc_id, score in got:
+        assert math.isclose(score, exact[doc_id], rel_tol=REL), (doc_id, score, exact[doc_id])
+    best = sorted(exact.values(), reverse=True)[:TOP]
+    assert np.allclose([s for _, s in got], best, rtol=REL)
+
+
+def test_qdrant_local_mode_scores_are_exact_dot_products(corpus) -> None:
+    """A named sparse vector in Qdrant (local mode): UUIDv5 / uint64 ids, the original id in the payload, and the
+    search equals brute force for each query vector."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "docs", vectors_config={}, sparse_vectors_config={engines.VECTOR_NAME: models.SparseVectorParams()}
+    )
+    points = [engines.qdrant_point(line) for line in corpus]
+    assert all(isinstance(p["id"], int) or uuid.UUID(p["id"]) for p in points)
+    assert engines.qdrant_point(corpus[5])["id"] == corpus[5]["id"]  # a UUID id stays itself
+    client.upsert(
+        "docs",
+        [
+            models.PointStruct(
+                id=p["id"], vector={k: models.SparseVector(**v) for k, v in p["vector"].items()}, payload=p["payload"]
+            )
+            for p in points
+        ],
+    )
+    for query in runtime.expander.expand(QUERIES, kind="query"):
+        hits = client.query_points(
+            "docs",
+            query=models.SparseVector(indices=query.indices.tolist(), values=query.values.tolist()),
+            using=engines.VECTOR_NAME,
+            limit=TOP,
+            with_payload=True,
+        ).points
+        assert hits[0].score > 0
+        assert_ranked_like_brute_force(
+            [(str((h.payload or {})["id"]), h.score) for h in hits], exact_top(corpus, query)
+        )
+
+
+def test_milvus_lite_sparse_float_vector_scores_are_exact_dot_products(corpus, tmp_path: Path) -> None:
+    """A SPARSE_FLOAT_VECTOR field in Milvus Lite with an inner-product index: search equals brute force."""
+    from pymilvus import DataType, MilvusClient
+
+    client = MilvusClient(str(tmp_path / "milvus.db"))
+    schema = client.create_schema(auto_id=False)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=512)
+    schema.add_field(engines.VECTOR_NAME, DataType.SPARSE_FLOAT_VECTOR)
+    index = client.prepare_index_params()
+    index.add_index(field_name=engines.VECTOR_NAME, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_collection("docs", schema=schema, index_params=index)
+    client.insert("docs", [engines.milvus_row(line) for line in corpus])
+    queries = runtime.expander.expand(QUERIES, kind="query")
+    results = client.search(
+        "docs",
+        data=[dict(zip(q.indices.tolist(), q.values.tolist(), strict=True)) for q in queries],
+        anns_field=engines.VECTOR_NAME,
+        limit=TOP,
+        search_params={"metric_type": "IP"},
+    )
+    for query, hits in zip(queries, results, strict=True):
+        assert_ranked_like_brute_force([(h.get("pk"), h["distance"]) for h in hits], exact_top(corpus, query))
+
+
+def test_pinecone_records_follow_the_sparse_upsert_rules(corpus) -> None:
+    """Pinecone sparse upserts: a string id, unique uint32 indices and as many finite float values, non-empty."""
+    for line in corpus:
+        record = engines.pinecone_record(line)
+        assert sorted(record) == ["id", "sparse_values"] and isinstance(record["id"], str) and record["id"]
+        indices, values = record["sparse_values"]["indices"], record["sparse_values"]["values"]
+        assert indices and len(indices) == len(values) == len(set(indices))
+        assert all(isinstance(i, int) and 0 <= i < 2**32 for i in indices)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in values)
+
+
+def test_opensearch_bulk_bodies_follow_rank_features_rules(corpus) -> None:
+    """`_bulk` for rank_features / sparse_vector: an index action with a string _id before each document; feature
+    names without dots, values positive and finite; nothing else of the term map is dropped."""
+    body = list(engines.opensearch_bulk(corpus, "docs"))
+    assert len(body) == 2 * len(corpus)
+    dotted = 0
+    for line, action, doc in zip(corpus, body[::2], body[1::2], strict=True):
+        assert json.loads(action) == {"index": {"_index": "docs", "_id": str(line["id"])}}
+        features = json.loads(doc)[engines.VECTOR_NAME]
+        assert features and all("." not in t and v > 0 and math.isfinite(v) for t, v in features.items())
+        assert set(features) == {t for t in line["terms"] if "." not in t}
+        dotted += len(line["terms"]) - len(features)
+    assert dotted > 0  # the corpus has "." terms, so the rule was exercised
+    with pytest.raises(ValueError, match="OUTPUT_FORMAT=terms"):
+        list(engines.opensearch_bulk([{"id": 1, "indices": [1], "values": [1.0]}], "docs"))
