@@ -98,6 +98,15 @@ class Settings:
             settings = replace(settings, output_prefix=prefix + "/")
         return settings
 
+    @property
+    def prune(self) -> Any:
+        """PRUNE_TYPE / PRUNE_VALUE as a ``prune.Prune`` (checked by from_env), or None when no pruning is set."""
+        if not self.prune_type:
+            return None
+        from .prune import Prune
+
+        return Prune.parse({"type": self.prune_type, "value": self.prune_value})
+
     @classmethod
     def variables(cls, deployed_only: bool = False) -> dict[str, str]:
         """Variable name -> default as the environment spells it (what the template sets)."""

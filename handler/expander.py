@@ -30,8 +30,8 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .config import Settings, available_cpus
-from .errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
-from .prune import Prune, keep_count
+from .errors import ModelAssetsError, PayloadTooLargeError
+from .prune import Prune, keep_count, one_way_only
 from .request import check_options, check_texts
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -244,7 +244,7 @@ class Expander:
         self._check_args(texts, kind, top_k, min_weight, truncate)
         rule = None if prune is None else Prune.parse(prune)
         if rule is not None and (top_k is not None or min_weight != 0.0):
-            raise InvalidRequestError("prune one way: give prune, or top_k / min_weight, not both", field="prune")
+            raise one_way_only()
         one_window = truncate or kind == "query"
         content = self.window_tokens - 2
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)

@@ -33,7 +33,6 @@ from .documents import (
 from .errors import ObjectFailedError
 from .events import Checkpoint, ObjectRef
 from .output import MAX_ERROR_RECORDS, JsonLinesWriter
-from .prune import Prune
 from .runs import Existing, Outcome, error_code, sequencer_order
 
 BATCH_DOCS = 64  # documents per Expander call
@@ -258,8 +257,7 @@ class Objects:
         ranged = not is_gzip(ref.key)
         stream = open_stream(response["Body"], ref.key, runtime.settings.max_object_bytes)
         expander = runtime.expander
-        settings = runtime.settings
-        prune = Prune(settings.prune_type, settings.prune_value) if settings.prune_type else None
+        prune = runtime.settings.prune
         max_doc_bytes = (
             expander.max_chars * 4 if expander.max_chars else runtime.settings.max_object_bytes
         )  # UTF-8 <= 4 B

@@ -48,6 +48,11 @@ class Prune:
         return cls(kind, float(value))
 
 
+def one_way_only() -> InvalidRequestError:
+    """The error when a request prunes two ways (prune with top_k or min_weight), the same for every caller."""
+    return InvalidRequestError("prune one way: give prune, or top_k / min_weight, not both", field="prune")
+
+
 def _valid(kind: str, value: float) -> bool:
     try:
         if kind == "top_k":

@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import OUTPUT_FORMATS, Settings
 from .errors import InvalidRequestError, PayloadTooLargeError, echo
-from .prune import Prune
+from .prune import Prune, one_way_only
 
 KINDS = ("document", "query")
 
@@ -171,7 +171,7 @@ def parse_request(payload: Any, limits: Settings) -> ExpandRequest:
     options = dict(payload)
     if options.get("prune") is not None:
         if "top_k" in options or "min_weight" in options:
-            raise InvalidRequestError("prune one way: give prune, or top_k / min_weight, not both", field="prune")
+            raise one_way_only()
         options["prune"] = Prune.parse(options["prune"])
     texts = options.pop("texts", None)
     if texts is None:
