@@ -16,6 +16,7 @@ from typing import Any
 
 PACKAGE_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"
 OUTPUT_FORMATS = ("indices", "terms", "both")
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _var(
@@ -65,6 +66,8 @@ class Settings:
     s3_endpoint_url: str = _var("S3_ENDPOINT_URL", "", "an S3-compatible endpoint (MinIO, moto_server); empty: AWS")
     prune_type: str = _var("PRUNE_TYPE", "", "ingest: top_k, max_ratio, abs_value or alpha_mass; empty: no pruning")
     prune_value: float = _var("PRUNE_VALUE", 0.0, "ingest: the PRUNE_TYPE's value (OpenSearch's ranges)")
+    output_chunks: bool = _var(
+        "OUTPUT_CHUNKS", False, "ingest: also write each window's vector and span to <prefix><key>.chunks.jsonl")
     # fmt: on
 
     @classmethod
@@ -117,12 +120,16 @@ class Settings:
 
 def _parse(meta: Mapping[str, Any], default: Any, raw: str) -> Any:
     name = meta["env"]
+    if isinstance(default, bool):
+        if raw.lower() not in BOOLEANS:
+            raise ValueError(f"environment variable {name}={raw!r} must be true or false")
+        return BOOLEANS[raw.lower()]
     if isinstance(default, float):
         try:
             return float(raw)
         except ValueError:
             raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
-    if isinstance(default, bool) or not isinstance(default, int):
+    if not isinstance(default, int):
         if isinstance(default, tuple):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return Path(raw) if isinstance(default, Path) else raw
@@ -138,4 +145,6 @@ def _parse(meta: Mapping[str, Any], default: Any, raw: str) -> Any:
 
 
 def _spell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return ",".join(value) if isinstance(value, tuple) else str(value)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ObjectFailedError, PayloadTooLargeError
-from .formats import render
+from .formats import render, render_chunks
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -177,17 +177,20 @@ def _parse_line(
     return Document(record.get(id_field, f"{key}#{number}"), value, number, start)
 
 
+Expanded = tuple[Document, dict[str, Any], list[dict[str, Any]]]
+
+
 def expand_documents(
-    expander: Any, docs: list[Document], fmt: str, prune: Any = None
-) -> tuple[list[tuple[Document, dict[str, Any]]], list[DocumentError]]:
-    """(document, rendered vector) pairs and the DocumentErrors of documents too long to expand, for one batch.
-    ``prune``: PRUNE_TYPE / PRUNE_VALUE as a Prune, or None."""
-    results: list[tuple[Document, dict[str, Any]]] = []
+    expander: Any, docs: list[Document], fmt: str, prune: Any = None, chunks: bool = False
+) -> tuple[list[Expanded], list[DocumentError]]:
+    """(document, rendered vector, rendered chunks) for one batch, and the DocumentErrors of documents too long to
+    expand. ``prune``: PRUNE_TYPE / PRUNE_VALUE as a Prune, or None; ``chunks``: OUTPUT_CHUNKS (else no chunks)."""
+    results: list[Expanded] = []
     errors: list[DocumentError] = []
     pending = list(docs)
     while pending:
         try:
-            vectors = expander.expand([d.text for d in pending], prune=prune)
+            vectors = expander.expand([d.text for d in pending], prune=prune, chunks=chunks)
         except PayloadTooLargeError as exc:  # one document needs too many windows: record it, go on
             if exc.index is None:
                 raise
@@ -198,6 +201,6 @@ def expand_documents(
             )
             errors.append(DocumentError(bad.line, "text_too_long", reason, bad.offset, bad.id))
             continue
-        results.extend((d, render(v, fmt)) for d, v in zip(pending, vectors, strict=True))
+        results.extend((d, render(v, fmt), render_chunks(v, fmt)) for d, v in zip(pending, vectors, strict=True))
         pending = []
     return results, errors

@@ -5,7 +5,8 @@ Library helpers for loading vectors; the Lambda handler never imports this modul
     qdrant_point      {"id": uint64 | UUID, "vector": {"splade": {"indices", "values"}}, "payload": {"id": ...}}
     milvus_row        {"pk": "<id>", "splade": {index: value}}            (a SPARSE_FLOAT_VECTOR field)
     pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}
-    opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field
+    opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field,
+                      with the chunks (OUTPUT_CHUNKS) as a nested field when given
 
 Qdrant point ids must be unsigned 64-bit integers or UUIDs: other ids become a UUIDv5 of their text, and the
 original id is kept in the payload. rank_features / sparse_vector feature names are field paths, so a term with a
@@ -65,10 +66,29 @@ def feature_map(terms: dict[str, float]) -> dict[str, float]:
     return {t: w for t, w in terms.items() if "." not in t and w > 0 and math.isfinite(w)}
 
 
-def opensearch_bulk(lines: Iterable[dict[str, Any]], index: str, field: str = VECTOR_NAME) -> Iterator[str]:
-    """NDJSON `_bulk` body lines (action, then document) for lines written with OUTPUT_FORMAT=terms or both."""
+def _terms(line: dict[str, Any]) -> dict[str, float]:
+    if "terms" not in line:
+        raise ValueError("the line has no terms: write the output with OUTPUT_FORMAT=terms or both")
+    return feature_map(line["terms"])
+
+
+def opensearch_bulk(
+    lines: Iterable[dict[str, Any]],
+    index: str,
+    field: str = VECTOR_NAME,
+    chunks: Iterable[dict[str, Any]] = (),
+) -> Iterator[str]:
+    """NDJSON `_bulk` body lines (action, then document) for lines written with OUTPUT_FORMAT=terms or both.
+
+    ``chunks``: the ``.chunks.jsonl`` lines (OUTPUT_CHUNKS); each document then also gets a nested field
+    ``chunks: [{"chunk", "span", <field>}]`` in chunk order, for a ``nested`` query with ``score_mode: max``."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for part in chunks:
+        by_id.setdefault(str(part["id"]), []).append(part)
     for line in lines:
-        if "terms" not in line:
-            raise ValueError("the line has no terms: write the output with OUTPUT_FORMAT=terms or both")
+        doc: dict[str, Any] = {field: _terms(line)}
+        parts = sorted(by_id.get(str(line["id"]), ()), key=lambda p: p["chunk"])
+        if parts:
+            doc["chunks"] = [{"chunk": p["chunk"], "span": p["span"], field: _terms(p)} for p in parts]
         yield json.dumps({"index": {"_index": index, "_id": str(line["id"])}})
-        yield json.dumps({field: feature_map(line["terms"])}, ensure_ascii=False)
+        yield json.dumps(doc, ensure_ascii=False)

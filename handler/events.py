@@ -75,10 +75,14 @@ class Checkpoint:
     documents: int = 0
     errors_kept: int = 0
     errors_total: int = 0
-    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, then the kept error lines
+    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, the chunks' tail, then the error lines
     carry_key: str | None = None
     output_etag: str | None = None  # the output when run 1 started (None: there was none)
     errors_etag: str | None = None
+    chunks_etag: str | None = None  # the .chunks.jsonl when run 1 started
+    chunks_upload_id: str | None = None  # OUTPUT_CHUNKS: the chunks file's own multipart upload
+    chunks_parts: list[dict[str, Any]] = field(default_factory=list)
+    chunks_tail_bytes: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,17 @@ CHARS_PER_TOKEN_BOUND = 16
 
 @dataclass(frozen=True)
 class SparseVector:
-    """One text's SPLADE vector: ``indices`` (int32) sorted by weight descending, ``values`` (float32)."""
+    """One text's SPLADE vector: ``indices`` (int32) sorted by weight descending, ``values`` (float32).
+
+    ``chunks`` (only with ``expand(..., chunks=True)``): each window's own vector, in text order, with the
+    character span ``[start, end)`` of the text it covers."""
 
     indices: np.ndarray
     values: np.ndarray
     tokens: int  # WordPiece tokens of the text the vector covers ([CLS]/[SEP] not counted)
     windows: int  # model windows run for this text
     vocab: Sequence[str] = field(default=(), repr=False, compare=False)
+    chunks: tuple[Chunk, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
@@ -63,6 +67,7 @@ class SparseVector:
             and self.windows == other.windows
             and np.array_equal(self.indices, other.indices)
             and np.array_equal(self.values, other.values)
+            and self.chunks == other.chunks
         )
 
     __hash__ = None  # type: ignore[assignment]  # holds arrays: compared by value, not hashable
@@ -94,6 +99,15 @@ class SparseVector:
         out = np.zeros(vocab_size, dtype=np.float32)
         out[self.indices] = self.values
         return out
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One window of a text: its vector and the character span ``[start, end)`` of the text it covers, from
+    the tokenizer's offsets (``text[start:end]`` is the window's text)."""
+
+    span: tuple[int, int]
+    vector: SparseVector
 
 
 class _Vocabulary(Sequence[str]):
@@ -228,6 +242,7 @@ class Expander:
         truncate: bool = False,
         max_total_windows: int | None = None,
         prune: Prune | dict[str, Any] | None = None,
+        chunks: bool = False,
     ) -> list[SparseVector]:
         """SPLADE vectors for ``texts``, in input order.
 
@@ -238,10 +253,13 @@ class Expander:
         ``min_weight``: keep terms whose weight is >= this value (zero weights are never returned).
         ``truncate``: only the first window of a long text (otherwise every window, max-pooled).
         ``kind="query"``: the same model, one window (the model is symmetric).
+        ``chunks``: also each window's own vector and character span (``SparseVector.chunks``), pruned the same
+        way as the pooled vector.
         ``max_total_windows``: a work budget for the whole call, checked after tokenizing and before any
         inference (PayloadTooLargeError ``too_much_work``).
         """
         self._check_args(texts, kind, top_k, min_weight, truncate)
+        check_options({"chunks": chunks})
         rule = None if prune is None else Prune.parse(prune)
         if rule is not None and (top_k is not None or min_weight != 0.0):
             raise one_way_only()
@@ -249,6 +267,7 @@ class Expander:
         content = self.window_tokens - 2
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
         windows: list[tuple[int, list[int]]] = []  # (text index, ids with [CLS]/[SEP])
+        spans: list[tuple[int, int]] = []  # per window: the characters it covers (chunks only)
         counts = [0] * len(texts)
         covered = [0] * len(texts)
         for i, enc in enumerate(encodings):
@@ -270,6 +289,9 @@ class Expander:
             counts[i] = len(starts)
             covered[i] = min(n, content) if one_window else n
             windows.extend((i, [self.cls_id, *ids[s : s + length], self.sep_id]) for s in starts)
+            if chunks:
+                offsets = enc.offsets
+                spans.extend((offsets[s][0], offsets[min(s + length, n) - 1][1]) for s in starts)
         if max_total_windows is not None and len(windows) > max_total_windows:
             raise PayloadTooLargeError(
                 f"the texts need {len(windows)} windows of {self.window_tokens} tokens; one request may use "
@@ -286,9 +308,14 @@ class Expander:
                 results[i] = SparseVector(empty_idx, empty_val, 0, 0, self.vocab)
         pending: dict[int, np.ndarray] = {}
         remaining = list(counts)
+        parts: dict[int, dict[int, Chunk]] = {}  # text -> window -> chunk (chunks only)
         for run, dense in self._runs(windows):
-            for row, (i, _) in enumerate(run):
+            for row, k in enumerate(run):
+                i, ids = windows[k]
                 vec = dense[row]
+                if chunks and counts[i] > 1:  # a one-window text's chunk is its pooled vector
+                    part = self._sparsify(vec.copy(), len(ids) - 2, 1, top_k, min_weight, prune=rule)
+                    parts.setdefault(i, {})[k] = Chunk(spans[k], part)
                 if counts[i] > 1:
                     acc = pending.get(i)
                     vec = vec.copy() if acc is None else np.maximum(acc, vec, out=acc)
@@ -296,7 +323,16 @@ class Expander:
                 remaining[i] -= 1
                 if remaining[i] == 0:
                     pending.pop(i, None)
-                    results[i] = self._sparsify(vec, covered[i], counts[i], top_k, min_weight, prune=rule)
+                    pooled = self._sparsify(vec, covered[i], counts[i], top_k, min_weight, prune=rule)
+                    if chunks:
+                        own = parts.pop(i, None)
+                        pieces = (
+                            tuple(own[w] for w in sorted(own))
+                            if own
+                            else (Chunk(spans[k], replace(pooled, chunks=())),)
+                        )
+                        pooled = replace(pooled, chunks=pieces)
+                    results[i] = pooled
         return [r for r in results if r is not None]
 
     # ----------------------------------------------------------------- internals
@@ -341,8 +377,9 @@ class Expander:
             clean = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]  # lone surrogate -> "?"
             return list(self.tokenizer.encode_batch(clean, add_special_tokens=False))
 
-    def _runs(self, windows: list[tuple[int, list[int]]]) -> Iterator[tuple[list[tuple[int, list[int]]], np.ndarray]]:
-        """Yield (windows of the run, [rows, vocab] output) for length-sorted runs within the token budget."""
+    def _runs(self, windows: list[tuple[int, list[int]]]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """Yield (indices of the run's windows, [rows, vocab] output) for length-sorted runs within the token
+        budget."""
         order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
         start = 0
         while start < len(order):
@@ -350,11 +387,11 @@ class Expander:
             # Sorted ascending: the run's padded size is (count) x (length of its last window).
             while end < len(order) and (end - start + 1) * len(windows[order[end]][1]) <= self.tokens_per_run:
                 end += 1
-            run = [windows[k] for k in order[start:end]]
-            width = len(run[-1][1])
+            run = order[start:end]
+            width = len(windows[run[-1]][1])
             ids = np.zeros((len(run), width), dtype=np.int64)
             mask = np.zeros((len(run), width), dtype=np.int64)
-            for row, (_, toks) in enumerate(run):
+            for row, (_, toks) in enumerate(windows[k] for k in run):
                 ids[row, : len(toks)] = toks
                 mask[row, : len(toks)] = 1
             feed = {"input_ids": ids, "attention_mask": mask}

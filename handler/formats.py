@@ -9,7 +9,7 @@ from .config import OUTPUT_FORMATS as FORMATS
 if TYPE_CHECKING:
     from .expander import SparseVector
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "render", "render_chunks"]
 DECIMALS = 6  # weights are ~0-4; six decimals keep every digit float32 has and drop float noise
 
 
@@ -21,3 +21,11 @@ def render(vector: SparseVector, fmt: str) -> dict[str, Any]:
     if fmt in ("terms", "both"):
         out["terms"] = vector.to_terms(DECIMALS)
     return out
+
+
+def render_chunks(vector: SparseVector, fmt: str) -> list[dict[str, Any]]:
+    """The vector's chunks (``expand(..., chunks=True)``): ``{"chunk", "span", <fmt fields>, "tokens"}`` each."""
+    return [
+        {"chunk": j, "span": list(c.span), **render(c.vector, fmt), "tokens": c.vector.tokens}
+        for j, c in enumerate(vector.chunks)
+    ]

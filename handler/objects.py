@@ -40,6 +40,7 @@ BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~
 BATCH_ITEMS = 1_000  # lines per step, good or bad: the time left is checked at least this often
 MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
+OUTPUT_SUFFIXES = (".jsonl", ".errors.jsonl", ".chunks.jsonl")  # what one source key produces
 
 
 def output_key(key: str, suffix: str) -> str:
@@ -51,6 +52,7 @@ class Objects:
 
     def __init__(self, s3: Any) -> None:
         self.s3 = s3
+        self.chunks: JsonLinesWriter | None = None  # OUTPUT_CHUNKS: the current object's chunks writer
 
     # ------------------------------------------------------------------ helpers
     def head_output(self, key: str) -> Existing | None:
@@ -90,8 +92,20 @@ class Objects:
             total=cp.errors_total,
         )
 
+    def _chunks_writer(self, ref: ObjectRef, cp: Checkpoint, tail: bytes = b"") -> JsonLinesWriter | None:
+        """OUTPUT_CHUNKS: the ``.chunks.jsonl`` writer (its own multipart upload, carried like the vectors')."""
+        if not runtime.settings.output_chunks:
+            return None
+        key = output_key(ref.key, ".chunks.jsonl")
+        bucket = runtime.settings.output_bucket
+        meta = self._metadata(ref)
+        return JsonLinesWriter(
+            self.s3, bucket, key, meta, upload_id=cp.chunks_upload_id, parts=cp.chunks_parts, tail=tail
+        )
+
     def _publish_errors(self, errors: JsonLinesWriter, ref: ObjectRef, seen: str | None) -> bool:
-        """Publish the errors file unless a newer event's output got there first; False when superseded."""
+        """Publish a side file (errors, chunks) unless a newer event's output got there first; False when
+        superseded."""
         for _ in range(3):
             try:
                 errors.commit(seen)
@@ -124,7 +138,7 @@ class Objects:
                 raise ObjectFailedError(f"access denied to s3://{ref.bucket}/{ref.key}", code="access_denied") from None
             if code not in ("404", "NoSuchKey", "NotFound"):
                 raise
-        removed = [self._delete_unless_newer(output_key(ref.key, s), ref) for s in (".jsonl", ".errors.jsonl")]
+        removed = [self._delete_unless_newer(output_key(ref.key, s), ref) for s in OUTPUT_SUFFIXES]
         if not any(removed) and self.head_output(output_key(ref.key, ".jsonl")) is not None:
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
         return Outcome("deleted", ref.key, documents=0, errors=0)
@@ -136,7 +150,12 @@ class Objects:
         if self.is_newer(current, ref):
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
         errors = self.head_output(output_key(ref.key, ".errors.jsonl"))
-        return Checkpoint(output_etag=current.etag if current else None, errors_etag=errors.etag if errors else None)
+        chunks = self.head_output(output_key(ref.key, ".chunks.jsonl"))
+        return Checkpoint(
+            output_etag=current.etag if current else None,
+            errors_etag=errors.etag if errors else None,
+            chunks_etag=chunks.etag if chunks else None,
+        )
 
     def _continuable(self, ref: ObjectRef, cp: Checkpoint) -> bool:
         """The checkpoint's carry object and multipart upload still exist (a redelivered continuation may find
@@ -144,9 +163,11 @@ class Objects:
         try:
             if cp.carry_key:
                 self.s3.head_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)
-            if cp.upload_id:
-                key = output_key(ref.key, ".jsonl")
-                self.s3.list_parts(Bucket=runtime.settings.output_bucket, Key=key, UploadId=cp.upload_id, MaxParts=1)
+            for suffix, upload_id in ((".jsonl", cp.upload_id), (".chunks.jsonl", cp.chunks_upload_id)):
+                if upload_id:
+                    key = output_key(ref.key, suffix)
+                    bucket = runtime.settings.output_bucket
+                    self.s3.list_parts(Bucket=bucket, Key=key, UploadId=upload_id, MaxParts=1)
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchUpload"):
                 return False
@@ -181,6 +202,7 @@ class Objects:
         """One run over the object from ``cp``: written, continued (a checkpoint to send), superseded, missing,
         or failed (a permanent failure, recorded). Transient failures raise."""
         upload: JsonLinesWriter | None = None
+        self.chunks = None
         if cp.run and not self._continuable(ref, cp):
             done = self.head_output(output_key(ref.key, ".jsonl"))
             if (
@@ -221,11 +243,14 @@ class Objects:
             if not (isinstance(exc, ObjectFailedError) and exc.permanent):
                 # Retried: keep the checkpoint's upload and carry (the retry continues from them); an upload this
                 # run started is dropped (a retry of run 1 starts a new one).
-                if upload is not None and upload.upload_id and upload.upload_id != cp.upload_id:
-                    upload.abort()
+                for writer, kept in ((upload, cp.upload_id), (self.chunks, cp.chunks_upload_id)):
+                    if writer is not None and writer.upload_id and writer.upload_id != kept:
+                        writer.abort()
                 raise
             if upload is not None and upload.upload_id:
                 cp.upload_id = upload.upload_id
+            if self.chunks is not None and self.chunks.upload_id:
+                cp.chunks_upload_id = self.chunks.upload_id
             return self._record_failure(ref, cp, exc)
 
     def _run(
@@ -253,7 +278,9 @@ class Objects:
         if cp.carry_key:
             carry = self.s3.get_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)["Body"].read()
             upload.buffer += carry[: cp.tail_bytes]
-        errors = self._errors_writer(ref, cp, carry[cp.tail_bytes :])
+        chunks_end = cp.tail_bytes + cp.chunks_tail_bytes
+        self.chunks = chunks = self._chunks_writer(ref, cp, carry[cp.tail_bytes : chunks_end])
+        errors = self._errors_writer(ref, cp, carry[chunks_end:])
         ranged = not is_gzip(ref.key)
         stream = open_stream(response["Body"], ref.key, runtime.settings.max_object_bytes)
         expander = runtime.expander
@@ -281,12 +308,16 @@ class Objects:
         def flush() -> None:
             nonlocal documents
             docs = [i for i in pending if isinstance(i, Document)]
-            results, too_long = expand_documents(expander, docs, runtime.settings.output_format, prune)
+            fmt = runtime.settings.output_format
+            results, too_long = expand_documents(expander, docs, fmt, prune, chunks=chunks is not None)
             bad = sorted([i for i in pending if isinstance(i, DocumentError)] + too_long, key=lambda e: e.line or 0)
             for err in bad:
                 errors.write(err.record(source))
-            for doc, vector in results:
+            for doc, vector, parts in results:
                 upload.write({"id": doc.id, "source": {**source, "line": doc.line}, "model": model, **vector})
+                if chunks is not None:
+                    for part in parts:
+                        chunks.write({"id": doc.id, **part})
             documents += len(results)
 
         for item in items:
@@ -333,7 +364,9 @@ class Objects:
             f"{runtime.settings.output_prefix}{CHECKPOINTS}{ref.key}.{(ref.etag or 'x').strip(chr(34))}.{cp.run + 1}"
         )
         tail = bytes(upload.buffer)
-        self.s3.put_object(Bucket=runtime.settings.output_bucket, Key=carry_key, Body=tail + bytes(errors.buffer))
+        chunks_tail = bytes(self.chunks.buffer) if self.chunks is not None else b""
+        body = tail + chunks_tail + bytes(errors.buffer)
+        self.s3.put_object(Bucket=runtime.settings.output_bucket, Key=carry_key, Body=body)
         line = (first.line or 1) - 1
         nxt = replace(
             cp,
@@ -346,6 +379,9 @@ class Objects:
             errors_kept=errors.kept,
             errors_total=errors.total,
             tail_bytes=len(tail),
+            chunks_tail_bytes=len(chunks_tail),
+            chunks_upload_id=self.chunks.upload_id if self.chunks is not None else None,
+            chunks_parts=list(self.chunks.parts) if self.chunks is not None else [],
             carry_key=carry_key,
         )
         stale = [cp.carry_key] if cp.carry_key else []  # deleted only after the next run is queued
@@ -369,16 +405,27 @@ class Objects:
             if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise
             cp.upload_id = upload.upload_id
+            cp.chunks_upload_id = self.chunks.upload_id if self.chunks is not None else cp.chunks_upload_id
             self._discard(ref, cp)
             current = self.head_output(upload.key)
             if self.is_newer(current, ref):
                 return Outcome("superseded", ref.key, reason="a newer event's output was published meanwhile")
             return Outcome("restart", ref.key, ref=ref, reason="the output changed while this run wrote it")
+        self._finish_chunks(ref, cp)
         self._finish_errors(ref, cp, errors)
         cp.upload_id = None  # completed
         self._discard(ref, cp)
         seconds = round(time.perf_counter() - start, 3)
         return Outcome("written", ref.key, output=upload.key, documents=documents, errors=errors.total, seconds=seconds)
+
+    def _finish_chunks(self, ref: ObjectRef, cp: Checkpoint) -> None:
+        """Publish the chunks file (OUTPUT_CHUNKS), or remove one an earlier run or setting left behind."""
+        if self.chunks is not None:
+            if not self._publish_errors(self.chunks, ref, cp.chunks_etag):
+                self.chunks.abort()
+            cp.chunks_upload_id = None
+        elif cp.chunks_etag is not None:
+            self._delete_unless_newer(output_key(ref.key, ".chunks.jsonl"), ref)
 
     def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, errors: JsonLinesWriter) -> None:
         if errors.total:
@@ -393,19 +440,21 @@ class Objects:
         errors.write(DocumentError(None, exc.code, exc.message).record(self._source_block(ref)))
         if not self._publish_errors(errors, ref, cp.errors_etag):
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
-        self._delete_unless_newer(output_key(ref.key, ".jsonl"), ref)
+        for suffix in (".jsonl", ".chunks.jsonl"):
+            self._delete_unless_newer(output_key(ref.key, suffix), ref)
         return Outcome("failed", ref.key, code=exc.code, reason=exc.message, errors=1)
 
     def _discard(self, ref: ObjectRef, cp: Checkpoint) -> None:
-        """Drop a run's unpublished state: its multipart upload and the carry object of the previous run."""
-        if cp.upload_id:
-            try:
-                key = output_key(ref.key, ".jsonl")
-                self.s3.abort_multipart_upload(Bucket=runtime.settings.output_bucket, Key=key, UploadId=cp.upload_id)
-            except Exception as exc:
-                if error_code(exc) not in ("NoSuchUpload", "404"):
-                    raise
-            cp.upload_id = None
+        """Drop a run's unpublished state: its multipart uploads and the carry object of the previous run."""
+        for suffix, upload_id in ((".jsonl", cp.upload_id), (".chunks.jsonl", cp.chunks_upload_id)):
+            if upload_id:
+                try:
+                    key = output_key(ref.key, suffix)
+                    self.s3.abort_multipart_upload(Bucket=runtime.settings.output_bucket, Key=key, UploadId=upload_id)
+                except Exception as exc:
+                    if error_code(exc) not in ("NoSuchUpload", "404"):
+                        raise
+        cp.upload_id = cp.chunks_upload_id = None
         if cp.carry_key:
             self.s3.delete_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)
             cp.carry_key = None

@@ -74,6 +74,28 @@ VECTOR_SCHEMA = {
         "terms": {"type": "object", "additionalProperties": {"type": "number"}, "description": "{term: weight}"},
         "tokens": {"type": "integer", "description": "WordPiece tokens of the text the vector covers."},
         "windows": {"type": "integer", "description": "Model windows run for the text."},
+        "chunks": {
+            "type": "array",
+            "description": "With `chunks: true`: each window's own vector, in text order.",
+            "items": {
+                "type": "object",
+                "required": ["chunk", "span", "tokens"],
+                "properties": {
+                    "chunk": {"type": "integer", "description": "0-based window number."},
+                    "span": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "[start, end): text[start:end] is the window's text (characters).",
+                    },
+                    "indices": {"type": "array", "items": {"type": "integer"}},
+                    "values": {"type": "array", "items": {"type": "number"}},
+                    "terms": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "tokens": {"type": "integer", "description": "WordPiece tokens in the window."},
+                },
+            },
+        },
     },
 }
 

@@ -45,6 +45,10 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("truncate", "boolean", "Only the first window of a long text (default: every window, max-pooled).", False),
     Field(
+        "chunks", "boolean", "Also return each window's vector with the character span [start, end) of the text "
+        "it covers.", False,
+    ),
+    Field(
         "prune", "object", "OpenSearch-style pruning: {\"type\": \"top_k\" | \"max_ratio\" | \"abs_value\" | "
         "\"alpha_mass\", \"value\": x}; not together with top_k or min_weight.", None, (), None, True,
     ),
@@ -61,6 +65,7 @@ class ExpandRequest:
     format: str = "indices"
     truncate: bool = False
     prune: Prune | None = None
+    chunks: bool = False
 
 
 def is_finite_number(value: float) -> bool:

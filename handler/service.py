@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from . import runtime
 from .errors import PayloadTooLargeError
-from .formats import render
+from .formats import render, render_chunks
 from .request import ExpandRequest, parse_request
 from .telemetry import capture_method, logger, metrics
 
@@ -43,6 +43,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         min_weight=request.min_weight,
         truncate=request.truncate,
         prune=request.prune,
+        chunks=request.chunks,
         max_total_windows=runtime.settings.max_request_windows,
     )
     inference_ms = (time.perf_counter() - start) * 1e3
@@ -50,6 +51,9 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         {"index": i, **render(v, request.format), "tokens": v.tokens, "windows": v.windows}
         for i, v in enumerate(vectors)
     ]
+    if request.chunks:  # they count toward the response-size guard like the rest of the response
+        for item, v in zip(data, vectors, strict=True):
+            item["chunks"] = render_chunks(v, request.format)
     tokens = sum(v.tokens for v in vectors)
     windows = sum(v.windows for v in vectors)
     metrics.add_metric(name="Texts", unit=MetricUnit.Count, value=len(vectors))

@@ -159,3 +159,89 @@ def test_opensearch_bulk_bodies_follow_rank_features_rules(corpus) -> None:
     assert dotted > 0  # the corpus has "." terms, so the rule was exercised
     with pytest.raises(ValueError, match="OUTPUT_FORMAT=terms"):
         list(engines.opensearch_bulk([{"id": 1, "indices": [1], "values": [1.0]}], "docs"))
+
+
+@pytest.fixture(scope="module")
+def chunked(aws: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """24 long documents (3 to 8 paragraphs each) through ingest with OUTPUT_CHUNKS=true and OUTPUT_FORMAT=both:
+    the pooled lines and the chunk lines."""
+    from devkit.events import LambdaContext
+
+    s3 = aws.client("s3")
+    prose = prose_paragraphs()
+    texts = [" ".join(prose[i * 3 : i * 3 + 3 + i % 6]) for i in range(24)]
+    body = "\n".join(json.dumps({"id": f"long-{i}", "text": t}) for i, t in enumerate(texts)).encode()
+    key = f"engines-{uuid.uuid4().hex[:6]}/chunked.jsonl"
+    saved = runtime.settings
+    runtime.settings = replace(saved, output_format="both", output_chunks=True)
+    try:
+        event, _ = sqs_event(put_object(s3, key, body))
+        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
+    finally:
+        runtime.settings = saved
+
+    def read(suffix: str) -> list[dict[str, Any]]:
+        out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}{suffix}")["Body"].read().decode()
+        return [json.loads(x) for x in out.splitlines()]
+
+    lines, parts = read(".jsonl"), read(".chunks.jsonl")
+    assert len(parts) > len(lines) == 24
+    return lines, parts
+
+
+def test_qdrant_groups_chunk_points_by_document_best_chunk_first(chunked) -> None:
+    """One Qdrant point per chunk, grouped by document id (group_size 1): each document scores as its best
+    chunk's exact dot product, and the documents rank like a brute-force max over chunks."""
+    from qdrant_client import QdrantClient, models
+
+    _, parts = chunked
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "chunks", vectors_config={}, sparse_vectors_config={engines.VECTOR_NAME: models.SparseVectorParams()}
+    )
+    client.upsert(
+        "chunks",
+        [
+            models.PointStruct(
+                id=engines.qdrant_id(f"{p['id']}#{p['chunk']}"),
+                vector={engines.VECTOR_NAME: models.SparseVector(indices=p["indices"], values=p["values"])},
+                payload={"doc": p["id"], "chunk": p["chunk"], "span": p["span"]},
+            )
+            for p in parts
+        ],
+    )
+    for query in runtime.expander.expand(QUERIES, kind="query"):
+        groups = client.query_points_groups(
+            "chunks",
+            query=models.SparseVector(indices=query.indices.tolist(), values=query.values.tolist()),
+            using=engines.VECTOR_NAME,
+            group_by="doc",
+            group_size=1,
+            limit=TOP,
+            with_payload=True,
+        ).groups
+        best: dict[str, float] = {}  # brute force: each document's max over its chunks' exact dot products
+        for p in parts:
+            best[p["id"]] = max(best.get(p["id"], 0.0), exact_top([p], query)[p["id"]])
+        assert_ranked_like_brute_force([(str(g.id), g.hits[0].score) for g in groups], best)
+
+
+def test_opensearch_bulk_nests_the_chunks_in_order(chunked) -> None:
+    """`_bulk` with chunk lines: each document gets `chunks` in chunk order with span and a rank_features map
+    following the same rules; the pooled map is the max of the chunk maps for every kept term."""
+    lines, parts = chunked
+    body = list(engines.opensearch_bulk(lines, "docs", chunks=parts))
+    per_doc: dict[str, list[dict[str, Any]]] = {}
+    for p in parts:
+        per_doc.setdefault(str(p["id"]), []).append(p)
+    for line, doc in zip(lines, body[1::2], strict=True):
+        nested = json.loads(doc)["chunks"]
+        mine = per_doc[str(line["id"])]
+        assert [c["chunk"] for c in nested] == list(range(len(mine))) and [c["span"] for c in nested] == [
+            p["span"] for p in mine
+        ]
+        for c in nested:
+            assert all("." not in t and v > 0 and math.isfinite(v) for t, v in c[engines.VECTOR_NAME].items())
+        pooled = json.loads(doc)[engines.VECTOR_NAME]
+        for term, weight in pooled.items():
+            assert weight == max(c[engines.VECTOR_NAME].get(term, 0.0) for c in nested)

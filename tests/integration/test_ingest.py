@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.aws import PRIVATE_BUCKET
+from devkit.corpus import prose_paragraphs
 from devkit.events import (
     delete_object,
     eventbridge_event,
@@ -149,6 +150,49 @@ def test_prune_environment_prunes_every_ingested_vector(s3, folder, lambda_conte
     for line, vec in zip(lines, expected, strict=True):
         assert line["indices"] == vec.indices.tolist()
         assert len(vec) < len(runtime.expander.expand([texts[line["id"]]])[0])
+
+
+def test_output_chunks_writes_each_window_with_its_span(s3, folder, lambda_context, monkeypatch) -> None:
+    """OUTPUT_CHUNKS=true: <key>.chunks.jsonl has one line per window of each document, in order, with exactly
+    id, chunk, span, the vector and tokens, equal to the Expander's chunks; the pooled file is unchanged."""
+    texts = {"long": " ".join(prose_paragraphs()[:12]), "short": "asthma and lung disease", "blank": "   "}
+    body = "\n".join(json.dumps({"id": i, "text": t}) for i, t in texts.items()).encode()
+    key = f"{folder}chunked.jsonl"
+    assert run_sqs(lambda_context, put_object(s3, key, body))[0] == []
+    plain = s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Body"].read()
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, output_chunks=True))
+    assert run_sqs(lambda_context, put_object(s3, key, body))[0] == []
+    lines = read_jsonl(s3, f"{PREFIX}{key}.chunks.jsonl")
+    expected = runtime.expander.expand(list(texts.values()), chunks=True)
+    want = [(i, j, c) for i, v in zip(texts, expected, strict=True) for j, c in enumerate(v.chunks)]
+    assert [(line["id"], line["chunk"]) for line in lines] == [(i, j) for i, j, _ in want]
+    assert len([i for i, _, _ in want if i == "long"]) >= 2
+    for line, (doc_id, _, chunk) in zip(lines, want, strict=True):
+        assert sorted(line) == ["chunk", "id", "indices", "span", "tokens", "values"]
+        start, end = line["span"]
+        assert (start, end) == chunk.span and texts[doc_id][start:end].strip() == texts[doc_id][start:end]
+        assert line["indices"] == chunk.vector.indices.tolist() and line["tokens"] == chunk.vector.tokens
+        assert line["values"] == pytest.approx(chunk.vector.values.tolist(), abs=1e-6)
+    assert s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")["Body"].read() == plain
+
+
+def test_the_chunks_file_follows_its_vectors(s3, folder, lambda_context, monkeypatch) -> None:
+    """The .chunks.jsonl is removed with the vectors: when the source is deleted, when a new version fails
+    permanently, and when the key is ingested again with OUTPUT_CHUNKS off."""
+    chunked = replace(runtime.settings, output_chunks=True)
+    key = f"{folder}life.txt"
+    monkeypatch.setattr(runtime, "settings", chunked)
+    assert run_sqs(lambda_context, put_object(s3, key, b"lung disease"))[0] == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.chunks.jsonl", f"{PREFIX}{key}.jsonl"]
+    assert run_sqs(lambda_context, delete_object(s3, key))[0] == [] and output_keys(s3, folder) == []
+    assert run_sqs(lambda_context, put_object(s3, key, b"lung disease"))[0] == []
+    assert run_sqs(lambda_context, put_object(s3, key, b"\x00binary"))[0] == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl"]
+    assert run_sqs(lambda_context, put_object(s3, key, b"asthma"))[0] == []
+    assert len(output_keys(s3, folder)) == 2
+    monkeypatch.setattr(runtime, "settings", replace(chunked, output_chunks=False))
+    assert run_sqs(lambda_context, put_object(s3, key, b"asthma again"))[0] == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
 
 
 def test_fixing_an_object_removes_its_stale_errors_file(s3, folder, lambda_context) -> None:
@@ -521,6 +565,30 @@ def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, fol
     broken = len(range(5, 600, 97))
     assert len(once[0].splitlines()) == 600 - broken and len(once[1].splitlines()) == broken
     assert output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl", f"{PREFIX}{key}.jsonl"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+
+
+def test_chunks_continued_over_many_runs_give_the_same_bytes_as_one_run(s3, folder, with_queue, monkeypatch) -> None:
+    """With OUTPUT_CHUNKS the chunks file is carried through checkpoints like the vectors: a .jsonl.gz with
+    multi-window documents, checkpointed every batch, ends with the same three files as one run."""
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, output_chunks=True))
+    key = f"{folder}chunks.jsonl.gz"
+    prose = " ".join(prose_paragraphs()[:8])
+    lines = [json.dumps({"id": f"d{i}", "text": prose[i:] if i % 50 == 0 else f"short note {i}"}) for i in range(300)]
+    lines[7] = '{"broken": '
+    body = gzip.compress(("\n".join(lines) + "\n").encode())
+    suffixes = (".jsonl", ".chunks.jsonl", ".errors.jsonl")
+    event, _ = sqs_event(put_object(s3, key, body))
+    assert app.lambda_handler(event, Countdown(10_000)) == {"batchItemFailures": []}
+    once = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in suffixes]
+    event, _ = sqs_event(put_object(s3, key, body))
+    assert app.lambda_handler(event, Countdown(3)) == {"batchItemFailures": []}
+    runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
+    assert len(runs) >= 2 and all(r == {"batchItemFailures": []} for r in runs)
+    again = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in suffixes]
+    assert again == once
+    chunk_ids = [json.loads(x)["id"] for x in once[1].splitlines()]
+    assert len(chunk_ids) > len(once[0].splitlines()) == 299 and chunk_ids.count("d0") >= 2
     assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
 
 

@@ -242,7 +242,7 @@ def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> No
     small = Expander(MODEL_DIR, threads=1, max_windows=1)
     docs = [Document("long", "lung disease " * 400, 1), Document("short", "lung disease", 2)]
     results, errors = expand_documents(small, docs, "indices")
-    assert [d.id for d, _ in results] == ["short"]
+    assert [d.id for d, _, _ in results] == ["short"]
     (error,) = errors
     assert (error.id, error.line, error.code) == ("long", 1, "text_too_long")
     assert "MAX_WINDOWS=1" in error.reason and "truncate" not in error.reason
