@@ -22,6 +22,8 @@ from typing import Any
 
 from . import runtime
 from .documents import (
+    BATCH_CHARS,
+    BATCH_DOCS,
     Document,
     DocumentError,
     content_format,
@@ -35,8 +37,6 @@ from .events import Checkpoint, ObjectRef
 from .output import MAX_ERROR_RECORDS, JsonLinesWriter
 from .runs import Existing, Outcome, error_code, sequencer_order
 
-BATCH_DOCS = 64  # documents per Expander call
-BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
 BATCH_ITEMS = 1_000  # lines per step, good or bad: the time left is checked at least this often
 MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -302,6 +303,60 @@ def print_ingest(lines: int, baseline: str) -> None:
         )
 
 
+def cli_run(corpus: Path, out: Path, workers: int, threads: int) -> float:
+    """docs/s of one ``splade-expand`` run over ``corpus`` (a fresh process tree, model load included)."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [str(Path(sys.executable).parent / "splade-expand"), str(corpus), "-o", str(out)]
+    start = time.perf_counter()
+    subprocess.run([*cmd, "--workers", str(workers), "--threads", str(threads)], check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    return sum(1 for _ in (out / f"{corpus.name}.jsonl").open()) / elapsed
+
+
+def print_cli(lines: int, rounds: int = 2) -> None:
+    """splade-expand on a ``lines``-document JSONL: one process at 1 thread, one process at 2 threads, and one
+    process per CPU at 1 thread each; alternated, best of ``rounds`` each."""
+    work = ROOT / "build" / "bench-cli"
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "corpus.jsonl"
+    prose = prose_paragraphs()
+    corpus.write_text("".join(json.dumps({"id": i, "text": prose[i % len(prose)]}) + "\n" for i in range(lines)))
+    cpus = os.cpu_count() or 1
+    setups = {"1 process x 1 thread": (1, 1), f"1 process x {cpus} threads": (1, cpus)}
+    setups[f"{cpus} processes x 1 thread"] = (cpus, 1)
+    best = dict.fromkeys(setups, 0.0)
+    for _ in range(rounds):
+        for name, (workers, threads) in setups.items():
+            best[name] = max(best[name], cli_run(corpus, work / "out", workers, threads))
+    base = best["1 process x 1 thread"]
+    for name, rate in best.items():
+        target = " >= 1.7x" if name.startswith(f"{cpus} processes") else ""
+        print(
+            f"| `splade-expand`, {lines:,}-document JSONL, {name} (best of {rounds}, alternated) | "
+            f"{rate:,.0f} docs/s: **{rate / base:.2f}x** one process at 1 thread |{target} |"
+        )
+    shutil.rmtree(work / "out", ignore_errors=True)
+
+
+def prune_overhead(expander: Expander, rounds: int = 200) -> dict[str, float]:
+    """Median expand time of one ~100-token text with each prune kind / without, alternated."""
+    (text,) = texts_with_tokens(expander.tokenizer, 100, 1)
+    kinds: dict[str, Any] = {
+        "none": None,
+        "max_ratio 0.4": {"type": "max_ratio", "value": 0.4},
+        "alpha_mass 0.6": {"type": "alpha_mass", "value": 0.6},
+        "top_k 64": {"type": "top_k", "value": 64},
+    }
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for name, rule in kinds.items():
+            start = time.perf_counter()
+            expander.expand([text], prune=rule)
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["none"])
+    return {k: statistics.median(v) / base for k, v in times.items() if k != "none"}
+
+
 def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, float]]:
     """(tokens, median ms through lambda_handler, median ms of Expander.expand alone) for one-text HTTP API v2
     requests, 1 thread, interleaved so both see the same machine load."""
@@ -394,12 +449,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
     parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
     parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
+    parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
+    parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
     parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
     args = parser.parse_args(argv)
     if args.only_ingest:
         print("| measure | value | target |\n|---|---|---|")
         print_ingest(args.ingest_lines, args.baseline)
+        return 0
+    if args.only_cli:
+        print("| measure | value | target |\n|---|---|---|")
+        print_cli(args.cli_lines)
         return 0
     if args.only_worst:
         print("| measure | value | target |\n|---|---|---|")
@@ -578,6 +639,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{handler_ms - expand_ms:+.2f} ms, **{overhead:+.0f}%** | <= 10% |"
         )
     print_ingest(args.ingest_lines, args.baseline)
+    print_cli(args.cli_lines)
+    overhead_by_kind = prune_overhead(ours[1])
+    print(
+        "| prune of a ~100-token text, expand time vs no pruning (1 thread, medians of 200, alternated) | "
+        + ", ".join(f"{k}: {v:.3f}x" for k, v in overhead_by_kind.items())
+        + " | <= 1.05x |"
+    )
     if args.baseline:
         print_vs_baseline(args.baseline)
     print(f"| model.onnx (int8) | {size / 1e6:.1f} MB | |")

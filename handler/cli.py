@@ -1,0 +1,352 @@
+"""``splade-expand``: local files -> the same JSON Lines as S3 ingest, on every core, resumable.
+
+    splade-expand corpus/ notes.md.gz -o vectors/ [--resume] [--workers N] [--format both] [--chunks]
+
+Each input file (.txt .md .markdown .text .rst .jsonl .ndjson, optionally .gz; a directory is walked) gives
+``<out>/<relative path>.jsonl`` (a vector per document), ``.errors.jsonl`` (one record per bad line, when there
+are some) and ``.chunks.jsonl`` (``--chunks``). Records are ingest's, with ``source: {"path", "line"}``.
+
+Documents go to ``--workers`` processes (default: one per CPU), each with its own ONNX Runtime session at one
+thread: on 2 cores that is faster than one process at two threads (``make bench``). Results are written in
+input order. After each batch ``<out>/<relative path>.progress.json`` records the input line and the size of each
+output, so ``--resume`` after an interruption truncates the outputs to that point and goes on: no line is
+duplicated or lost. A finished file has no progress file and is skipped by ``--resume``.
+
+The Lambda handler never imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .config import OUTPUT_FORMATS, Settings
+from .documents import (
+    BATCH_CHARS,
+    BATCH_DOCS,
+    Document,
+    DocumentError,
+    content_format,
+    expand_documents,
+    is_gzip,
+    open_stream,
+    read_documents,
+)
+from .errors import ObjectFailedError
+from .expander import CHARS_PER_TOKEN_BOUND
+from .output import dumps_line
+from .prune import Prune
+
+SUFFIXES = (".jsonl", ".errors.jsonl", ".chunks.jsonl")
+MAX_FILE_BYTES = 1 << 40  # no size limit locally (the S3 path has MAX_OBJECT_BYTES)
+
+
+@dataclass(frozen=True)
+class Options:
+    fmt: str = "indices"
+    prune: Prune | None = None
+    chunks: bool = False
+    text_field: str = "text"
+    id_field: str = "id"
+    model_dir: Path | None = None
+    threads: int = 1
+    max_doc_bytes: int = MAX_FILE_BYTES  # a text file over this is one document too long (MAX_WINDOWS), unread
+
+
+# ------------------------------------------------------------------------------------------------ workers
+_worker: dict[str, Any] = {}  # this process's Expander, loaded once by _start_worker
+
+
+def _start_worker(options: Options) -> None:
+    from .expander import Expander
+
+    _worker["expander"] = Expander(options.model_dir, threads=options.threads, settings=Settings.from_env())
+
+
+@dataclass
+class Lines:
+    """One batch's output, serialized in the worker (the parent only writes bytes)."""
+
+    vectors: bytes = b""
+    chunks: bytes = b""
+    errors: bytes = b""
+    documents: int = 0
+    error_count: int = 0
+
+
+def _expand(docs: list[Document], bad: list[DocumentError], rel: str, options: Options) -> Lines:
+    """A batch -> its ingest-shaped lines: vectors, chunks, and the errors (bad lines and too-long documents)
+    in line order."""
+    expander = _worker["expander"]
+    results, too_long = expand_documents(expander, docs, options.fmt, options.prune, chunks=options.chunks)
+    source, model = {"path": rel}, expander.model_info
+    out = Lines(documents=len(results))
+    vectors, chunks = bytearray(), bytearray()
+    for doc, vector, parts in results:
+        vectors += dumps_line({"id": doc.id, "source": {**source, "line": doc.line}, "model": model, **vector})
+        for part in parts:
+            chunks += dumps_line({"id": doc.id, **part})
+    errors = sorted(bad + too_long, key=lambda e: e.line or 0)
+    out.vectors, out.chunks, out.error_count = bytes(vectors), bytes(chunks), len(errors)
+    out.errors = b"".join(dumps_line(e.record(source)) for e in errors)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ one input file
+@dataclass
+class Job:
+    """One input file and its outputs; ``line``/``offset``: how far its outputs are complete."""
+
+    path: Path
+    rel: str
+    out: Path
+    line: int = 0
+    offset: int = 0
+    documents: int = 0
+    errors: int = 0
+    sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUFFIXES, 0))
+    files: dict[str, IO[bytes]] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> Path:
+        return self.out.with_name(self.out.name + ".progress.json")
+
+    def output(self, suffix: str) -> Path:
+        return self.out.with_name(self.out.name + suffix)
+
+    def signature(self) -> dict[str, int]:
+        stat = self.path.stat()
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    def open(self, resume: bool) -> bool:
+        """Open the outputs (truncated to the recorded progress on ``resume``); False: already finished."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if resume and self.progress.exists():
+            state = json.loads(self.progress.read_text())
+            if state.get("source") == self.signature():
+                self.line, self.offset = state["line"], state["offset"]
+                self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
+        elif resume and self.output(".jsonl").exists():
+            return False
+        for suffix in SUFFIXES:
+            target = self.output(suffix)
+            handle = target.open("r+b" if target.exists() else "w+b")
+            handle.truncate(self.sizes[suffix])
+            handle.seek(self.sizes[suffix])
+            self.files[suffix] = handle
+        return True
+
+    def write(self, lines: Lines, after: Document | DocumentError | None) -> None:
+        """One batch, in input order; then the progress record (after the bytes are in the files): the outputs
+        are complete up to ``after``, the first item of the next batch (None: the end of the file)."""
+        self.files[".errors.jsonl"].write(lines.errors)
+        self.files[".jsonl"].write(lines.vectors)
+        self.files[".chunks.jsonl"].write(lines.chunks)
+        self.documents += lines.documents
+        self.errors += lines.error_count
+        if after is not None:
+            self.line, self.offset = (after.line or 1) - 1, after.offset
+        for suffix, handle in self.files.items():
+            handle.flush()
+            self.sizes[suffix] = handle.tell()
+        state = {"source": self.signature(), "line": self.line, "offset": self.offset}
+        state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
+        temp = self.progress.with_name(self.progress.name + ".tmp")
+        temp.write_text(json.dumps(state))
+        os.replace(temp, self.progress)
+
+    def finish(self) -> None:
+        for suffix, handle in self.files.items():
+            handle.close()
+            if suffix != ".jsonl" and self.sizes[suffix] == 0:
+                self.output(suffix).unlink()
+        self.progress.unlink(missing_ok=True)
+
+
+def _items(job: Job, options: Options) -> Iterator[Document | DocumentError]:
+    content = content_format(job.rel, None)
+    if content == "unsupported":
+        return
+    raw = job.path.open("rb")
+    ranged = not is_gzip(job.rel) and job.line > 0
+    if ranged:
+        raw.seek(job.offset)
+    stream = open_stream(raw, job.rel, MAX_FILE_BYTES)
+    try:
+        yield from read_documents(
+            stream,
+            job.rel,
+            content,
+            text_field=options.text_field,
+            id_field=options.id_field,
+            max_doc_bytes=options.max_doc_bytes,
+            first_line=job.line if ranged else 0,
+            offset=job.offset if ranged else 0,
+            skip_lines=0 if ranged else job.line,
+        )
+    except ObjectFailedError as exc:
+        yield DocumentError(None, exc.code, exc.message)
+    finally:
+        raw.close()
+
+
+Batch = tuple[list[Document], list[DocumentError], Document | DocumentError | None]
+
+
+def _batches(job: Job, options: Options) -> Iterator[Batch]:
+    """(documents, line errors, the first item after the batch) per batch; None after the last batch."""
+    docs: list[Document] = []
+    bad: list[DocumentError] = []
+    chars = 0
+    for item in _items(job, options):
+        if len(docs) >= BATCH_DOCS or chars >= BATCH_CHARS or len(bad) >= BATCH_DOCS * 16:
+            yield docs, bad, item
+            docs, bad, chars = [], [], 0
+        if isinstance(item, Document):
+            docs.append(item)
+            chars += len(item.text)
+        else:
+            bad.append(item)
+    yield docs, bad, None
+
+
+# ------------------------------------------------------------------------------------------------ driver
+def find_inputs(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
+    """(file, relative name) for each input: a directory's supported files, sorted; a file by its name."""
+    found: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                rel = file.relative_to(path).as_posix()
+                if content_format(rel, None) != "unsupported" and out.resolve() not in file.resolve().parents:
+                    found.append((file, rel))
+        elif path.is_file():
+            found.append((path, path.name))
+        else:
+            raise SystemExit(f"splade-expand: {path}: no such file or directory")
+    return found
+
+
+class Progress:
+    """One status line on stderr (docs, docs/s, ETA by input bytes), redrawn at most 4 times a second."""
+
+    def __init__(self, total_bytes: int, enabled: bool) -> None:
+        self.total, self.enabled, self.start, self.shown = max(total_bytes, 1), enabled, time.monotonic(), 0.0
+        self.docs = self.errors = self.done_bytes = 0
+
+    def update(self, docs: int, errors: int, done_bytes: int, force: bool = False) -> None:
+        self.docs += docs
+        self.errors += errors
+        self.done_bytes = done_bytes
+        now = time.monotonic()
+        if not self.enabled or (now - self.shown < 0.25 and not force):
+            return
+        self.shown = now
+        elapsed = max(now - self.start, 1e-9)
+        share = min(self.done_bytes / self.total, 1.0)
+        eta = elapsed * (1 - share) / share if share > 0 else 0.0
+        bar = "#" * int(share * 30)
+        sys.stderr.write(
+            f"\r[{bar:<30}] {share:4.0%} {self.docs} docs, {self.errors} errors, "
+            f"{self.docs / elapsed:.0f} docs/s, ETA {eta:.0f} s "
+        )
+        sys.stderr.flush()
+
+
+def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers: int, resume: bool, bar: bool) -> int:
+    """Expand every input into ``out``; returns the documents written."""
+    jobs = [Job(path, rel, out / rel) for path, rel in inputs]
+    sizes = {job.rel: job.path.stat().st_size for job in jobs}
+    progress = Progress(sum(sizes.values()), bar)
+    done_bytes = 0
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    pool = context.Pool(workers, _start_worker, (options,)) if workers > 1 else None
+    if pool is None:
+        _start_worker(options)
+    pending: deque[tuple[Job, Any, Any]] = deque()
+
+    def drain(limit: int) -> None:
+        nonlocal done_bytes
+        while len(pending) > limit:
+            job, result, after = pending.popleft()
+            lines: Lines = result.get() if pool else result
+            job.write(lines, after)
+            offset = sizes[job.rel] if after is None else min(after.offset, sizes[job.rel])
+            progress.update(lines.documents, lines.error_count, done_bytes + offset)
+
+    try:
+        for job in jobs:
+            if not job.open(resume):
+                done_bytes += sizes[job.rel]
+                continue
+            for docs, bad, after in _batches(job, options):
+                batch = (docs, bad, job.rel, options)
+                work = pool.apply_async(_expand, batch) if pool else _expand(*batch)
+                pending.append((job, work, after))
+                drain(2 * workers)
+            drain(0)
+            job.finish()
+            done_bytes += sizes[job.rel]
+        progress.update(0, 0, done_bytes, force=True)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    if bar:
+        sys.stderr.write("\n")
+    return progress.docs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="splade-expand", description=__doc__.split("\n\n")[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="files or directories (.txt .md .jsonl .ndjson, .gz)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run; skip finished files")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPUs)")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (default 1)")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="indices", help="as OUTPUT_FORMAT")
+    parser.add_argument("--chunks", action="store_true", help="also write <file>.chunks.jsonl (as OUTPUT_CHUNKS)")
+    parser.add_argument("--prune-type", default="", help="top_k, max_ratio, abs_value or alpha_mass")
+    parser.add_argument("--prune-value", type=float, default=0.0)
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--id-field", default="id")
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: $MODEL_DIR or the bundled model")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="default: on a TTY")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads must be >= 1")
+    try:
+        prune = Prune.parse({"type": args.prune_type, "value": args.prune_value}) if args.prune_type else None
+    except ValueError as exc:
+        parser.error(f"--prune-type / --prune-value: {exc}")
+    settings = Settings.from_env()
+    max_doc_bytes = settings.max_windows * (settings.window_tokens - 2) * CHARS_PER_TOKEN_BOUND * 4  # UTF-8 <= 4 B
+    options = Options(
+        args.format,
+        prune,
+        args.chunks,
+        args.text_field,
+        args.id_field,
+        args.model_dir or settings.model_dir,
+        args.threads,
+        max_doc_bytes,
+    )
+    inputs = find_inputs(args.inputs, args.out)
+    bar = sys.stderr.isatty() if args.progress is None else args.progress
+    start = time.perf_counter()
+    docs = run(inputs, args.out, options, workers=args.workers, resume=args.resume, bar=bar)
+    seconds = time.perf_counter() - start
+    print(f"splade-expand: {docs} documents from {len(inputs)} files in {seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""`splade-expand`: local files -> the same JSON Lines as S3 ingest, one output per input, on several processes,
+resumable after a kill without a duplicated or lost line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit import ROOT
+from devkit.corpus import prose_paragraphs
+from devkit.events import LambdaContext, put_object, sqs_event
+from handler import app, cli, runtime
+
+pytestmark = pytest.mark.integration
+CLI = str(ROOT / ".venv" / "bin" / "splade-expand")
+
+
+def corpus_lines(n: int) -> list[str]:
+    """``n`` JSON Lines of prose (some long enough for two windows), with a bad line every 97 and blank lines."""
+    prose = prose_paragraphs()
+    lines = []
+    for i in range(n):
+        text = " ".join(prose[i % 40 : i % 40 + (4 if i % 10 == 0 else 1)])
+        lines.append(json.dumps({"id": f"d{i}", "text": text}))
+    for i in range(5, n, 97):
+        lines[i] = '{"broken": ' if i % 2 else '{"id": "x", "text": 7}'
+    lines[3] = ""
+    return lines
+
+
+def write_tree(root: Path, n: int = 400) -> None:
+    (root / "sub").mkdir(parents=True)
+    lines = corpus_lines(n)
+    (root / "a.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "sub" / "b.ndjson.gz").write_bytes(gzip.compress(("\n".join(lines[:150]) + "\n").encode()))
+    (root / "sub" / "c.md").write_text(" ".join(prose_paragraphs()[:20]))
+    (root / "sub" / "image.png").write_bytes(b"\x89PNG")
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def expand(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300, check=True, **kwargs)
+
+
+def test_one_output_per_input_with_the_layout_of_the_tree(tmp_path: Path) -> None:
+    """A directory gives `<out>/<relative path>.jsonl` per supported file (.jsonl, .ndjson.gz, .md; not .png),
+    an errors file only where lines were bad, and chunks files with --chunks; no progress file is left."""
+    write_tree(tmp_path / "in")
+    result = expand(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--chunks", "--workers", "2")
+    assert sorted(outputs(tmp_path / "out")) == [
+        "a.jsonl.chunks.jsonl",
+        "a.jsonl.errors.jsonl",
+        "a.jsonl.jsonl",
+        "sub/b.ndjson.gz.chunks.jsonl",
+        "sub/b.ndjson.gz.errors.jsonl",
+        "sub/b.ndjson.gz.jsonl",
+        "sub/c.md.chunks.jsonl",
+        "sub/c.md.jsonl",
+    ]
+    assert "\r" not in result.stderr and "documents from 3 files" in result.stderr  # no bar without a TTY
+    (doc,) = [json.loads(x) for x in (tmp_path / "out" / "sub" / "c.md.jsonl").read_text().splitlines()]
+    assert doc["id"] == "sub/c.md" and doc["source"] == {"path": "sub/c.md", "line": None}
+    (vec,) = runtime.expander.expand([(tmp_path / "in" / "sub" / "c.md").read_text()])
+    assert doc["indices"] == vec.indices.tolist()
+
+
+def test_the_lines_are_s3_ingests_lines(tmp_path: Path, aws: Any) -> None:
+    """The same JSONL through S3 ingest and through the CLI: every vector line and every error record is the
+    same except for `source` (bucket/key/etag there, path here), with the line numbers equal."""
+    body = ("\n".join(corpus_lines(300)) + "\n").encode()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_bytes(body)
+    expand(str(tmp_path / "in" / "docs.jsonl"), "-o", str(tmp_path / "out"), "--format", "both", "--workers", "2")
+    s3 = aws.client("s3")
+    key = f"cli-{uuid.uuid4().hex[:6]}/docs.jsonl"
+    saved = runtime.settings
+    runtime.settings = replace(saved, output_format="both")
+    try:
+        event, _ = sqs_event(put_object(s3, key, body))
+        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
+    finally:
+        runtime.settings = saved
+    for suffix in (".jsonl", ".errors.jsonl"):
+        ingest = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}{suffix}")["Body"].read().decode()
+        local = (tmp_path / "out" / f"docs.jsonl{suffix}").read_text()
+        ours, theirs = [json.loads(x) for x in local.splitlines()], [json.loads(x) for x in ingest.splitlines()]
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.pop("source") == {"path": "docs.jsonl", "line": b.pop("source")["line"]}
+            assert a == b
+
+
+def test_one_process_and_two_give_the_same_bytes(tmp_path: Path) -> None:
+    """Results are written in input order whatever the number of workers."""
+    write_tree(tmp_path / "in", 300)
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "one"), "--workers", "1")
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "two"), "--workers", "2")
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+
+
+def test_resume_after_a_kill_duplicates_and_loses_nothing(tmp_path: Path) -> None:
+    """A run killed (SIGKILL) mid-file, then `--resume`: the outputs equal an uninterrupted run's byte for byte;
+    a second `--resume` leaves the finished files untouched."""
+    (tmp_path / "in").mkdir()
+    lines = corpus_lines(3000)
+    (tmp_path / "in" / "big.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "in" / "small.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines[:700]) + "\n").encode()))
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "whole"), "--chunks")
+    out = tmp_path / "out"
+    progress = out / "big.jsonl.progress.json"
+    proc = subprocess.Popen(
+        [CLI, str(tmp_path / "in"), "-o", str(out), "--chunks"], stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            progress.exists() and json.loads(progress.read_text())["line"] > 600
+        ):
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    state = json.loads(progress.read_text())
+    assert 600 < state["line"] < 3000  # killed in the middle of the first file
+    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--resume")
+    assert outputs(out) == outputs(tmp_path / "whole")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--resume")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_resume_of_a_changed_input_starts_that_file_over(tmp_path: Path) -> None:
+    """Progress is tied to the input's size and mtime: an input changed since the interruption is redone whole."""
+    (tmp_path / "in").mkdir()
+    src = tmp_path / "in" / "docs.jsonl"
+    src.write_text("\n".join(corpus_lines(200)) + "\n")
+    out = tmp_path / "out"
+    job = cli.Job(src, "docs.jsonl", out / "docs.jsonl")
+    assert job.open(resume=False)
+    job.write(cli.Lines(), None)  # a progress record for the old input
+    for handle in job.files.values():
+        handle.close()
+    src.write_text("\n".join(corpus_lines(50)) + "\n")
+    expand(str(src), "-o", str(out), "--resume")
+    assert len((out / "docs.jsonl.jsonl").read_text().splitlines()) == 50 - 1 - 1  # one blank, one bad line
+    assert not (out / "docs.jsonl.progress.json").exists()
+
+
+def test_bad_arguments_exit_with_a_usage_error(tmp_path: Path) -> None:
+    """A missing input, a bad prune pair or zero workers exit with a non-zero status and say why."""
+    for args, message in (
+        ([str(tmp_path / "nope"), "-o", str(tmp_path)], "no such file or directory"),
+        ([str(tmp_path), "-o", str(tmp_path), "--prune-type", "max_ratio", "--prune-value", "2"], "--prune-type"),
+        ([str(tmp_path), "-o", str(tmp_path), "--workers", "0"], "--workers"),
+    ):
+        result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode != 0 and message in result.stderr
+
+
+def test_the_progress_bar_shows_share_rate_and_eta(capsys) -> None:
+    """On a TTY (or with --progress) one redrawn line shows the share of input bytes, docs, errors, docs/s, ETA."""
+    bar = cli.Progress(1000, enabled=True)
+    bar.update(10, 1, 500, force=True)
+    err = capsys.readouterr().err
+    assert err.startswith("\r[###############               ]  50% 10 docs, 1 errors, ") and "ETA" in err
+    cli.Progress(1000, enabled=False).update(10, 0, 500, force=True)
+    assert capsys.readouterr().err == ""
