@@ -10,7 +10,7 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model convert test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -29,16 +29,30 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 $(SOURCE)/provenance.json: scripts/fetch_weights.py | $(VENV)/.installed
 	$(PY) scripts/fetch_weights.py --dest $(SOURCE)
 
-$(MODEL): $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
+MODEL_SCRIPTS := scripts/build_model.py scripts/checkpoint.py
+$(MODEL): $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out model_assets --precision int8 --manifest --provenance $(SOURCE)/provenance.json
 
-$(FP32_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
+$(FP32_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out $(FP32_DIR) --precision fp32 --manifest --provenance $(SOURCE)/provenance.json
 
-$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json scripts/build_model.py requirements-dev.txt | $(VENV)/.installed
+$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out $(LOGITS_DIR) --precision logits --manifest --provenance $(SOURCE)/provenance.json
 
 model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx  ## fetch the pinned weights and build model_assets/ (int8) and the fp32 / logits graphs (no-op when up to date)
+
+# Bring your own checkpoint: a local Hugging Face BertForMaskedLM / DistilBertForMaskedLM directory (config.json,
+# model.safetensors, tokenizer.json or vocab.txt) -> OUT (model.onnx, tokenizer.json, manifest.json). The
+# Makefile's SOURCE is the bundled model's download, hence CHECKPOINT. MODEL_DIR=OUT serves it.
+CHECKPOINT ?=
+OUT ?=
+PRECISION ?= int8
+ENCODER ?= auto
+ACTIVATION ?= log1p_relu
+convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
+	@test -n "$(CHECKPOINT)" -a -n "$(OUT)" || { echo "usage: make convert CHECKPOINT=<checkpoint dir> OUT=<model dir>"; exit 2; }
+	$(PY) scripts/build_model.py --source "$(CHECKPOINT)" --out "$(OUT)" --precision $(PRECISION) \
+		--encoder $(ENCODER) --activation $(ACTIVATION) --manifest
 
 # --- Lambda artifact --------------------------------------------------------------------------------
 ARCH ?= arm64
@@ -48,7 +62,7 @@ HOST_ARTIFACT := build/artifact-host
 HOST_RUNTIME := build/runtime-host
 HOST_ARCH := $(shell uname -m)
 RIE := build/rie/aws-lambda-rie-$(if $(filter aarch64 arm64,$(HOST_ARCH)),arm64,x86_64)
-ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL)
+ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json
 # SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
 # ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
 ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)

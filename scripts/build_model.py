@@ -38,11 +38,14 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from safetensors.numpy import load_file
+
+from scripts.checkpoint import Checkpoint, CheckpointError, load_checkpoint, write_tokenizer_json
 
 OPSET = 18
 IR_VERSION = 8
 PRECISIONS = ("int8", "fp32", "logits")
+ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")  # SPLADE's; OpenSearch v3's (fastembed's if_splade.py)
+ENCODERS = ("auto", "int8", "fp32")
 
 
 class Graph:
@@ -76,23 +79,8 @@ class Graph:
         return outs
 
 
-def _tensor(tensors: dict[str, np.ndarray], *names: str) -> np.ndarray:
-    """First tensor found under any of ``names`` with or without the ``bert.`` prefix."""
-    for name in names:
-        for candidate in (name, f"bert.{name}"):
-            if candidate in tensors:
-                return tensors[candidate].astype(np.float32)
-    raise KeyError(f"checkpoint has none of {names}")
-
-
-def _layer_norm_params(tensors: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    gamma = _tensor(tensors, f"{prefix}.weight", f"{prefix}.gamma")
-    beta = _tensor(tensors, f"{prefix}.bias", f"{prefix}.beta")
-    return gamma, beta
-
-
-def _layer_norm(g: Graph, x: str, tensors: dict[str, np.ndarray], prefix: str, eps: float) -> str:
-    gamma, beta = _layer_norm_params(tensors, prefix)
+def _layer_norm(g: Graph, x: str, ck: Checkpoint, prefix: str, eps: float) -> str:
+    gamma, beta = ck.get(f"{prefix}.weight"), ck.get(f"{prefix}.bias")
     return g.op(
         "LayerNormalization",
         [x, g.const(f"{prefix}.gamma", gamma), g.const(f"{prefix}.beta", beta)],
@@ -101,10 +89,26 @@ def _layer_norm(g: Graph, x: str, tensors: dict[str, np.ndarray], prefix: str, e
     )
 
 
-def _dense(g: Graph, x: str, tensors: dict[str, np.ndarray], prefix: str) -> str:
-    weight = _tensor(tensors, f"{prefix}.weight")  # torch Linear layout [out, in]
-    bias = _tensor(tensors, f"{prefix}.bias")
-    y = g.op("MatMul", [x, g.const(f"{prefix}.weight_t", np.ascontiguousarray(weight.T))])
+def _dense(g: Graph, x: str, ck: Checkpoint, prefix: str, int8: bool = False) -> str:
+    """A torch Linear (weight [out, in]). ``int8``: weights symmetric int8 per output column, activations
+    symmetric int8 per token (one scale per row of ``x``, so a vector never depends on its batch), an integer
+    GEMM into int32, then both scales and the bias in float."""
+    weight, bias = ck.get(f"{prefix}.weight"), ck.get(f"{prefix}.bias")
+    if not int8:
+        y = g.op("MatMul", [x, g.const(f"{prefix}.weight_t", np.ascontiguousarray(weight.T))])
+        return g.op("Add", [y, g.const(f"{prefix}.bias", bias)])
+    wq, w_scale = quantize_rows(weight)  # rows of [out, in] = output columns
+    amax = g.op("ReduceMax", [g.op("Abs", [x]), g.scalar_i64("axis_last", [-1])], keepdims=1)  # [B, S, 1]
+    tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))
+    x_scale = g.op("Div", [g.op("Max", [amax, tiny]), g.const("q127", np.array(127.0, dtype=np.float32))])
+    shifted = g.op("Add", [g.op("Round", [g.op("Div", [x, x_scale])]), g.const("f128", np.array(128.0, np.float32))])
+    xq = g.op("Cast", [shifted], to=TensorProto.UINT8)  # int8 + 128: MLAS's fast path is u8 x s8
+    acc = g.op(
+        "MatMulInteger",
+        [xq, g.const(f"{prefix}.weight_t.int8", np.ascontiguousarray(wq.T)), g.const("zp128", np.array(128, np.uint8))],
+    )
+    y = g.op("Mul", [g.op("Cast", [acc], to=TensorProto.FLOAT), x_scale])
+    y = g.op("Mul", [y, g.const(f"{prefix}.weight_scale", w_scale)])
     return g.op("Add", [y, g.const(f"{prefix}.bias", bias)])
 
 
@@ -125,29 +129,38 @@ def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Return the ONNX model and the config facts the manifest records."""
+def encoder_precision(requested: str, hidden: int) -> str:
+    """``auto``: int8 from hidden size 512 up (base-size models, where the encoder dominates), else fp32."""
+    if requested == "auto":
+        return "int8" if hidden >= 512 else "fp32"
+    return requested
+
+
+def build(
+    source: Path,
+    precision: str,
+    vocab_chunks: int = 16,
+    *,
+    activation: str = "log1p_relu",
+    encoder: str = "auto",
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Return the ONNX model and the facts the manifest records. ``precision`` is the projection's (int8, fp32,
+    or the logits baseline); ``encoder``: int8 | fp32 | auto; ``activation``: one of ACTIVATIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    config = json.loads((source / "config.json").read_text())
-    tensors = load_file(str(source / "model.safetensors"))
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    layers = int(config["num_hidden_layers"])
-    vocab = int(config["vocab_size"])
-    eps = float(config.get("layer_norm_eps", 1e-12))
-    if config.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"unsupported hidden_act {config.get('hidden_act')!r}: only exact gelu is built")
-    if hidden % heads:
-        raise ValueError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    ck = load_checkpoint(source)
+    hidden, heads, layers, vocab, eps = ck.hidden, ck.heads, ck.layers, ck.vocab, ck.eps
     head_dim = hidden // heads
+    enc = "fp32" if precision == "logits" else encoder_precision(encoder, hidden)
+    int8_encoder = enc == "int8"
 
     g = Graph()
-    word = _tensor(tensors, "embeddings.word_embeddings.weight")
-    if word.shape != (vocab, hidden):
-        raise ValueError(f"word table shape {word.shape} != (vocab {vocab}, hidden {hidden})")
-    positions = _tensor(tensors, "embeddings.position_embeddings.weight")
-    token_type = _tensor(tensors, "embeddings.token_type_embeddings.weight")
+    word = ck.get("embeddings.word_embeddings.weight")
+    positions = ck.get("embeddings.position_embeddings.weight")
+    types = ck.tensors.get("embeddings.token_type_embeddings.weight")
+    token_type = types if types is not None else np.zeros((1, hidden), dtype=np.float32)  # DistilBERT: none
 
     # Embeddings: word + position + token type 0 (single-segment input, folded into the position table).
     ids, mask = "input_ids", "attention_mask"
@@ -174,7 +187,7 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
     pos_table = g.const("position_embeddings.type0", positions + token_type[0][None, :])
     pos_emb = g.op("Gather", [pos_table, pos_ids], axis=0)
     x = g.op("Add", [word_emb, pos_emb])
-    x = _layer_norm(g, x, tensors, "embeddings.LayerNorm", eps)
+    x = _layer_norm(g, x, ck, "embeddings.LayerNorm", eps)
 
     # Additive attention bias [B, 1, 1, S]: 0 for tokens, -10000 for padding.
     mask_f = g.op("Cast", [mask], to=TensorProto.FLOAT)
@@ -189,7 +202,7 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
         p = f"encoder.layer.{i}"
 
         def heads_of(name: str, perm: list[int], p: str = p, x: str = x) -> str:
-            y = _dense(g, x, tensors, f"{p}.attention.self.{name}")
+            y = _dense(g, x, ck, f"{p}.attention.self.{name}", int8_encoder)
             return g.op("Transpose", [g.op("Reshape", [y, split_shape])], perm=perm)
 
         q = heads_of("query", [0, 2, 1, 3])  # [B, nh, S, dh]
@@ -199,19 +212,19 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
         probs = g.op("Softmax", [scores], axis=-1)
         ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
         ctx = g.op("Reshape", [ctx, merge_shape])
-        attn_out = _dense(g, ctx, tensors, f"{p}.attention.output.dense")
-        x = _layer_norm(g, g.op("Add", [attn_out, x]), tensors, f"{p}.attention.output.LayerNorm", eps)
-        inter = _gelu(g, _dense(g, x, tensors, f"{p}.intermediate.dense"))
-        out = _dense(g, inter, tensors, f"{p}.output.dense")
-        x = _layer_norm(g, g.op("Add", [out, x]), tensors, f"{p}.output.LayerNorm", eps)
+        attn_out = _dense(g, ctx, ck, f"{p}.attention.output.dense", int8_encoder)
+        x = _layer_norm(g, g.op("Add", [attn_out, x]), ck, f"{p}.attention.output.LayerNorm", eps)
+        inter = _gelu(g, _dense(g, x, ck, f"{p}.intermediate.dense", int8_encoder))
+        out = _dense(g, inter, ck, f"{p}.output.dense", int8_encoder)
+        x = _layer_norm(g, g.op("Add", [out, x]), ck, f"{p}.output.LayerNorm", eps)
 
-    # MLM head transform: dense -> gelu -> LayerNorm (decoder tied to the word table).
-    h = _gelu(g, _dense(g, x, tensors, "cls.predictions.transform.dense"))
-    h = _layer_norm(g, h, tensors, "cls.predictions.transform.LayerNorm", eps)
-    vocab_bias = _tensor(tensors, "cls.predictions.bias", "cls.predictions.decoder.bias")
+    # MLM head transform: dense -> gelu -> LayerNorm, then the decoder (the word table when tied).
+    h = _gelu(g, _dense(g, x, ck, "cls.predictions.transform.dense"))
+    h = _layer_norm(g, h, ck, "cls.predictions.transform.LayerNorm", eps)
+    vocab_bias = ck.get("cls.predictions.bias")
 
     if precision == "logits":
-        word_t = g.const("word_embeddings.weight_t", np.ascontiguousarray(word.T))
+        word_t = g.const("word_embeddings.weight_t", np.ascontiguousarray(ck.decoder.T))
         logits = g.op("Add", [g.op("MatMul", [h, word_t]), g.const("vocab_bias", vocab_bias)])
         g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
         out_info = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])
@@ -240,6 +253,13 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
         # One [-1, B, S] shape for every chunk: computed once per run, not once per chunk.
         seq_1d = g.op("Gather", [shape, g.const("idx1_1d", np.array([1], dtype=np.int64))], axis=0)
         chunk_shape = g.op("Concat", [g.scalar_i64("m1", [-1]), batch_1d, seq_1d], axis=0)
+        if not ck.tied:  # an untied decoder: the projection reads its own table
+            if quantized:
+                dec_q, dec_scale = quantize_rows(ck.decoder)
+                table = g.const("decoder.uint8", (dec_q.astype(np.int16) + 128).astype(np.uint8))
+                row_scale = g.const("decoder.scale", dec_scale)
+            else:
+                table = g.const("decoder.weight", ck.decoder)
         bounds = np.linspace(0, vocab, vocab_chunks + 1).astype(np.int64)
         parts = []
         for c, (start, end) in enumerate(itertools.pairwise(bounds)):
@@ -264,7 +284,10 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
             pooled = g.op("Mul", [pooled, row_scale])
             pooled = g.op("Mul", [pooled, g.op("Reshape", [h_scale, g.scalar_i64("b1", [-1, 1])])])
         logits = g.op("Add", [pooled, g.const("vocab_bias", vocab_bias)])
-        act = g.op("Log", [g.op("Add", [g.op("Relu", [logits]), g.const("one_out", np.array(1.0, dtype=np.float32))])])
+        one = g.const("one_out", np.array(1.0, dtype=np.float32))
+        act = g.op("Log", [g.op("Add", [g.op("Relu", [logits]), one])])
+        if activation == "log1p_log1p_relu":  # OpenSearch's v3 family: log(1 + log(1 + relu(x)))
+            act = g.op("Log", [g.op("Add", [act, one])])
         g.nodes.append(helper.make_node("Identity", [act], ["splade"], name="output"))
         out_info = helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])
 
@@ -287,11 +310,15 @@ def build(source: Path, precision: str, vocab_chunks: int = 16) -> tuple[onnx.Mo
     )
     onnx.checker.check_model(model, full_check=True)
     facts = {
+        "model_type": ck.family,
         "vocab_size": vocab,
         "hidden_size": hidden,
         "num_hidden_layers": layers,
         "num_attention_heads": heads,
-        "max_position_embeddings": int(config.get("max_position_embeddings", 512)),
+        "max_position_embeddings": ck.max_positions,
+        "tied_decoder": ck.tied,
+        "activation": activation,
+        "encoder_precision": enc,
     }
     return model, facts
 
@@ -341,12 +368,18 @@ def write_model(model: onnx.ModelProto, path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--source", type=Path, required=True, help="directory with model.safetensors, config.json, tokenizer.json"
+        "--source",
+        type=Path,
+        required=True,
+        help="checkpoint: config.json, model.safetensors, tokenizer.json or vocab.txt",
     )
     parser.add_argument(
         "--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)"
     )
     parser.add_argument("--precision", choices=PRECISIONS, default="int8")
+    parser.add_argument("--encoder", choices=ENCODERS, default="auto", help="auto: int8 from hidden size 512 up")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="log1p_relu")
+    parser.add_argument("--model-name", default="", help="the manifest's name (default: provenance, else --source's)")
     parser.add_argument(
         "--vocab-chunks", type=int, default=16, help="vocabulary chunks of the projection (cache, memory)"
     )
@@ -361,10 +394,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", action="store_true", help="also write tokenizer.json and manifest.json")
     args = parser.parse_args(argv)
 
-    for required in ("model.safetensors", "config.json", "tokenizer.json"):
-        if not (args.source / required).is_file():
-            parser.error(f"could not find {required} in {args.source}")
-    model, facts = build(args.source, args.precision, args.vocab_chunks)
+    try:
+        model, facts = build(
+            args.source, args.precision, args.vocab_chunks, activation=args.activation, encoder=args.encoder
+        )
+        if args.manifest:
+            args.out.mkdir(parents=True, exist_ok=True)
+            tokenizer_from = write_tokenizer_json(args.source, args.out / "tokenizer.json")
+    except CheckpointError as exc:
+        print(f"build_model: cannot convert {args.source}: {exc}", file=sys.stderr)
+        return 2
     optimization = "none" if args.precision == "logits" else args.optimize
     if optimization == "extended":
         model = optimize(model)
@@ -374,10 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.manifest:
         tokenizer = args.out / "tokenizer.json"
-        tokenizer.write_bytes((args.source / "tokenizer.json").read_bytes())
         provenance = json.loads(args.provenance.read_text()) if args.provenance else {}
+        name = args.model_name or provenance.pop("name", "") or args.source.resolve().name
+        provenance.pop("name", None)
         manifest = {
-            "name": provenance.pop("name", "splade-tiny"),
+            "name": name,
             "precision": args.precision,
             "max_length": facts["max_position_embeddings"],
             **facts,
@@ -387,15 +427,18 @@ def main(argv: list[str] | None = None) -> int:
             },
             "source": {
                 **provenance,
+                "tokenizer_from": tokenizer_from,
                 "files": {
                     name: sha256_file(args.source / name)
-                    for name in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json")
+                    for name in (
+                        "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"
+                    )
                     if (args.source / name).is_file()
                 },
             },
             "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
             "graph_optimization": optimization,
-        }
+        }  # fmt: skip
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.out / 'manifest.json'}")
     return 0

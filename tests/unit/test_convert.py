@@ -1,0 +1,161 @@
+"""Bring-your-own checkpoints: BERT and DistilBERT masked-LMs written as `save_pretrained` writes them (numpy +
+safetensors, no torch) convert to graphs the Expander loads as is, within tolerance of the independent numpy
+reference; a checkpoint that cannot convert gets an error naming the tensor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from devkit.checkpoints import Spec, write_checkpoint
+from devkit.corpus import fidelity_texts
+from devkit.reference import ReferenceSplade, fidelity
+from handler.expander import Expander
+from scripts import build_model
+
+TEXTS = fidelity_texts()[:8]
+
+
+def convert(src: Path, out: Path, *args: str) -> Expander:
+    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest", *args]) == 0
+    return Expander(out, threads=1)
+
+
+def compare(expander: Expander, reference: ReferenceSplade) -> dict[str, float]:
+    """Fidelity of the Expander's vectors (first window) against the reference's, special tokens zeroed."""
+    got, want = [], []
+    for text in TEXTS:
+        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.window_tokens - 2]
+        vec = reference.splade([expander.cls_id, *ids, expander.sep_id])
+        vec[expander.special_ids] = 0.0
+        want.append(vec)
+        got.append(expander.expand([text], truncate=True)[0].dense(expander.vocab_size))
+    return fidelity(got, want)
+
+
+SPECS = {
+    "bert": Spec("bert"),
+    "distilbert": Spec("distilbert"),
+    "bert-no-prefix-untied-no-bias-gamma-vocab.txt": Spec(
+        "bert", prefix=False, tied=False, decoder_bias=False, legacy_layer_norm=True, tokenizer="vocab"
+    ),
+    "distilbert-no-prefix-untied-vocab.txt": Spec("distilbert", prefix=False, tied=False, tokenizer="vocab"),
+}
+
+
+@pytest.mark.parametrize("activation", ["log1p_relu", "log1p_log1p_relu"])
+@pytest.mark.parametrize("name", list(SPECS))
+def test_fp32_conversion_matches_the_reference(tmp_path: Path, name: str, activation: str) -> None:
+    """Each family and naming variant, each activation, fp32: max abs diff <= 1e-4 against the numpy reference,
+    and the manifest records what was built."""
+    src = write_checkpoint(tmp_path / "src", SPECS[name])
+    expander = convert(src, tmp_path / "out", "--precision", "fp32", "--activation", activation)
+    assert compare(expander, ReferenceSplade(src, activation))["max_abs"] <= 1e-4
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert (manifest["model_type"], manifest["activation"], manifest["tied_decoder"]) == (
+        SPECS[name].family,
+        activation,
+        SPECS[name].tied,
+    )
+    assert manifest["source"]["tokenizer_from"] == (
+        "tokenizer.json" if SPECS[name].tokenizer == "json" else "vocab.txt"
+    )
+
+
+def test_the_second_log1p_changes_the_vector(tmp_path: Path) -> None:
+    """log1p(log1p(relu)) is not log1p(relu): the two graphs of one checkpoint differ by exactly that function."""
+    src = write_checkpoint(tmp_path / "src", Spec("distilbert"))
+    once = convert(src, tmp_path / "a", "--precision", "fp32").expand([TEXTS[0]])[0]
+    twice = convert(src, tmp_path / "b", "--precision", "fp32", "--activation", "log1p_log1p_relu").expand([TEXTS[0]])[
+        0
+    ]
+    assert np.array_equal(once.indices, twice.indices)
+    assert np.allclose(twice.values, np.log1p(once.values), atol=1e-6) and twice.values.max() < once.values.max()
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path, family: str) -> None:
+    """int8 encoder and projection on a checkpoint with 4 outlier channels (~20x LayerNorm gain): mean cosine
+    >= 0.995, min >= 0.98, top-32 overlap >= 0.9 against the float64 reference."""
+    src = write_checkpoint(tmp_path / "src", Spec(family, layers=3, hidden=96, heads=4, outliers=4, seed=3))
+    expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
+    result = compare(expander, ReferenceSplade(src))
+    assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98 and result["top_overlap"] >= 0.9, result
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["encoder_precision"] == "int8"
+
+
+def test_int8_encoder_vectors_do_not_depend_on_the_batch(tmp_path: Path) -> None:
+    """Per-token activation scales: a text gives the same bytes alone, in a batch of short texts, and next to a
+    long text with large activations."""
+    src = write_checkpoint(tmp_path / "src", Spec("bert", outliers=3))
+    expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
+    alone = expander.expand([TEXTS[1]])[0]
+    for batch in ([TEXTS[1], TEXTS[2], "a"], [TEXTS[3] * 3, TEXTS[1]]):
+        (other,) = [v for t, v in zip(batch, expander.expand(batch, truncate=True), strict=True) if t == TEXTS[1]]
+        assert np.array_equal(other.indices, alone.indices) and np.array_equal(other.values, alone.values)
+
+
+def test_auto_encoder_precision_is_int8_from_hidden_512(tmp_path: Path) -> None:
+    """--encoder auto: fp32 for small hidden sizes (splade-tiny keeps its graph), int8 from 512 up."""
+    assert build_model.encoder_precision("auto", 128) == "fp32"
+    assert build_model.encoder_precision("auto", 768) == "int8"
+    assert build_model.encoder_precision("fp32", 768) == "fp32"
+
+
+def broken(tmp_path: Path, edit: str) -> Path:
+    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    tensors = load_file(str(src / "model.safetensors"))
+    config = json.loads((src / "config.json").read_text())
+    if edit == "missing":
+        del tensors["bert.encoder.layer.1.output.dense.weight"]
+    elif edit == "unknown":
+        tensors["bert.encoder.layer.0.attention.self.rotary.weight"] = np.zeros(4, np.float32)
+    elif edit == "shape":
+        tensors["bert.encoder.layer.0.intermediate.dense.bias"] = np.zeros(7, np.float32)
+    elif edit == "model_type":
+        config["model_type"] = "roberta"
+    elif edit == "activation":
+        config["hidden_act"] = "relu"
+    elif edit == "tokenizer":
+        (src / "tokenizer.json").unlink()
+    save_file(tensors, str(src / "model.safetensors"))
+    (src / "config.json").write_text(json.dumps(config))
+    return src
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("missing", "missing tensor 'encoder.layer.1.output.dense.weight'"),
+        ("unknown", "unknown tensor 'bert.encoder.layer.0.attention.self.rotary.weight'"),
+        ("shape", "tensor 'encoder.layer.0.intermediate.dense.bias' has shape (7,), expected (256,)"),
+        ("model_type", "model_type 'roberta' is not supported"),
+        ("activation", "activation 'relu' is not supported"),
+        ("tokenizer", "could not find tokenizer.json or vocab.txt"),
+    ],
+)
+def test_a_checkpoint_that_cannot_convert_names_what_is_wrong(tmp_path: Path, capsys, edit: str, message: str) -> None:
+    """Exit status 2, one line naming the tensor or setting, and no graph written."""
+    src = broken(tmp_path, edit)
+    status = build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("build_model: cannot convert")
+    assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_ignored_tensors_are_the_ones_an_mlm_never_reads(tmp_path: Path) -> None:
+    """position_ids, a pooler and a next-sentence head (BertForPreTraining) convert; the graph is the same."""
+    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    plain = convert(src, tmp_path / "plain", "--precision", "fp32").expand([TEXTS[0]])[0]
+    tensors = load_file(str(src / "model.safetensors"))
+    tensors["bert.embeddings.position_ids"] = np.arange(512, dtype=np.int64)[None]
+    tensors["bert.pooler.dense.weight"] = np.zeros((64, 64), np.float32)
+    tensors["cls.seq_relationship.weight"] = np.zeros((2, 64), np.float32)
+    save_file(tensors, str(src / "model.safetensors"))
+    extra = convert(src, tmp_path / "extra", "--precision", "fp32").expand([TEXTS[0]])[0]
+    assert np.array_equal(plain.indices, extra.indices) and np.array_equal(plain.values, extra.values)
