@@ -10,7 +10,7 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model convert test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model convert eval idf test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -54,6 +54,16 @@ convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> into OUT=<dir> [PR
 	$(PY) scripts/build_model.py --source "$(CHECKPOINT)" --out "$(OUT)" --precision $(PRECISION) \
 		--encoder $(ENCODER) --activation $(ACTIVATION) --manifest
 
+# Quality and inference-free queries. DATA: a BEIR-format directory (corpus.jsonl, queries.jsonl, qrels/test.tsv);
+# the bundled one is eval/pydoc (scripts/make_pydoc_set.py). make idf writes OUT/idf.json (OUT: model_assets).
+DATA ?= eval/pydoc
+MODEL_DIR ?= model_assets
+eval: model  ## nDCG@10, MRR@10, Recall@100 of the model, idf queries, BM25 and hybrids on DATA=<BEIR dir> [MODEL_DIR=<dir>]
+	$(PY) scripts/eval.py --data "$(DATA)" --model-dir "$(MODEL_DIR)"
+
+idf: model  ## write OUT/idf.json from DATA=<corpus.jsonl|BEIR dir>, or from DF=<dir|s3://bucket/prefix> of .df.json files [OUT=model_assets]
+	$(PY) scripts/idf.py $(if $(DF),--merge "$(DF)",--data "$(DATA)") --out "$(or $(OUT),model_assets)"
+
 # --- Lambda artifact --------------------------------------------------------------------------------
 ARCH ?= arm64
 LAMBDA_PYTHON ?= 3.13
@@ -62,7 +72,8 @@ HOST_ARTIFACT := build/artifact-host
 HOST_RUNTIME := build/runtime-host
 HOST_ARCH := $(shell uname -m)
 RIE := build/rie/aws-lambda-rie-$(if $(filter aarch64 arm64,$(HOST_ARCH)),arm64,x86_64)
-ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json
+ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json \
+	$(wildcard model_assets/idf.json)
 # SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
 # ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
 ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)
@@ -80,9 +91,9 @@ build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (Bui
 	mkdir -p "$(ARTIFACTS_DIR)" && cp -a $(ARTIFACT_CACHE)/. "$(ARTIFACTS_DIR)/" && rm -f "$(ARTIFACTS_DIR)/.built"
 
 # The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).
-build: $(MODEL) $(VENV)/.installed  ## the deployable zip for ARCH=arm64|x86_64 and its sizes
+build: $(MODEL) $(VENV)/.installed  ## the deployable zip for ARCH=arm64|x86_64 and its sizes [MODEL_DIR=<converted model>]; refuses > 250 MB unzipped
 	$(PY) scripts/build_artifact.py --dest build/artifact-$(ARCH) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
-		--zip build/splade-$(ARCH).zip
+		--zip build/splade-$(ARCH).zip --model-dir "$(MODEL_DIR)"
 
 # The same recipe for this machine, plus what the Lambda runtime provides (awslambdaric, boto3 in /var/runtime).
 build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)  ## the artifact for this machine, awslambdaric and the runtime interface emulator

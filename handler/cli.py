@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .config import OUTPUT_FORMATS, Settings
+from .docfreq import DocFreq
 from .documents import (
     BATCH_CHARS,
     BATCH_DOCS,
@@ -60,6 +61,7 @@ class Options:
     model_dir: Path | None = None
     threads: int = 1
     max_doc_bytes: int = MAX_FILE_BYTES  # a text file over this is one document too long (MAX_WINDOWS), unread
+    df: bool = False  # also count document frequencies: <file>.df.json, as ingest's OUTPUT_DF (make idf DF=OUT)
 
 
 # ------------------------------------------------------------------------------------------------ workers
@@ -81,6 +83,7 @@ class Lines:
     errors: bytes = b""
     documents: int = 0
     error_count: int = 0
+    df: dict[int, int] = field(default_factory=dict)  # --df: vocabulary id -> documents of the batch with it
 
 
 def _expand(docs: list[Document], bad: list[DocumentError], rel: str, options: Options) -> Lines:
@@ -98,6 +101,10 @@ def _expand(docs: list[Document], bad: list[DocumentError], rel: str, options: O
     errors = sorted(bad + too_long, key=lambda e: e.line or 0)
     out.vectors, out.chunks, out.error_count = bytes(vectors), bytes(chunks), len(errors)
     out.errors = b"".join(dumps_line(e.record(source)) for e in errors)
+    if options.df:
+        counts = DocFreq(expander.vocab_size)
+        counts.add(expander.token_ids([doc.text for doc, _, _ in results]))
+        out.df = {int(i): int(counts.counts[i]) for i in counts.counts.nonzero()[0]}
     return out
 
 
@@ -115,6 +122,7 @@ class Job:
     errors: int = 0
     sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUFFIXES, 0))
     files: dict[str, IO[bytes]] = field(default_factory=dict)
+    df: DocFreq | None = None  # --df: the counts so far (kept in the progress record)
 
     @property
     def progress(self) -> Path:
@@ -135,6 +143,8 @@ class Job:
             if state.get("source") == self.signature():
                 self.line, self.offset = state["line"], state["offset"]
                 self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
+                if self.df is not None and state.get("df"):
+                    self.df = DocFreq.from_json(state["df"])
         elif resume and self.output(".jsonl").exists():
             return False
         for suffix in SUFFIXES:
@@ -153,6 +163,10 @@ class Job:
         self.files[".chunks.jsonl"].write(lines.chunks)
         self.documents += lines.documents
         self.errors += lines.error_count
+        if self.df is not None:
+            self.df.documents += lines.documents
+            for index, n in lines.df.items():
+                self.df.counts[index] += n
         if after is not None:
             self.line, self.offset = (after.line or 1) - 1, after.offset
         for suffix, handle in self.files.items():
@@ -160,11 +174,15 @@ class Job:
             self.sizes[suffix] = handle.tell()
         state = {"source": self.signature(), "line": self.line, "offset": self.offset}
         state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
+        if self.df is not None:
+            state["df"] = self.df.to_json()
         temp = self.progress.with_name(self.progress.name + ".tmp")
         temp.write_text(json.dumps(state))
         os.replace(temp, self.progress)
 
     def finish(self) -> None:
+        if self.df is not None:
+            self.output(".df.json").write_bytes(self.df.dumps() + b"\n")
         for suffix, handle in self.files.items():
             handle.close()
             if suffix != ".jsonl" and self.sizes[suffix] == 0:
@@ -265,6 +283,13 @@ class Progress:
 def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers: int, resume: bool, bar: bool) -> int:
     """Expand every input into ``out``; returns the documents written."""
     jobs = [Job(path, rel, out / rel) for path, rel in inputs]
+    if options.df:
+        from tokenizers import Tokenizer
+
+        model_dir = options.model_dir or Settings.from_env().model_dir
+        vocab = Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
+        for job in jobs:
+            job.df = DocFreq(vocab)
     sizes = {job.rel: job.path.stat().st_size for job in jobs}
     progress = Progress(sum(sizes.values()), bar)
     done_bytes = 0
@@ -314,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (default 1)")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="indices", help="as OUTPUT_FORMAT")
     parser.add_argument("--chunks", action="store_true", help="also write <file>.chunks.jsonl (as OUTPUT_CHUNKS)")
+    parser.add_argument("--df", action="store_true", help="also write <file>.df.json (as OUTPUT_DF; make idf DF=OUT)")
     parser.add_argument("--prune-type", default="", help="top_k, max_ratio, abs_value or alpha_mass")
     parser.add_argument("--prune-value", type=float, default=0.0)
     parser.add_argument("--text-field", default="text")
@@ -338,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model_dir or settings.model_dir,
         args.threads,
         max_doc_bytes,
+        args.df,
     )
     inputs = find_inputs(args.inputs, args.out)
     bar = sys.stderr.isatty() if args.progress is None else args.progress

@@ -68,6 +68,8 @@ class Settings:
     prune_value: float = _var("PRUNE_VALUE", 0.0, "ingest: the PRUNE_TYPE's value (OpenSearch's ranges)")
     output_chunks: bool = _var(
         "OUTPUT_CHUNKS", False, "ingest: also write each window's vector and span to <prefix><key>.chunks.jsonl")
+    output_df: bool = _var(
+        "OUTPUT_DF", False, "ingest: also write the object's document frequencies to <prefix><key>.df.json (make idf)")
     # fmt: on
 
     @classmethod

@@ -83,6 +83,8 @@ class Checkpoint:
     chunks_upload_id: str | None = None  # OUTPUT_CHUNKS: the chunks file's own multipart upload
     chunks_parts: list[dict[str, Any]] = field(default_factory=list)
     chunks_tail_bytes: int = 0
+    df_etag: str | None = None  # the .df.json when run 1 started
+    df_bytes: int = 0  # OUTPUT_DF: the counts so far, at the end of the carry object
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:

@@ -32,6 +32,7 @@ from tokenizers import Tokenizer
 from .config import Settings, available_cpus
 from .errors import ModelAssetsError, PayloadTooLargeError
 from .prune import Prune, keep_count, one_way_only
+from .queries import choose, load_idf, query_model_dir
 from .request import check_options, check_texts
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -54,6 +55,7 @@ class SparseVector:
     windows: int  # model windows run for this text
     vocab: Sequence[str] = field(default=(), repr=False, compare=False)
     chunks: tuple[Chunk, ...] = field(default=(), repr=False)
+    encoder: str = "document"  # what produced it: document (model), query (the query/ model) or idf (no model)
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
@@ -215,12 +217,43 @@ class Expander:
         outputs = self.session.get_outputs()
         if len(outputs) != 1 or outputs[0].shape[-1] != self.vocab_size:
             raise ModelAssetsError(f"{model_path} must have one [batch, {self.vocab_size}] output")
+        self.idf = load_idf(self.model_dir, self.tokenizer, self.vocab_size)  # handler/queries.py
+        query_dir = query_model_dir(self.model_dir)
+        self.query_model: Expander | None = None
+        if query_dir is not None:
+            self.query_model = Expander(
+                query_dir, self.threads, window_tokens=self.window_tokens, tokens_per_run=self.tokens_per_run,
+                max_windows=self.max_windows, settings=s,
+            )  # fmt: skip
+            if self.query_model.vocab_size != self.vocab_size:
+                raise ModelAssetsError(
+                    f"{query_dir} has {self.query_model.vocab_size} terms, the document model {self.vocab_size}: "
+                    "query and document vectors must share one vocabulary"
+                )
 
     # ----------------------------------------------------------------- public API
     def warm(self) -> None:
         """Run the session once, so the first real request does not pay ONNX Runtime's first-run allocations
         (the Lambda init phase calls this; it takes a few milliseconds)."""
         self.expand(["warm up the session with a short sentence of ordinary words."])
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Every WordPiece id of each text (no special tokens, no windows): what document frequencies count."""
+        return [list(e.ids) for e in self._encode(texts)]
+
+    def encoder_for(self, kind: str, query_encoder: str | None = None) -> str:
+        """``document``, ``query`` or ``idf``: what ``expand(kind=..., query_encoder=...)`` runs (queries.py)."""
+        return choose(query_encoder, kind, has_idf=self.idf is not None, has_query_model=self.query_model is not None)
+
+    @property
+    def encoders(self) -> dict[str, Any]:
+        """The encoders this model directory has, and the one ``kind="query"`` uses by default."""
+        found: dict[str, Any] = {"document": self.model_info}
+        if self.query_model is not None:
+            found["query"] = self.query_model.model_info
+        if self.idf is not None:
+            found["idf"] = self.idf.info
+        return {**found, "default_query_encoder": self.encoder_for("query")}
 
     @property
     def model_info(self) -> dict[str, Any]:
@@ -243,6 +276,7 @@ class Expander:
         max_total_windows: int | None = None,
         prune: Prune | dict[str, Any] | None = None,
         chunks: bool = False,
+        query_encoder: str | None = None,
     ) -> list[SparseVector]:
         """SPLADE vectors for ``texts``, in input order.
 
@@ -252,17 +286,28 @@ class Expander:
         ``top_k``: keep at most this many terms (the heaviest; ties go to the lower index).
         ``min_weight``: keep terms whose weight is >= this value (zero weights are never returned).
         ``truncate``: only the first window of a long text (otherwise every window, max-pooled).
-        ``kind="query"``: the same model, one window (the model is symmetric).
+        ``kind="query"``: one window, encoded by idf weights when the model directory has an ``idf.json``, else by
+        its ``query/`` model, else by the document model; ``query_encoder`` (``idf`` | ``model``) chooses
+        (handler/queries.py). ``SparseVector.encoder`` says which ran.
         ``chunks``: also each window's own vector and character span (``SparseVector.chunks``), pruned the same
         way as the pooled vector.
         ``max_total_windows``: a work budget for the whole call, checked after tokenizing and before any
         inference (PayloadTooLargeError ``too_much_work``).
         """
         self._check_args(texts, kind, top_k, min_weight, truncate)
-        check_options({"chunks": chunks})
+        check_options({"chunks": chunks, "query_encoder": query_encoder})
         rule = None if prune is None else Prune.parse(prune)
         if rule is not None and (top_k is not None or min_weight != 0.0):
             raise one_way_only()
+        encoder = self.encoder_for(kind, query_encoder)
+        if encoder == "idf":
+            return self._idf_vectors(texts, top_k, min_weight, rule, chunks)
+        if encoder == "query" and self.query_model is not None:
+            vectors = self.query_model.expand(
+                texts, kind="query", top_k=top_k, min_weight=min_weight, prune=rule, chunks=chunks,
+                max_total_windows=max_total_windows,
+            )  # fmt: skip
+            return [replace(v, encoder="query") for v in vectors]
         one_window = truncate or kind == "query"
         content = self.window_tokens - 2
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
@@ -336,6 +381,25 @@ class Expander:
         return [r for r in results if r is not None]
 
     # ----------------------------------------------------------------- internals
+    def _idf_vectors(
+        self, texts: Sequence[str], top_k: int | None, min_weight: float, rule: Prune | None, chunks: bool
+    ) -> list[SparseVector]:
+        """Inference-free query vectors: each distinct token of the first window weighted by idf.json."""
+        assert self.idf is not None
+        content = self.window_tokens - 2
+        out = []
+        for enc in self._encode_first_window(texts, content):
+            ids = enc.ids[:content]
+            vec = np.zeros(self.vocab_size, dtype=np.float32)
+            if ids:
+                index = np.asarray(ids, dtype=np.int64)
+                vec[index] = self.idf.weights[index]
+            vector = replace(self._sparsify(vec, len(ids), 0, top_k, min_weight, prune=rule), encoder="idf")
+            if chunks and ids:
+                vector = replace(vector, chunks=(Chunk((enc.offsets[0][0], enc.offsets[len(ids) - 1][1]), vector),))
+            out.append(vector)
+        return out
+
     def _encode_first_window(self, texts: Sequence[str], content: int) -> list[Any]:
         """Encodings that cover at least the first window of each text, without tokenizing megabytes for 254
         tokens: a prefix is encoded, and grown (x4) only while it is cut short of a window, e.g. by a long run

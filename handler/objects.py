@@ -15,12 +15,14 @@ checkpoint and the conditional writes), and each step's failure handling refers 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from . import runtime
+from .docfreq import DocFreq
 from .documents import (
     BATCH_CHARS,
     BATCH_DOCS,
@@ -40,7 +42,7 @@ from .runs import Existing, Outcome, error_code, sequencer_order
 BATCH_ITEMS = 1_000  # lines per step, good or bad: the time left is checked at least this often
 MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
-OUTPUT_SUFFIXES = (".jsonl", ".errors.jsonl", ".chunks.jsonl")  # what one source key produces
+OUTPUT_SUFFIXES = (".jsonl", ".errors.jsonl", ".chunks.jsonl", ".df.json")  # what one source key produces
 
 
 def output_key(key: str, suffix: str) -> str:
@@ -53,6 +55,7 @@ class Objects:
     def __init__(self, s3: Any) -> None:
         self.s3 = s3
         self.chunks: JsonLinesWriter | None = None  # OUTPUT_CHUNKS: the current object's chunks writer
+        self.df: DocFreq | None = None  # OUTPUT_DF: the current object's document frequencies
 
     # ------------------------------------------------------------------ helpers
     def head_output(self, key: str) -> Existing | None:
@@ -104,7 +107,7 @@ class Objects:
         )
 
     def _publish_errors(self, errors: JsonLinesWriter, ref: ObjectRef, seen: str | None) -> bool:
-        """Publish a side file (errors, chunks) unless a newer event's output got there first; False when
+        """Publish a side file (errors, chunks, df) unless a newer event's output got there first; False when
         superseded."""
         for _ in range(3):
             try:
@@ -151,10 +154,12 @@ class Objects:
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
         errors = self.head_output(output_key(ref.key, ".errors.jsonl"))
         chunks = self.head_output(output_key(ref.key, ".chunks.jsonl"))
+        df = self.head_output(output_key(ref.key, ".df.json"))
         return Checkpoint(
             output_etag=current.etag if current else None,
             errors_etag=errors.etag if errors else None,
             chunks_etag=chunks.etag if chunks else None,
+            df_etag=df.etag if df else None,
         )
 
     def _continuable(self, ref: ObjectRef, cp: Checkpoint) -> bool:
@@ -202,7 +207,7 @@ class Objects:
         """One run over the object from ``cp``: written, continued (a checkpoint to send), superseded, missing,
         or failed (a permanent failure, recorded). Transient failures raise."""
         upload: JsonLinesWriter | None = None
-        self.chunks = None
+        self.chunks, self.df = None, None
         if cp.run and not self._continuable(ref, cp):
             done = self.head_output(output_key(ref.key, ".jsonl"))
             if (
@@ -279,11 +284,15 @@ class Objects:
             carry = self.s3.get_object(Bucket=runtime.settings.output_bucket, Key=cp.carry_key)["Body"].read()
             upload.buffer += carry[: cp.tail_bytes]
         chunks_end = cp.tail_bytes + cp.chunks_tail_bytes
+        errors_end = len(carry) - cp.df_bytes
         self.chunks = chunks = self._chunks_writer(ref, cp, carry[cp.tail_bytes : chunks_end])
-        errors = self._errors_writer(ref, cp, carry[chunks_end:])
+        errors = self._errors_writer(ref, cp, carry[chunks_end:errors_end])
+        expander = runtime.expander
+        if runtime.settings.output_df:  # counts so far travel in the carry object, after the error lines
+            saved = carry[errors_end:]
+            self.df = DocFreq.from_json(json.loads(saved)) if saved else DocFreq(expander.vocab_size)
         ranged = not is_gzip(ref.key)
         stream = open_stream(response["Body"], ref.key, runtime.settings.max_object_bytes)
-        expander = runtime.expander
         prune = runtime.settings.prune
         max_doc_bytes = (
             expander.max_chars * 4 if expander.max_chars else runtime.settings.max_object_bytes
@@ -318,6 +327,8 @@ class Objects:
                 if chunks is not None:
                     for part in parts:
                         chunks.write({"id": doc.id, **part})
+            if self.df is not None:
+                self.df.add(expander.token_ids([doc.text for doc, _, _ in results]))
             documents += len(results)
 
         for item in items:
@@ -365,7 +376,8 @@ class Objects:
         )
         tail = bytes(upload.buffer)
         chunks_tail = bytes(self.chunks.buffer) if self.chunks is not None else b""
-        body = tail + chunks_tail + bytes(errors.buffer)
+        counts = self.df.dumps() if self.df is not None else b""
+        body = tail + chunks_tail + bytes(errors.buffer) + counts
         self.s3.put_object(Bucket=runtime.settings.output_bucket, Key=carry_key, Body=body)
         line = (first.line or 1) - 1
         nxt = replace(
@@ -380,6 +392,7 @@ class Objects:
             errors_total=errors.total,
             tail_bytes=len(tail),
             chunks_tail_bytes=len(chunks_tail),
+            df_bytes=len(counts),
             chunks_upload_id=self.chunks.upload_id if self.chunks is not None else None,
             chunks_parts=list(self.chunks.parts) if self.chunks is not None else [],
             carry_key=carry_key,
@@ -412,6 +425,7 @@ class Objects:
                 return Outcome("superseded", ref.key, reason="a newer event's output was published meanwhile")
             return Outcome("restart", ref.key, ref=ref, reason="the output changed while this run wrote it")
         self._finish_chunks(ref, cp)
+        self._finish_df(ref, cp)
         self._finish_errors(ref, cp, errors)
         cp.upload_id = None  # completed
         self._discard(ref, cp)
@@ -427,6 +441,16 @@ class Objects:
         elif cp.chunks_etag is not None:
             self._delete_unless_newer(output_key(ref.key, ".chunks.jsonl"), ref)
 
+    def _finish_df(self, ref: ObjectRef, cp: Checkpoint) -> None:
+        """Publish ``<key>.df.json`` (OUTPUT_DF), or remove one an earlier run or setting left behind."""
+        key = output_key(ref.key, ".df.json")
+        if self.df is not None:
+            tail = self.df.dumps() + b"\n"
+            writer = JsonLinesWriter(self.s3, runtime.settings.output_bucket, key, self._metadata(ref), tail=tail)
+            self._publish_errors(writer, ref, cp.df_etag)
+        elif cp.df_etag is not None:
+            self._delete_unless_newer(key, ref)
+
     def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, errors: JsonLinesWriter) -> None:
         if errors.total:
             self._publish_errors(errors, ref, cp.errors_etag)
@@ -440,7 +464,7 @@ class Objects:
         errors.write(DocumentError(None, exc.code, exc.message).record(self._source_block(ref)))
         if not self._publish_errors(errors, ref, cp.errors_etag):
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
-        for suffix in (".jsonl", ".chunks.jsonl"):
+        for suffix in (".jsonl", ".chunks.jsonl", ".df.json"):
             self._delete_unless_newer(output_key(ref.key, suffix), ref)
         return Outcome("failed", ref.key, code=exc.code, reason=exc.message, errors=1)
 

@@ -61,6 +61,15 @@ MODEL_SCHEMA = {
         "precision": {"type": "string", "example": "int8"},
         "sha256": {"type": "string"},
         "vocab_size": {"type": "integer", "example": 30522},
+        "encoder": {
+            "type": "string",
+            "enum": ["document", "query", "idf"],
+            "description": "What produced the vectors: the document model, the query/ model, or idf.json weights.",
+        },
+        "encoders": {
+            "type": "object",
+            "description": "GET /v1/model: the encoders the model directory has, and `default_query_encoder`.",
+        },
     },
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 from .config import OUTPUT_FORMATS, Settings
 from .errors import InvalidRequestError, PayloadTooLargeError, echo
 from .prune import Prune, one_way_only
+from .queries import QUERY_ENCODERS
 
 KINDS = ("document", "query")
 
@@ -45,6 +46,10 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("truncate", "boolean", "Only the first window of a long text (default: every window, max-pooled).", False),
     Field(
+        "query_encoder", "string", "kind=query only: `idf` (no model run; needs idf.json) or `model`; null: idf when "
+        "the model has an idf.json, else its query model, else the document model.", None, QUERY_ENCODERS, None, True,
+    ),
+    Field(
         "chunks", "boolean", "Also return each window's vector with the character span [start, end) of the text "
         "it covers.", False,
     ),
@@ -66,6 +71,7 @@ class ExpandRequest:
     truncate: bool = False
     prune: Prune | None = None
     chunks: bool = False
+    query_encoder: str | None = None
 
 
 def is_finite_number(value: float) -> bool:

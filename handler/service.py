@@ -16,8 +16,13 @@ from .request import ExpandRequest, parse_request
 from .telemetry import capture_method, logger, metrics
 
 
-def model_block() -> dict[str, Any]:
-    return runtime.expander.model_info
+def model_block(encoder: str | None = None) -> dict[str, Any]:
+    """The model's name, precision, sha256 and vocabulary; with ``encoder``, what produced the vectors
+    (``document``, ``query`` or ``idf``); without, every encoder the model has (GET /v1/model)."""
+    expander = runtime.expander
+    if encoder is None:
+        return {**expander.model_info, "encoders": expander.encoders}
+    return {**expander.model_info, "encoder": encoder}
 
 
 def limits_block() -> dict[str, Any]:
@@ -44,6 +49,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         truncate=request.truncate,
         prune=request.prune,
         chunks=request.chunks,
+        query_encoder=request.query_encoder,
         max_total_windows=runtime.settings.max_request_windows,
     )
     inference_ms = (time.perf_counter() - start) * 1e3
@@ -64,7 +70,8 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
     logger.debug(
         "expanded", extra={"texts": len(vectors), "tokens": tokens, "windows": windows, "ms": round(inference_ms, 2)}
     )
-    return {"model": model_block(), "data": data, "usage": {"texts": len(vectors), "tokens": tokens}}
+    encoder = runtime.expander.encoder_for(request.kind, request.query_encoder)
+    return {"model": model_block(encoder), "data": data, "usage": {"texts": len(vectors), "tokens": tokens}}
 
 
 # Lambda fails an invocation whose response exceeds 6 MB. That counts the serialized response: the runtime's

@@ -22,6 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
+OPTIONAL_MODEL_FILES = ("idf.json", "eval.json")  # inference-free queries (make idf); make eval's figures
+QUERY_MODEL_DIR = "query"  # an asymmetric query model: its own model.onnx + tokenizer.json
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: the function code and its layers, unzipped
+LAMBDA_DIRECT_UPLOAD_LIMIT = 52_428_800  # 50 MB: a zip uploaded directly (larger ones go through S3)
 MANYLINUX = ["manylinux2014", *(f"manylinux_2_{minor}" for minor in range(17, 35))]
 ARCH_TAGS = {"arm64": "aarch64", "x86_64": "x86_64"}
 
@@ -75,16 +79,43 @@ def trim(dest: Path) -> None:
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
 
-def copy_sources(dest: Path) -> None:
+def copy_sources(dest: Path, model_dir: Path = ROOT / "model_assets") -> None:
+    """The handler, and ``model_dir`` as the zip's ``model_assets/`` (with its idf.json and query/ model)."""
     (dest / "handler").mkdir(parents=True)
     for src in sorted((ROOT / "handler").glob("*.py")):
         shutil.copy2(src, dest / "handler" / src.name)
     (dest / "model_assets").mkdir()
     for name in SHIPPED_MODEL_FILES:
-        src = ROOT / "model_assets" / name
+        src = model_dir / name
         if not src.is_file():
-            raise SystemExit(f"{src} is missing: run `make model`")
+            hint = "run `make model`" if model_dir == ROOT / "model_assets" else "convert it with `make convert`"
+            raise SystemExit(f"{src} is missing: {hint}")
         shutil.copy2(src, dest / "model_assets" / name)
+    for name in OPTIONAL_MODEL_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, dest / "model_assets" / name)
+    query = model_dir / QUERY_MODEL_DIR
+    if (query / "model.onnx").is_file():
+        (dest / "model_assets" / QUERY_MODEL_DIR).mkdir()
+        for name in SHIPPED_MODEL_FILES:
+            if (query / name).is_file():
+                shutil.copy2(query / name, dest / "model_assets" / QUERY_MODEL_DIR / name)
+
+
+def check_lambda_limits(unzipped: int, zipped: int | None) -> str | None:
+    """None when the artifact deploys as is; a note when it must go through S3; SystemExit over 250 MB."""
+    if unzipped > LAMBDA_UNZIPPED_LIMIT:
+        raise SystemExit(
+            f"the artifact is {unzipped / 1e6:.1f} MB unzipped, over Lambda's 250 MB limit "
+            f"({LAMBDA_UNZIPPED_LIMIT} bytes) for a zip deployment: use an int8 model (make convert PRECISION=int8 "
+            "ENCODER=int8) or a smaller checkpoint, or deploy a container image"
+        )
+    if zipped is not None and zipped > LAMBDA_DIRECT_UPLOAD_LIMIT:
+        return (
+            f"note: the zip is {zipped / 1e6:.1f} MB, over the 50 MB of a direct upload: deploy it through S3 "
+            "(`sam deploy` uploads to its S3 bucket first; `aws lambda update-function-code --s3-bucket ...`)"
+        )
+    return None
 
 
 def make_zip(src: Path, zip_path: Path) -> int:
@@ -110,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-version", default="3.13")
     parser.add_argument("--host", action="store_true", help="build for this machine and interpreter")
     parser.add_argument("--zip", type=Path, help="also write a deterministic zip here and report its size")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "model_assets", help="the model to ship")
     args = parser.parse_args(argv)
 
     dest: Path = args.dest.resolve()
@@ -117,15 +149,21 @@ def main(argv: list[str] | None = None) -> int:
         for child in dest.iterdir():  # SAM owns ARTIFACTS_DIR itself: empty it, keep it
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     dest.mkdir(parents=True, exist_ok=True)
-    copy_sources(dest)
+    copy_sources(dest, args.model_dir.resolve())
     pip_install(dest, None if args.host else args.arch, None if args.host else args.python_version)
     trim(dest)
     unzipped = tree_size(dest)
     target = "host" if args.host else f"{args.arch} / cp{args.python_version.replace('.', '')}"
     print(f"artifact {dest} ({target}): {unzipped / 1e6:.1f} MB unzipped")
+    check_lambda_limits(unzipped, None)
     if args.zip:
         zipped = make_zip(dest, args.zip)
-        print(f"zip {args.zip}: {zipped / 1e6:.1f} MB zipped (targets: <= 40 MB zipped, <= 130 MB unzipped)")
+        print(
+            f"zip {args.zip}: {zipped / 1e6:.1f} MB zipped (splade-tiny targets: <= 40 MB zipped, <= 130 MB unzipped)"
+        )
+        note = check_lambda_limits(unzipped, zipped)
+        if note:
+            print(note)
     os.sync()
     return 0
 

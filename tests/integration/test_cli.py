@@ -112,17 +112,20 @@ def test_one_process_and_two_give_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_resume_after_a_kill_duplicates_and_loses_nothing(tmp_path: Path) -> None:
-    """A run killed (SIGKILL) mid-file, then `--resume`: the outputs equal an uninterrupted run's byte for byte;
-    a second `--resume` leaves the finished files untouched."""
+    """A run killed (SIGKILL) mid-file, then `--resume`: the outputs (vectors, errors, chunks and document
+    frequencies) equal an uninterrupted run's byte for byte; a second `--resume` leaves the finished files
+    untouched."""
     (tmp_path / "in").mkdir()
     lines = corpus_lines(3000)
     (tmp_path / "in" / "big.jsonl").write_text("\n".join(lines) + "\n")
     (tmp_path / "in" / "small.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines[:700]) + "\n").encode()))
-    expand(str(tmp_path / "in"), "-o", str(tmp_path / "whole"), "--chunks")
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "whole"), "--chunks", "--df")
     out = tmp_path / "out"
     progress = out / "big.jsonl.progress.json"
     proc = subprocess.Popen(
-        [CLI, str(tmp_path / "in"), "-o", str(out), "--chunks"], stderr=subprocess.DEVNULL, start_new_session=True
+        [CLI, str(tmp_path / "in"), "-o", str(out), "--chunks", "--df"],
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -135,10 +138,10 @@ def test_resume_after_a_kill_duplicates_and_loses_nothing(tmp_path: Path) -> Non
         proc.wait(timeout=30)
     state = json.loads(progress.read_text())
     assert 600 < state["line"] < 3000  # killed in the middle of the first file
-    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--resume")
+    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--df", "--resume")
     assert outputs(out) == outputs(tmp_path / "whole")
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--resume")
+    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--df", "--resume")
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
 
 
@@ -178,3 +181,31 @@ def test_the_progress_bar_shows_share_rate_and_eta(capsys) -> None:
     assert err.startswith("\r[###############               ]  50% 10 docs, 1 errors, ") and "ETA" in err
     cli.Progress(1000, enabled=False).update(10, 0, 500, force=True)
     assert capsys.readouterr().err == ""
+
+
+def test_df_files_merge_into_the_idf_of_the_whole_corpus(tmp_path: Path) -> None:
+    """`--df` writes `<file>.df.json` per input; `make idf DF=<out>` (scripts/idf.py --merge) over them gives the
+    same idf.json as counting the inputs' documents at once."""
+    import shutil
+    import sys
+
+    from devkit import MODEL_DIR
+
+    (tmp_path / "in").mkdir()
+    prose = prose_paragraphs()
+    first, second = prose[:50], [" ".join(prose[50:70]), *prose[70:90]]
+    (tmp_path / "in" / "one.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in first))
+    (tmp_path / "in" / "two.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in second))
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--df")
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.df.json")) == ["one.jsonl.df.json", "two.jsonl.df.json"]
+    for name in ("whole", "merged"):
+        (tmp_path / name).mkdir()
+        shutil.copy2(MODEL_DIR / "tokenizer.json", tmp_path / name / "tokenizer.json")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text((tmp_path / "in" / "one.jsonl").read_text() + (tmp_path / "in" / "two.jsonl").read_text())
+    script = str(ROOT / "scripts" / "idf.py")
+    subprocess.run([sys.executable, script, "--data", str(corpus), "--out", str(tmp_path / "whole")], check=True)
+    subprocess.run(
+        [sys.executable, script, "--merge", str(tmp_path / "out"), "--out", str(tmp_path / "merged")], check=True
+    )
+    assert (tmp_path / "merged" / "idf.json").read_bytes() == (tmp_path / "whole" / "idf.json").read_bytes()

@@ -195,6 +195,49 @@ def test_the_chunks_file_follows_its_vectors(s3, folder, lambda_context, monkeyp
     assert output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
 
 
+def test_document_frequencies_per_object_merge_into_the_corpus_idf(
+    s3, folder, lambda_context, monkeypatch, aws, tmp_path
+):
+    """OUTPUT_DF=true: each object gets <key>.df.json; `scripts/idf.py --merge s3://...` over them writes exactly
+    the idf.json that counting the whole corpus at once writes; deleting a source removes its counts."""
+    import shutil
+    import subprocess
+    import sys
+
+    from devkit import MODEL_DIR, ROOT
+
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, output_df=True))
+    prose = prose_paragraphs()[:90]
+    md = " ".join(prose[70:90])
+    objects_ = {
+        f"{folder}df/a.jsonl": "\n".join(json.dumps({"text": t}) for t in prose[:40]).encode(),
+        f"{folder}df/b.jsonl.gz": gzip.compress("\n".join(json.dumps({"text": t}) for t in prose[40:70]).encode()),
+        f"{folder}df/c.md": md.encode(),
+    }
+    assert run_sqs(lambda_context, *(put_object(s3, k, b) for k, b in objects_.items()))[0] == []
+    assert sum(k.endswith(".df.json") for k in output_keys(s3, folder)) == 3
+    (one,) = [json.loads(s3.get_object(Bucket=OUT, Key=f"{PREFIX}{folder}df/c.md.df.json")["Body"].read())]
+    assert one["documents"] == 1 and one["format"] == "splade-df/1"
+    dirs = {name: tmp_path / name for name in ("whole", "merged")}
+    for path in dirs.values():
+        path.mkdir()
+        shutil.copy2(MODEL_DIR / "tokenizer.json", path / "tokenizer.json")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in [*prose[:70], md]))
+    admin = aws.admin
+    env = {
+        "PATH": "/usr/bin:/bin", "AWS_ENDPOINT_URL_S3": aws.url, "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": admin["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": admin["aws_secret_access_key"],
+    }  # fmt: skip
+    script = str(ROOT / "scripts" / "idf.py")
+    subprocess.run([sys.executable, script, "--data", str(corpus), "--out", str(dirs["whole"])], check=True, env=env)
+    merge = ["--merge", f"s3://{OUT}/{PREFIX}{folder}df/", "--out", str(dirs["merged"])]
+    subprocess.run([sys.executable, script, *merge], check=True, env=env)
+    assert (dirs["merged"] / "idf.json").read_bytes() == (dirs["whole"] / "idf.json").read_bytes()
+    assert run_sqs(lambda_context, delete_object(s3, f"{folder}df/c.md"))[0] == []
+    assert f"{PREFIX}{folder}df/c.md.df.json" not in output_keys(s3, folder)
+
+
 def test_fixing_an_object_removes_its_stale_errors_file(s3, folder, lambda_context) -> None:
     """An object with a bad line gets an errors file; the same key fixed and uploaded again has all its lines
     written and no errors file left over from the first version."""
@@ -569,15 +612,16 @@ def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, fol
 
 
 def test_chunks_continued_over_many_runs_give_the_same_bytes_as_one_run(s3, folder, with_queue, monkeypatch) -> None:
-    """With OUTPUT_CHUNKS the chunks file is carried through checkpoints like the vectors: a .jsonl.gz with
-    multi-window documents, checkpointed every batch, ends with the same three files as one run."""
-    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, output_chunks=True))
+    """With OUTPUT_CHUNKS and OUTPUT_DF the chunks file and the counts are carried through checkpoints like the
+    vectors: a .jsonl.gz with multi-window documents, checkpointed every batch, ends with the same four files as
+    one run."""
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, output_chunks=True, output_df=True))
     key = f"{folder}chunks.jsonl.gz"
     prose = " ".join(prose_paragraphs()[:8])
     lines = [json.dumps({"id": f"d{i}", "text": prose[i:] if i % 50 == 0 else f"short note {i}"}) for i in range(300)]
     lines[7] = '{"broken": '
     body = gzip.compress(("\n".join(lines) + "\n").encode())
-    suffixes = (".jsonl", ".chunks.jsonl", ".errors.jsonl")
+    suffixes = (".jsonl", ".chunks.jsonl", ".errors.jsonl", ".df.json")
     event, _ = sqs_event(put_object(s3, key, body))
     assert app.lambda_handler(event, Countdown(10_000)) == {"batchItemFailures": []}
     once = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in suffixes]

@@ -52,7 +52,7 @@ def test_every_event_source_returns_the_same_vectors_as_the_expander(lambda_cont
             assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
             assert list(item["terms"]) == [vec.vocab[i] for i in vec.indices.tolist()]
             assert (item["tokens"], item["windows"]) == (vec.tokens, vec.windows)
-    assert bodies[0]["model"] == {**runtime.expander.model_info}
+    assert bodies[0]["model"] == {**runtime.expander.model_info, "encoder": "document"}
     assert bodies[0]["usage"] == {"texts": 2, "tokens": sum(v.tokens for v in expected)}
     assert "pulmonary" in bodies[0]["data"][0]["terms"]
 
