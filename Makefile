@@ -143,13 +143,18 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
-lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov
+lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on)
 	$(PY) -m ruff format --check handler devkit scripts tests
 	$(PY) -m ruff check handler devkit scripts tests
 	$(PY) -m mypy  # handler, devkit, scripts, tests (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	@mkdir -p build && $(PY) scripts/template_variant.py EnableSnapStart=true > build/template-snapstart.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template build/template-snapstart.yaml
+	$(SAM_VENV)/bin/cfn-lint build/template-snapstart.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f build/template-snapstart.yaml
 
 format: venv  ## ruff format and ruff check --fix
 	$(PY) -m ruff format handler devkit scripts tests

@@ -19,6 +19,21 @@ expander = Expander(settings=settings)
 expander.warm()  # the first request costs what a warm one does (ONNX Runtime allocates on its first run)
 
 
+def _register_snapshot_hooks() -> bool:
+    """With SnapStart (template EnableSnapStart), warm the session and tokenizer again just before the snapshot,
+    so restored environments start with them paged in. ``snapshot_restore_py`` ships in the Lambda runtime only
+    (not in the offline images or here): without it there is nothing to register."""
+    try:
+        from snapshot_restore_py import register_before_snapshot
+    except ImportError:
+        return False
+    register_before_snapshot(expander.warm)
+    return True
+
+
+snapshot_hooks = _register_snapshot_hooks()
+
+
 def _client_config() -> Any:
     from botocore.config import Config
 
