@@ -13,7 +13,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 def variant(text: str, overrides: dict[str, str]) -> str:
     for name, value in overrides.items():
         pattern = re.compile(rf"(^  {re.escape(name)}:\n(?:    .*\n)*?    Default: )(.*)$", re.MULTILINE)
-        text, n = pattern.subn(lambda m, v=value: m.group(1) + f'"{v}"', text, count=1)
+        replacement = "\\g<1>" + f'"{value}"'
+        text, n = pattern.subn(replacement, text, count=1)
         if n != 1:
             raise SystemExit(f"template_variant: no parameter {name} with a Default in {TEMPLATE}")
     return text
