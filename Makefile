@@ -10,7 +10,7 @@ FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
 
-.PHONY: help venv model convert eval idf test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -63,6 +63,9 @@ eval: model  ## nDCG@10, MRR@10, Recall@100 of the model, idf queries, BM25 and 
 
 idf: model  ## write OUT/idf.json from DATA=<corpus.jsonl|BEIR dir>, or from DF=<dir|s3://bucket/prefix> of .df.json files [OUT=model_assets]
 	$(PY) scripts/idf.py $(if $(DF),--merge "$(DF)",--data "$(DATA)") --out "$(or $(OUT),model_assets)"
+
+bench-budget: model  ## measure MODEL_DIR's seconds per window and record its HTTP work budget (max_request_windows) in its manifest
+	$(PY) scripts/bench_base.py --budget-only "$(MODEL_DIR)"
 
 # --- Lambda artifact --------------------------------------------------------------------------------
 ARCH ?= arm64
@@ -125,6 +128,9 @@ test: venv model build-host lint sam-venv  ## set everything up, lint, and run e
 test-all:  ## the tests only (sam images and builds when Docker answers); make test calls it
 	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build; fi
 	$(PY) -m pytest
+
+test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size, both families)
+	$(PY) -m pytest -m reference
 
 test-unit: venv model  ## the in-process unit tests only (< 30 s)
 	$(PY) -m pytest -m "not integration"
@@ -201,10 +207,10 @@ docker-down:  ## stop what docker-up started
 
 # --- benchmark --------------------------------------------------------------------------------------
 REF_VENV := build/venv-reference
-bench-reference: $(REF_VENV)/.installed  ## torch 2.13.0 CPU + transformers in build/venv-reference, for make bench
+bench-reference: $(REF_VENV)/.installed  ## torch 2.13.0 CPU + transformers 5.24.0 in build/venv-reference, for make bench and make test-reference
 $(REF_VENV)/.installed:
 	$(PYTHON) -m venv $(REF_VENV)
-	$(REF_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers safetensors numpy
+	$(REF_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0 transformers==5.24.0 safetensors numpy
 	touch $@
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.

@@ -2,7 +2,8 @@
 torch): BERT and DistilBERT, with or without the model prefix, tied or untied decoder, with or without a decoder
 bias, legacy ``gamma``/``beta`` LayerNorm names, ``tokenizer.json`` or only ``vocab.txt``, and optionally outlier
 channels (a few hidden dimensions scaled ~20x by the LayerNorms, as trained BERTs have), which is what makes int8
-activations hard. The vocabulary is the bundled model's (BERT uncased, 30,522 WordPieces).
+activations hard; as in trained models, the query and key weights keep the attention logits moderate. The
+vocabulary is the bundled model's (BERT uncased, 30,522 WordPieces).
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     for i in range(spec.layers):
         for part in ("q", "k", "v", "o"):
             linear(names[part].format(i=i), h, h)
+        for part in ("q", "k"):  # as trained models learn: outlier channels do not blow up the attention logits
+            t[f"{names[part].format(i=i)}.weight"] /= gain[None, :]
         norm(names["ln1"].format(i=i), outlier=True)
         linear(names["ff1"].format(i=i), ff, h)
         linear(names["ff2"].format(i=i), h, ff)

@@ -36,6 +36,7 @@ from .queries import choose, load_idf, query_model_dir
 from .request import check_options, check_texts
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+DEFAULT_REQUEST_WINDOWS = 256  # a model whose manifest has no max_request_windows (splade-tiny's measured budget)
 MAX_WINDOW_TOKENS = 512
 # A text longer than max_windows x window x this many characters cannot fit and is refused before it is
 # tokenized (tokenizing 4 MB of text takes ~4 s and ~650 MB). English averages ~4.5 characters per token.
@@ -254,6 +255,11 @@ class Expander:
         if self.idf is not None:
             found["idf"] = self.idf.info
         return {**found, "default_query_encoder": self.encoder_for("query")}
+
+    @property
+    def request_windows(self) -> int:
+        """The model's HTTP work budget in windows (manifest ``max_request_windows``, measured by make bench)."""
+        return int(self.manifest.get("max_request_windows", DEFAULT_REQUEST_WINDOWS))
 
     @property
     def model_info(self) -> dict[str, Any]:

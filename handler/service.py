@@ -25,6 +25,11 @@ def model_block(encoder: str | None = None) -> dict[str, Any]:
     return {**expander.model_info, "encoder": encoder}
 
 
+def request_windows() -> int:
+    """MAX_REQUEST_WINDOWS, or (0, the default) the model's own budget from its manifest."""
+    return runtime.settings.max_request_windows or runtime.expander.request_windows
+
+
 def limits_block() -> dict[str, Any]:
     settings = runtime.settings
     return {
@@ -33,7 +38,7 @@ def limits_block() -> dict[str, Any]:
         "max_body_bytes": settings.max_body_bytes,
         "window_tokens": settings.window_tokens,
         "max_windows": settings.max_windows,
-        "max_request_windows": settings.max_request_windows,
+        "max_request_windows": request_windows(),
     }
 
 
@@ -50,7 +55,7 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         prune=request.prune,
         chunks=request.chunks,
         query_encoder=request.query_encoder,
-        max_total_windows=runtime.settings.max_request_windows,
+        max_total_windows=request_windows(),
     )
     inference_ms = (time.perf_counter() - start) * 1e3
     data = [

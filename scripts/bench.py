@@ -30,6 +30,7 @@ from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR, perf
 from devkit.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens
 from devkit.servers import MotoServer
 from handler.expander import Expander
+from scripts import bench_base
 
 BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
@@ -80,9 +81,9 @@ class Baseline:
 class Reference:
     """transformers + torch in its own virtualenv, driven over a JSON-lines pipe."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, source: Path = SOURCE_DIR, activation: str = "log1p_relu") -> None:
         self.proc = subprocess.Popen(
-            [python, str(ROOT / "scripts" / "bench_reference.py"), str(SOURCE_DIR)],
+            [python, str(ROOT / "scripts" / "bench_reference.py"), str(source), activation],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -150,6 +151,7 @@ def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the
             return int(line.split()[1]) / 1024
 
 from handler.expander import Expander
+from scripts import bench_base
 from devkit.corpus import texts_with_tokens
 e = Expander()
 texts = texts_with_tokens(e.tokenizer, 510, 64)
@@ -450,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
     parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
     parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
+    parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
     parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
     parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
@@ -458,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         print("| measure | value | target |\n|---|---|---|")
         print_ingest(args.ingest_lines, args.baseline)
         return 0
+    if args.only_base:
+        return bench_base.main(["--reference-python", args.reference_python])
     if args.only_cli:
         print("| measure | value | target |\n|---|---|---|")
         print_cli(args.cli_lines)
@@ -652,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     print_worst(worst_requests())
     if fidelity is not None:
         print(f"| max abs diff, torch reference vs fused fp32 (16 texts) | {fidelity:.2e} | <= 1e-4 |")
+    print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
+    bench_base.main(["--reference-python", ref_python or ""])
     print(f"\nmachine: {perf.host()}, onnxruntime {ort.__version__}, numpy {np.__version__}")
     return 0
 

@@ -1,6 +1,9 @@
 """The reference a user would otherwise deploy: transformers + torch CPU on the same weights.
 
-Run by ``scripts/bench.py`` with the interpreter of ``make bench-reference``'s virtualenv. It reads one JSON
+    python scripts/bench_reference.py <checkpoint dir> [log1p_relu | log1p_log1p_relu]
+
+Any BertForMaskedLM / DistilBertForMaskedLM checkpoint (AutoModelForMaskedLM). Run by ``scripts/bench.py`` and
+the ``reference`` tests with the interpreter of ``make bench-reference``'s virtualenv. It reads one JSON
 command per line on stdin and answers one JSON line on stdout, so the benchmark can interleave it with the
 ONNX systems in the same run:
 
@@ -17,20 +20,22 @@ import time
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, BertForMaskedLM
+from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 
 def main() -> int:
     source = sys.argv[1]
+    twice = len(sys.argv) > 2 and sys.argv[2] == "log1p_log1p_relu"
     torch.set_grad_enabled(False)
-    model = BertForMaskedLM.from_pretrained(source).eval()
+    model = AutoModelForMaskedLM.from_pretrained(source).eval()
     tokenizer = AutoTokenizer.from_pretrained(source)
 
     def splade(texts: list[str]) -> torch.Tensor:
         batch = tokenizer(texts, padding=True, truncation=True, max_length=512, return_tensors="pt")
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         weights = torch.log1p(torch.relu(logits)) * batch["attention_mask"].unsqueeze(-1)
-        return weights.max(dim=1).values
+        pooled = weights.max(dim=1).values
+        return torch.log1p(pooled) if twice else pooled
 
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:

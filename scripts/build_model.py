@@ -129,6 +129,21 @@ def quantize_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
+TINY_REQUEST_WINDOWS = 256  # splade-tiny's HTTP work budget, measured by make bench (~4.4 s at 1 thread)
+
+
+def window_cost(layers: int, hidden: int, vocab: int, seq: int = 256) -> float:
+    """Multiply-adds of one window: the encoder's dense layers and attention, and the vocabulary projection."""
+    return layers * (12 * hidden * hidden * seq + 2 * seq * seq * hidden) + vocab * hidden * seq
+
+
+def estimated_request_windows(layers: int, hidden: int, vocab: int) -> int:
+    """A first work budget, splade-tiny's scaled by the cost of a window; ``make bench`` measures and replaces it
+    (scripts/bench.py --budget)."""
+    tiny = window_cost(2, 128, 30522)
+    return max(1, int(TINY_REQUEST_WINDOWS * tiny / window_cost(layers, hidden, vocab)))
+
+
 def encoder_precision(requested: str, hidden: int) -> str:
     """``auto``: int8 from hidden size 512 up (base-size models, where the encoder dominates), else fp32."""
     if requested == "auto":
@@ -319,6 +334,7 @@ def build(
         "tied_decoder": ck.tied,
         "activation": activation,
         "encoder_precision": enc,
+        "max_request_windows": estimated_request_windows(layers, hidden, vocab),
     }
     return model, facts
 
@@ -396,7 +412,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model, facts = build(
-            args.source, args.precision, args.vocab_chunks, activation=args.activation, encoder=args.encoder
+            args.source,
+            args.precision,
+            args.vocab_chunks,
+            activation=args.activation,
+            encoder=args.encoder,
         )
         if args.manifest:
             args.out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from devkit import MODEL_DIR
 from devkit.corpus import prose_paragraphs
 from devkit.emulator import FUNCTION_ENV, Emulator
 from devkit.events import load_event, put_object, sqs_event
@@ -32,7 +33,10 @@ def test_requests_at_the_maximums_stay_under_400_mb() -> None:
     too_much_work, after tokenizing 1.28 M characters); the largest prose request within the budget is served.
     Peak RSS over both stays <= 400 MB."""
     max_texts, max_chars = int(FUNCTION_ENV["MAX_TEXTS"]), int(FUNCTION_ENV["MAX_TEXT_CHARS"])
-    budget = int(FUNCTION_ENV["MAX_REQUEST_WINDOWS"])
+    budget = (
+        int(FUNCTION_ENV["MAX_REQUEST_WINDOWS"])
+        or json.loads((MODEL_DIR / "manifest.json").read_text())["max_request_windows"]
+    )
     words = " ".join(prose_paragraphs()).split()
     step = len(words) // max_texts
     texts = []

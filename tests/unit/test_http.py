@@ -280,7 +280,7 @@ def test_each_rejection_writes_a_metric_named_for_its_code(lambda_context, capsy
 def test_a_request_over_the_work_budget_is_refused_before_inference(lambda_context, monkeypatch) -> None:
     """5 texts of 'a. ' x 6,600 (within MAX_TEXT_CHARS, 60 windows each) need 300 > 256 windows: 413
     too_much_work, and the model never runs; the same texts within the budget are served."""
-    assert runtime.settings.max_request_windows == 256
+    assert runtime.settings.max_request_windows == 0 and service.request_windows() == 256
     runs: list[int] = []
     real_run = runtime.expander.session.run
 

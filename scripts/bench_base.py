@@ -1,0 +1,195 @@
+"""Base-size bring-your-own models in ``make bench``: random BERT (12 x 768) and DistilBERT (6 x 768) checkpoints
+with outlier channels, converted with an int8 encoder, against transformers + torch fp32 on the same weights.
+
+    python scripts/bench_base.py [--reference-python build/venv-reference/bin/python] [--budget-only DIR]
+
+Prints markdown rows: fidelity (int8 and fp32 against torch), docs/s at 1 thread (~100-token texts, batch 1,
+alternated), local cold start (spawn -> first vector), peak RSS of a maximal request, the measured work budget
+(written into the converted model's manifest as ``max_request_windows``) and the arm64 artifact's size.
+``--budget-only DIR`` measures and writes the budget of one model directory (``make bench-budget MODEL_DIR=...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from devkit import ROOT
+from devkit.checkpoints import BASE_SIZES, Spec, write_checkpoint
+from devkit.corpus import texts_with_tokens
+from devkit.reference import fidelity
+from handler.expander import Expander
+from scripts import build_model
+
+WORK = ROOT / "build" / "base"
+BUDGET_SECONDS = 4.5  # the costliest accepted request at 1 thread: splade-tiny's 256 windows take ~4.4 s
+BASE_ENV = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def prepare(family: str) -> dict[str, Path]:
+    """The checkpoint and its int8 and fp32 conversions under build/base/ (reused when present)."""
+    src = WORK / f"{family}-src"
+    if not (src / "model.safetensors").is_file():
+        size = BASE_SIZES[family]
+        spec = Spec(family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=7)
+        write_checkpoint(src, spec)
+    dirs = {"src": src}
+    for precision in ("int8", "fp32"):
+        out = WORK / f"{family}-{precision}"
+        if not (out / "manifest.json").is_file():
+            args = ["--source", str(src), "--out", str(out), "--precision", precision, "--encoder", precision]
+            build_model.main([*args, "--manifest", "--model-name", f"random-{family}-base"])
+        dirs[precision] = out
+    return dirs
+
+
+def seconds_per_window(expander: Expander, windows: int) -> float:
+    """Median seconds per 256-token window over a request of ``windows`` windows (1 thread, 3 repeats)."""
+    (text,) = texts_with_tokens(expander.tokenizer, (expander.window_tokens - 2) * windows, 1)
+    expander.expand([text[:2000]])
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        (vec,) = expander.expand([text])
+        times.append((time.perf_counter() - start) / vec.windows)
+    return statistics.median(times)
+
+
+def write_budget(model_dir: Path) -> tuple[int, float]:
+    """Measure the model's seconds per window and record ``max_request_windows`` in its manifest."""
+    expander = Expander(model_dir, threads=1, max_windows=100_000)
+    per_window = seconds_per_window(expander, 4)
+    budget = max(1, int(BUDGET_SECONDS / per_window))
+    manifest_path = model_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["max_request_windows"] = budget
+    manifest["max_request_windows_basis"] = f"{per_window:.3f} s per window at 1 thread (make bench)"
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return budget, per_window
+
+
+def fresh(code: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**BASE_ENV}, cwd=ROOT
+    )
+    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+COLD = """
+import json, time
+start = time.perf_counter()
+from handler.expander import Expander
+e = Expander({dir!r}, threads=1)
+e.expand(["a first short text to expand"])
+print(json.dumps({{"seconds": time.perf_counter() - start}}))
+"""
+
+PEAK = """
+import json
+from handler.expander import Expander
+from devkit.corpus import texts_with_tokens
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+e = Expander({dir!r}, threads=1, max_windows=100_000)
+texts = texts_with_tokens(e.tokenizer, e.window_tokens - 2, e.request_windows)
+vecs = e.expand(texts, max_total_windows=e.request_windows)
+print(json.dumps({{"peak_mb": hwm(), "windows": sum(v.windows for v in vecs)}}))
+"""
+
+
+def artifact_size(model_dir: Path) -> tuple[float, float]:
+    """(unzipped MB, zipped MB) of the arm64 artifact shipping ``model_dir``."""
+    dest, zipped = WORK / "artifact-arm64", WORK / "splade-base-arm64.zip"
+    args = ["--dest", str(dest), "--arch", "arm64", "--zip", str(zipped), "--model-dir", str(model_dir)]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_artifact.py"), *args], check=True, capture_output=True
+    )
+    unzipped = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    return unzipped / 1e6, zipped.stat().st_size / 1e6
+
+
+def rows(reference_python: str) -> None:
+    from scripts.bench import Reference
+
+    for family in ("bert", "distilbert"):
+        dirs = prepare(family)
+        budget, per_window = write_budget(dirs["int8"])
+        ours = Expander(dirs["int8"], threads=1)
+        ours32 = Expander(dirs["fp32"], threads=1)
+        texts = texts_with_tokens(ours.tokenizer, 100, 16)
+        size = f"{BASE_SIZES[family]['layers']}x{BASE_SIZES[family]['hidden']}"
+        label = f"random {family} {size}, 6 outlier channels, int8 encoder"
+        ref = Reference(reference_python, dirs["src"]) if reference_python else None
+        if ref is not None:
+            want = [np.array(v, dtype=np.float64) for v in ref.ask(op="vectors", texts=texts)["vectors"]]
+            for vec in want:
+                vec[ours.special_ids] = 0.0
+            got = [v.dense(ours.vocab_size) for v in ours.expand(texts)]
+            got32 = [v.dense(ours.vocab_size) for v in ours32.expand(texts)]
+            f8, f32 = fidelity(got, want), fidelity(got32, want)
+            print(
+                f"| {label}: int8 vs transformers fp32 (16 texts) | mean cos {f8['mean_cos']:.4f}, min "
+                f"{f8['min_cos']:.4f}, top-32 overlap {f8['top_overlap']:.3f} | >= 0.995, >= 0.98, >= 0.9 |"
+            )
+            print(f"| {family} {size}: fp32 graph vs transformers, max abs diff | {f32['max_abs']:.2e} | <= 1e-3 |")
+            rates: dict[str, list[float]] = {"ours": [], "torch": []}
+            for _ in range(2):
+                start = time.perf_counter()
+                for text in texts:
+                    ours.expand([text])
+                rates["ours"].append(len(texts) / (time.perf_counter() - start))
+                rates["torch"].append(ref.ask(op="throughput", texts=texts, threads=1, batch=1)["docs_per_s"])
+            mine, theirs = max(rates["ours"]), max(rates["torch"])
+            print(
+                f"| {family} {size}: docs/s at 1 thread, ~100-token texts, batch 1 (best of 2, alternated) | "
+                f"int8 {mine:.1f} vs torch fp32 {theirs:.1f}: **{mine / theirs:.2f}x** | >= 3x |"
+            )
+            ref.close()
+        cold = statistics.median(fresh(COLD.format(dir=str(dirs["int8"])))["seconds"] for _ in range(3))
+        print(f"| {family} {size}: local cold start, spawn -> first vector (median of 3) | {cold:.2f} s | <= 1.5 s |")
+        print(
+            f"| {family} {size}: work budget (manifest max_request_windows) | {budget} windows "
+            f"({per_window:.3f} s each at 1 thread: the costliest request ~{budget * per_window:.1f} s) | |"
+        )
+        peak = fresh(PEAK.format(dir=str(dirs["int8"])))
+        print(
+            f"| {family} {size}: peak RSS, a maximal request ({peak['windows']} windows) | "
+            f"{peak['peak_mb']:.0f} MB | <= 1 GB |"
+        )
+        if family == "bert":
+            unzipped, zipped = artifact_size(dirs["int8"])
+            print(
+                f"| {family} {size} int8: arm64 artifact | {zipped:.1f} MB zipped, {unzipped:.1f} MB unzipped | "
+                "<= 250 MB unzipped |"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference-python", default="")
+    parser.add_argument("--budget-only", type=Path, help="measure and record one model directory's work budget")
+    args = parser.parse_args(argv)
+    if args.budget_only:
+        budget, per_window = write_budget(args.budget_only)
+        print(f"{args.budget_only}: {per_window:.3f} s per window at 1 thread -> max_request_windows {budget}")
+        return 0
+    WORK.mkdir(parents=True, exist_ok=True)
+    reference = args.reference_python if args.reference_python and Path(args.reference_python).is_file() else ""
+    print("| base-size measure | value | target |\n|---|---|---|")
+    rows(reference)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Fidelity against transformers + torch (the reference venv of `make bench-reference`; `make test-reference`
+runs these, `make test` leaves them out): converted BERT and DistilBERT checkpoints, small and base size, give
+transformers' MLM output pooled the SPLADE way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devkit import ROOT
+from devkit.checkpoints import BASE_SIZES, Spec, write_checkpoint
+from devkit.corpus import fidelity_texts
+from devkit.reference import fidelity
+from handler.expander import Expander
+from scripts import build_model
+from scripts.bench import Reference
+
+pytestmark = [pytest.mark.integration, pytest.mark.reference]
+REFERENCE_PYTHON = ROOT / "build" / "venv-reference" / "bin" / "python"
+TEXTS = fidelity_texts()[:12]
+
+
+@pytest.fixture(autouse=True)
+def _reference_venv() -> None:
+    if not REFERENCE_PYTHON.is_file():
+        pytest.fail("the reference venv is missing: run `make bench-reference` (make test-reference does)")
+
+
+def compare(src: Path, out: Path, activation: str, *args: str) -> dict[str, float]:
+    assert (
+        build_model.main(["--source", str(src), "--out", str(out), "--manifest", "--activation", activation, *args])
+        == 0
+    )
+    expander = Expander(out, threads=1)
+    texts = [expander.tokenizer.decode(expander.tokenizer.encode(t, add_special_tokens=False).ids[:200]) for t in TEXTS]
+    reference = Reference(str(REFERENCE_PYTHON), src, activation)
+    try:
+        want = [np.array(v, dtype=np.float64) for v in reference.ask(op="vectors", texts=texts)["vectors"]]
+    finally:
+        reference.close()
+    for vec in want:
+        vec[expander.special_ids] = 0.0
+    return fidelity([v.dense(expander.vocab_size) for v in expander.expand(texts)], want)
+
+
+@pytest.mark.parametrize("activation", ["log1p_relu", "log1p_log1p_relu"])
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_small_fp32_matches_transformers(tmp_path: Path, family: str, activation: str) -> None:
+    """2 layers x 64, untied decoder for DistilBERT: fp32 max abs diff <= 1e-4 against transformers."""
+    src = write_checkpoint(tmp_path / "src", Spec(family, tied=family == "bert"))
+    assert compare(src, tmp_path / "out", activation, "--precision", "fp32")["max_abs"] <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_base_size_matches_transformers(tmp_path: Path, family: str) -> None:
+    """Base size (BERT 12 x 768, DistilBERT 6 x 768) with 6 outlier channels: fp32 max abs diff <= 1e-3; the int8
+    encoder keeps mean cosine >= 0.995, min >= 0.98 and top-32 overlap >= 0.9."""
+    size = BASE_SIZES[family]
+    spec = Spec(family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=11)
+    src = write_checkpoint(tmp_path / "src", spec)
+    assert compare(src, tmp_path / "fp32", "log1p_relu", "--precision", "fp32", "--encoder", "fp32")["max_abs"] <= 1e-3
+    result = compare(src, tmp_path / "int8", "log1p_relu", "--precision", "int8", "--encoder", "int8")
+    assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98 and result["top_overlap"] >= 0.9, result
