@@ -45,7 +45,7 @@ class Settings:
     window_tokens: int = _var("WINDOW_TOKENS", 256, "tokens per model window, [CLS]/[SEP] included", lo=16, hi=512)
     max_windows: int = _var("MAX_WINDOWS", 64, "windows one text may use (longer texts are refused)", lo=1)
     max_request_windows: int = _var(
-        "MAX_REQUEST_WINDOWS", 0, "HTTP/direct work budget in windows; 0: the model's (manifest, from make bench)", lo=0)
+        "MAX_REQUEST_WINDOWS", 0, "HTTP/direct work budget in windows; 0: the model's (its manifest)", lo=0)
     tokens_per_run: int = _var(
         "TOKENS_PER_RUN", 128, "padded tokens per ONNX run (a longer window runs alone)", lo=16, hi=65536)
     max_texts: int = _var("MAX_TEXTS", 64, "texts per request", lo=1)
