@@ -123,6 +123,7 @@ class Job:
     sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUFFIXES, 0))
     files: dict[str, IO[bytes]] = field(default_factory=dict)
     df: DocFreq | None = None  # --df: the counts so far (kept in the progress record)
+    done: bool = False  # every batch is written (the progress record says so); only finish() is left
 
     @property
     def progress(self) -> Path:
@@ -141,12 +142,14 @@ class Job:
         if resume and self.progress.exists():
             state = json.loads(self.progress.read_text())
             if state.get("source") == self.signature():
-                self.line, self.offset = state["line"], state["offset"]
+                self.line, self.offset, self.done = state["line"], state["offset"], bool(state.get("done"))
                 self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
                 if self.df is not None and state.get("df"):
                     self.df = DocFreq.from_json(state["df"])
         elif resume and self.output(".jsonl").exists():
             return False
+        if not self.done:
+            self.output(".df.json").unlink(missing_ok=True)  # an earlier run's counts are not this run's
         for suffix in SUFFIXES:
             target = self.output(suffix)
             handle = target.open("r+b" if target.exists() else "w+b")
@@ -172,7 +175,8 @@ class Job:
         for suffix, handle in self.files.items():
             handle.flush()
             self.sizes[suffix] = handle.tell()
-        state = {"source": self.signature(), "line": self.line, "offset": self.offset}
+        self.done = after is None
+        state = {"source": self.signature(), "line": self.line, "offset": self.offset, "done": self.done}
         state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
         if self.df is not None:
             state["df"] = self.df.to_json()
@@ -313,7 +317,7 @@ def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers:
             if not job.open(resume):
                 done_bytes += sizes[job.rel]
                 continue
-            for docs, bad, after in _batches(job, options):
+            for docs, bad, after in () if job.done else _batches(job, options):
                 batch = (docs, bad, job.rel, options)
                 work = pool.apply_async(_expand, batch) if pool else _expand(*batch)
                 pending.append((job, work, after))

@@ -20,6 +20,7 @@ from devkit import ROOT
 from devkit.corpus import prose_paragraphs
 from devkit.events import LambdaContext, put_object, sqs_event
 from handler import app, cli, runtime
+from handler.docfreq import DocFreq
 
 pytestmark = pytest.mark.integration
 CLI = str(ROOT / ".venv" / "bin" / "splade-expand")
@@ -209,3 +210,24 @@ def test_df_files_merge_into_the_idf_of_the_whole_corpus(tmp_path: Path) -> None
         [sys.executable, script, "--merge", str(tmp_path / "out"), "--out", str(tmp_path / "merged")], check=True
     )
     assert (tmp_path / "merged" / "idf.json").read_bytes() == (tmp_path / "whole" / "idf.json").read_bytes()
+
+
+def test_a_kill_after_the_last_batch_but_before_finishing_writes_nothing_twice(tmp_path: Path) -> None:
+    """The progress record says when every batch is written: a run stopped between the last batch and the end
+    of the file's bookkeeping is finished by --resume without a batch written again."""
+    (tmp_path / "in").mkdir()
+    src = tmp_path / "in" / "docs.jsonl"
+    src.write_text("\n".join(corpus_lines(100)) + "\n")
+    expand(str(src), "-o", str(tmp_path / "whole"), "--df")
+    out = tmp_path / "out"
+    options = cli.Options(df=True)
+    job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", df=DocFreq(30522))
+    assert job.open(resume=False)
+    cli._start_worker(options)
+    for docs, bad, after in cli._batches(job, options):
+        job.write(cli._expand(docs, bad, job.rel, options), after)
+    for handle in job.files.values():  # "killed" here: the progress record is still there
+        handle.close()
+    assert json.loads((out / "docs.jsonl.progress.json").read_text())["done"] is True
+    expand(str(src), "-o", str(out), "--df", "--resume")
+    assert outputs(out) == outputs(tmp_path / "whole")
