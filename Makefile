@@ -75,17 +75,26 @@ HOST_ARTIFACT := build/artifact-host
 HOST_RUNTIME := build/runtime-host
 HOST_ARCH := $(shell uname -m)
 RIE := build/rie/aws-lambda-rie-$(if $(filter aarch64 arm64,$(HOST_ARCH)),arm64,x86_64)
+# .pyc for the Lambda runtime need a Python of its version at build time (any 3.13.x: one bytecode format). Without
+# one the zip ships sources only and Lambda compiles every module at each cold start (read-only /var/task).
+# PYC_PYTHON=<path> names one; else the first python3.13 on PATH or under ~/.pyenv that runs, if any.
+ifeq ($(origin PYC_PYTHON), undefined)
+PYC_PYTHON := $(shell for p in $$(command -v python$(LAMBDA_PYTHON)) $$HOME/.pyenv/versions/$(LAMBDA_PYTHON).*/bin/python$(LAMBDA_PYTHON); \
+	do "$$p" -c "" 2> /dev/null && { echo "$$p"; break; }; done)
+endif
+COMPILE_FLAG = $(if $(PYC_PYTHON),--compile-with $(PYC_PYTHON))
 ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json \
 	$(wildcard model_assets/idf.json)
 # SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
 # ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
 ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)
-ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-$(ARTIFACT_HASH)
+ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)$(if $(PYC_PYTHON),-pyc)-$(ARTIFACT_HASH)
 
 artifact: $(MODEL) $(VENV)/.installed  ## the Lambda artifact for ARCH, cached by a hash of its inputs (used by sam build)
 	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
-		rm -rf build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)-* && \
-		$(PY) scripts/build_artifact.py --dest $(ARTIFACT_CACHE) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) && \
+		rm -rf build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)* && \
+		$(PY) scripts/build_artifact.py --dest $(ARTIFACT_CACHE) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
+			$(COMPILE_FLAG) && \
 		touch $(ARTIFACT_CACHE)/.built; \
 	fi
 
@@ -96,12 +105,12 @@ build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (Bui
 # The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).
 build: $(MODEL) $(VENV)/.installed  ## the deployable zip for ARCH=arm64|x86_64 and its sizes [MODEL_DIR=<converted model>]; refuses > 250 MB unzipped
 	$(PY) scripts/build_artifact.py --dest build/artifact-$(ARCH) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
-		--zip build/splade-$(ARCH).zip --model-dir "$(MODEL_DIR)"
+		--zip build/splade-$(ARCH).zip --model-dir "$(MODEL_DIR)" $(COMPILE_FLAG)
 
 # The same recipe for this machine, plus what the Lambda runtime provides (awslambdaric, boto3 in /var/runtime).
 build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)  ## the artifact for this machine, awslambdaric and the runtime interface emulator
 $(HOST_ARTIFACT)/.built: $(ARTIFACT_INPUTS) | $(VENV)/.installed
-	$(PY) scripts/build_artifact.py --dest $(HOST_ARTIFACT) --host
+	$(PY) scripts/build_artifact.py --dest $(HOST_ARTIFACT) --host --compile-with $(PY)
 	touch $@
 $(HOST_RUNTIME)/.installed: | $(VENV)/.installed
 	$(PIP) install --quiet --only-binary=:all: --target $(HOST_RUNTIME) awslambdaric==4.2.2 boto3==1.44.5

@@ -192,14 +192,14 @@ def cold_starts(rounds: int = 7, reference_python: str | None = None, source: Pa
     return result
 
 
-def emulator_init_ms(starts: int = 3) -> float:
+def emulator_init_ms(starts: int = 3, artifact: Path | None = None) -> float:
     """Median ``Init Duration`` the Lambda runtime emulator reports for the built artifact (what Lambda bills)."""
-    from .emulator import Emulator
+    from .emulator import ARTIFACT, Emulator
     from .events import http_event
 
     inits = []
     for _ in range(starts):
-        with Emulator({"ORT_THREADS": "1"}) as emulator:
+        with Emulator({"ORT_THREADS": "1"}, artifact=artifact or ARTIFACT) as emulator:
             emulator.invoke(http_event({"text": "lung"}))
             inits += emulator.init_durations_ms()
     return float(statistics.median(inits))
@@ -252,3 +252,21 @@ def chart(path: Path, lengths: list[int], docs_per_s: dict[str, list[float | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def emulator_init_with_and_without_pyc(rounds: int = 3) -> tuple[float, float]:
+    """Median Init Duration of the built artifact (with its .pyc) and of a copy without them, alternated: what
+    shipping bytecode saves each cold start (Lambda cannot write __pycache__ into /var/task)."""
+    import shutil
+    import tempfile
+
+    from .emulator import ARTIFACT
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "artifact"
+        shutil.copytree(ARTIFACT, bare, ignore=shutil.ignore_patterns("__pycache__"))
+        with_pyc, without = [], []
+        for _ in range(rounds):
+            with_pyc.append(emulator_init_ms(1))
+            without.append(emulator_init_ms(1, bare))
+    return float(statistics.median(with_pyc)), float(statistics.median(without))

@@ -123,9 +123,13 @@ def test_init_phase_is_reported_once(emulator: Emulator) -> None:
     assert len(inits) == 1 and inits[0] > 0
 
 
+BUILD_OUTPUT: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def arm64_artifact() -> Path:
-    subprocess.run(["make", "-s", "build", "ARCH=arm64"], cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(["make", "-s", "build", "ARCH=arm64"], cwd=ROOT, check=True, capture_output=True, text=True)
+    BUILD_OUTPUT.append(done.stdout)
     return ROOT / "build" / "artifact-arm64"
 
 
@@ -141,9 +145,44 @@ def test_arm64_artifact_holds_only_aarch64_cp313_binaries(arm64_artifact: Path) 
                 assert "cpython-313-aarch64" in path.name, path
     assert len(elves) >= 4 and machines == {183}
     assert (arm64_artifact / "model_assets" / "model.onnx").is_file()
-    assert not (arm64_artifact / "handler" / "__pycache__").exists()
     assert not list(arm64_artifact.glob("huggingface_hub*")) and not list(arm64_artifact.glob("sympy*"))
     assert list(arm64_artifact.glob("numpy.libs/*.so*"))  # numpy's shared libraries are never stripped
+
+
+def test_arm64_artifact_ships_unchecked_hash_bytecode_for_python_313(arm64_artifact: Path) -> None:
+    """With a Python 3.13 at build time, every handler module has a cpython-313 .pyc whose header marks it
+    hash-based and unchecked (the zip's fixed dates would invalidate timestamp .pyc); without one, the build says
+    the zip ships sources only and it does."""
+    pycs = list(arm64_artifact.rglob("*.pyc"))
+    if "compiled" not in BUILD_OUTPUT[0]:
+        assert "ships no .pyc" in BUILD_OUTPUT[0] and pycs == []
+        return
+    modules = sorted(p.stem for p in (arm64_artifact / "handler").glob("*.py"))
+    cached = {p.name.split(".")[0]: p for p in (arm64_artifact / "handler" / "__pycache__").glob("*.cpython-313.pyc")}
+    assert sorted(cached) == modules
+    for path in cached.values():
+        assert int.from_bytes(path.read_bytes()[4:8], "little") == 0b01  # hash-based, not checked against source
+    assert not list((arm64_artifact / "aws_xray_sdk").rglob("*.pyc"))  # imported only with tracing on
+
+
+def test_the_shipped_bytecode_is_used_without_reading_the_sources(tmp_path: Path) -> None:
+    """The host artifact's .pyc are what runs: with a module's source replaced by `raise`, the import still
+    gives the compiled module; with the .pyc removed as well, the broken source runs and fails."""
+    import shutil
+    import sys
+
+    from devkit.emulator import ARTIFACT
+
+    shutil.copytree(ARTIFACT / "handler", tmp_path / "handler")
+    (tmp_path / "handler" / "formats.py").write_text('raise RuntimeError("the source was compiled")\n')
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ARTIFACT}", "PYTHONDONTWRITEBYTECODE": "1"}
+    python = [getattr(sys, "_base_executable", sys.executable), "-S", "-c"]  # as the emulator runs it: no site
+    code = "import handler.formats as f; print(f.DECIMALS, f.__file__)"
+    used = subprocess.run([*python, code], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert (used.returncode, used.stdout.strip()) == (0, f"6 {tmp_path}/handler/formats.py"), used.stderr
+    shutil.rmtree(tmp_path / "handler" / "__pycache__")
+    source = subprocess.run([*python, code], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert source.returncode != 0 and "the source was compiled" in source.stderr
 
 
 def test_arm64_artifact_sizes_are_within_targets(arm64_artifact: Path) -> None:
