@@ -212,3 +212,30 @@ class AwsWorld:
 
     def close(self) -> None:
         self.server.close()
+
+
+def ingest_object(s3: Any, key: str, body: bytes, **settings: Any) -> dict[str, list[dict[str, Any]]]:
+    """Put ``body`` at ``key`` in the ingest bucket and run its SQS event through the in-process handler, with
+    ``settings`` (Settings fields, e.g. ``output_format="both"``) in place of the runtime's for that one run.
+    Returns output suffix -> parsed lines, for each output the run wrote."""
+    from dataclasses import replace
+
+    from handler import app, runtime
+
+    from .events import LambdaContext, put_object, sqs_event
+
+    saved = runtime.settings
+    runtime.settings = replace(saved, **settings)
+    try:
+        event, _ = sqs_event(put_object(s3, key, body))
+        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
+    finally:
+        runtime.settings = saved
+    outputs = {}
+    for suffix in (".jsonl", ".errors.jsonl", ".chunks.jsonl"):
+        try:
+            text = s3.get_object(Bucket=OUTPUT_BUCKET, Key=f"{OUTPUT_PREFIX}{key}{suffix}")["Body"].read().decode()
+        except s3.exceptions.NoSuchKey:
+            continue
+        outputs[suffix] = [json.loads(line) for line in text.splitlines()]
+    return outputs

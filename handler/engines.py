@@ -3,6 +3,7 @@
 Library helpers for loading vectors; the Lambda handler never imports this module.
 
     qdrant_point      {"id": uint64 | UUID, "vector": {"splade": {"indices", "values"}}, "payload": {"id": ...}}
+    qdrant_chunk_point  the same for a chunk line, payload {"doc", "chunk", "span"} (group by "doc")
     milvus_row        {"pk": "<id>", "splade": {index: value}}            (a SPARSE_FLOAT_VECTOR field)
     pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}
     opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field,
@@ -48,6 +49,17 @@ def qdrant_point(line: dict[str, Any]) -> dict[str, Any]:
         "id": qdrant_id(line["id"]),
         "vector": {VECTOR_NAME: {"indices": indices, "values": values}},
         "payload": {"id": line["id"]},
+    }
+
+
+def qdrant_chunk_point(part: dict[str, Any]) -> dict[str, Any]:
+    """A ``.chunks.jsonl`` line -> one Qdrant point per chunk: id = UUIDv5 of ``<id>#<chunk>``, the document id in
+    the payload (``doc``) to group by, with the chunk number and its span."""
+    indices, values = _pairs(part)
+    return {
+        "id": qdrant_id(f"{part['id']}#{part['chunk']}"),
+        "vector": {VECTOR_NAME: {"indices": indices, "values": values}},
+        "payload": {"doc": part["id"], "chunk": part["chunk"], "span": part["span"]},
     }
 
 

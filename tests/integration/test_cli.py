@@ -10,16 +10,15 @@ import signal
 import subprocess
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devkit import ROOT
+from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
-from devkit.events import LambdaContext, put_object, sqs_event
-from handler import app, cli, runtime
+from handler import cli, runtime
 from handler.docfreq import DocFreq
 
 pytestmark = pytest.mark.integration
@@ -85,19 +84,10 @@ def test_the_lines_are_s3_ingests_lines(tmp_path: Path, aws: Any) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "docs.jsonl").write_bytes(body)
     expand(str(tmp_path / "in" / "docs.jsonl"), "-o", str(tmp_path / "out"), "--format", "both", "--workers", "2")
-    s3 = aws.client("s3")
-    key = f"cli-{uuid.uuid4().hex[:6]}/docs.jsonl"
-    saved = runtime.settings
-    runtime.settings = replace(saved, output_format="both")
-    try:
-        event, _ = sqs_event(put_object(s3, key, body))
-        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
-    finally:
-        runtime.settings = saved
+    ingested = ingest_object(aws.client("s3"), f"cli-{uuid.uuid4().hex[:6]}/docs.jsonl", body, output_format="both")
     for suffix in (".jsonl", ".errors.jsonl"):
-        ingest = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}{suffix}")["Body"].read().decode()
         local = (tmp_path / "out" / f"docs.jsonl{suffix}").read_text()
-        ours, theirs = [json.loads(x) for x in local.splitlines()], [json.loads(x) for x in ingest.splitlines()]
+        ours, theirs = [json.loads(x) for x in local.splitlines()], ingested[suffix]
         assert len(ours) == len(theirs) > 0
         for a, b in zip(ours, theirs, strict=True):
             assert a.pop("source") == {"path": "docs.jsonl", "line": b.pop("source")["line"]}

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
-from devkit.events import put_object, sqs_event
-from handler import app, engines, runtime
+from handler import engines, runtime
 
 pytestmark = pytest.mark.integration
 QUERIES = [
@@ -35,25 +34,29 @@ REL = 1e-4
 def corpus(aws: Any) -> list[dict[str, Any]]:
     """80 prose paragraphs through the ingest path (SQS event, S3 object, OUTPUT_FORMAT=both): the output lines.
     Ids mix strings, integers and a UUID so each engine's id rules are exercised."""
-    from devkit.events import LambdaContext
-
-    s3 = aws.client("s3")
     prose = prose_paragraphs()[:80]
     ids: list[Any] = [f"doc-{i}" if i % 3 else i for i in range(80)]
     ids[5] = str(uuid.UUID(int=5))
     body = "\n".join(json.dumps({"id": d, "text": t}) for d, t in zip(ids, prose, strict=True)).encode()
     key = f"engines-{uuid.uuid4().hex[:6]}/corpus.jsonl"
-    saved = runtime.settings
-    runtime.settings = replace(saved, output_format="both")
-    try:
-        event, _ = sqs_event(put_object(s3, key, body))
-        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
-    finally:
-        runtime.settings = saved
-    out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}.jsonl")["Body"].read().decode()
-    lines = [json.loads(x) for x in out.splitlines()]
+    lines = ingest_object(aws.client("s3"), key, body, output_format="both")[".jsonl"]
     assert [line["id"] for line in lines] == ids
     return lines
+
+
+def upsert(client: Any, collection: str, points: list[dict[str, Any]]) -> None:
+    """engines.qdrant_point / qdrant_chunk_point records into a Qdrant collection."""
+    from qdrant_client import models
+
+    client.upsert(
+        collection,
+        [
+            models.PointStruct(
+                id=p["id"], vector={k: models.SparseVector(**v) for k, v in p["vector"].items()}, payload=p["payload"]
+            )
+            for p in points
+        ],
+    )
 
 
 def exact_top(lines: list[dict[str, Any]], query: Any) -> dict[str, float]:
@@ -86,15 +89,7 @@ def test_qdrant_local_mode_scores_are_exact_dot_products(corpus) -> None:
     points = [engines.qdrant_point(line) for line in corpus]
     assert all(isinstance(p["id"], int) or uuid.UUID(p["id"]) for p in points)
     assert engines.qdrant_point(corpus[5])["id"] == corpus[5]["id"]  # a UUID id stays itself
-    client.upsert(
-        "docs",
-        [
-            models.PointStruct(
-                id=p["id"], vector={k: models.SparseVector(**v) for k, v in p["vector"].items()}, payload=p["payload"]
-            )
-            for p in points
-        ],
-    )
+    upsert(client, "docs", points)
     for query in runtime.expander.expand(QUERIES, kind="query"):
         hits = client.query_points(
             "docs",
@@ -165,26 +160,12 @@ def test_opensearch_bulk_bodies_follow_rank_features_rules(corpus) -> None:
 def chunked(aws: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """24 long documents (3 to 8 paragraphs each) through ingest with OUTPUT_CHUNKS=true and OUTPUT_FORMAT=both:
     the pooled lines and the chunk lines."""
-    from devkit.events import LambdaContext
-
-    s3 = aws.client("s3")
     prose = prose_paragraphs()
     texts = [" ".join(prose[i * 3 : i * 3 + 3 + i % 6]) for i in range(24)]
     body = "\n".join(json.dumps({"id": f"long-{i}", "text": t}) for i, t in enumerate(texts)).encode()
     key = f"engines-{uuid.uuid4().hex[:6]}/chunked.jsonl"
-    saved = runtime.settings
-    runtime.settings = replace(saved, output_format="both", output_chunks=True)
-    try:
-        event, _ = sqs_event(put_object(s3, key, body))
-        assert app.lambda_handler(event, LambdaContext())["batchItemFailures"] == []
-    finally:
-        runtime.settings = saved
-
-    def read(suffix: str) -> list[dict[str, Any]]:
-        out = s3.get_object(Bucket="splade-output", Key=f"vectors/{key}{suffix}")["Body"].read().decode()
-        return [json.loads(x) for x in out.splitlines()]
-
-    lines, parts = read(".jsonl"), read(".chunks.jsonl")
+    out = ingest_object(aws.client("s3"), key, body, output_format="both", output_chunks=True)
+    lines, parts = out[".jsonl"], out[".chunks.jsonl"]
     assert len(parts) > len(lines) == 24
     return lines, parts
 
@@ -199,17 +180,10 @@ def test_qdrant_groups_chunk_points_by_document_best_chunk_first(chunked) -> Non
     client.create_collection(
         "chunks", vectors_config={}, sparse_vectors_config={engines.VECTOR_NAME: models.SparseVectorParams()}
     )
-    client.upsert(
-        "chunks",
-        [
-            models.PointStruct(
-                id=engines.qdrant_id(f"{p['id']}#{p['chunk']}"),
-                vector={engines.VECTOR_NAME: models.SparseVector(indices=p["indices"], values=p["values"])},
-                payload={"doc": p["id"], "chunk": p["chunk"], "span": p["span"]},
-            )
-            for p in parts
-        ],
-    )
+    points = [engines.qdrant_chunk_point(p) for p in parts]
+    assert points[0]["payload"] == {"doc": parts[0]["id"], "chunk": 0, "span": parts[0]["span"]}
+    assert len({p["id"] for p in points}) == len(parts)
+    upsert(client, "chunks", points)
     for query in runtime.expander.expand(QUERIES, kind="query"):
         groups = client.query_points_groups(
             "chunks",
