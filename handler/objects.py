@@ -106,21 +106,21 @@ class Objects:
             self.s3, bucket, key, meta, upload_id=cp.chunks_upload_id, parts=cp.chunks_parts, tail=tail
         )
 
-    def _publish_errors(self, errors: JsonLinesWriter, ref: ObjectRef, seen: str | None) -> bool:
+    def _publish_side_file(self, writer: JsonLinesWriter, ref: ObjectRef, seen: str | None) -> bool:
         """Publish a side file (errors, chunks, df) unless a newer event's output got there first; False when
         superseded."""
         for _ in range(3):
             try:
-                errors.commit(seen)
+                writer.commit(seen)
                 return True
             except Exception as exc:
                 if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                     raise
-            current = self.head_output(errors.key)
+            current = self.head_output(writer.key)
             if self.is_newer(current, ref):
                 return False
             seen = current.etag if current else None
-        raise ObjectFailedError(f"{errors.key} keeps changing under concurrent writers", code="commit_conflict")
+        raise ObjectFailedError(f"{writer.key} keeps changing under concurrent writers", code="commit_conflict")
 
     def _delete_unless_newer(self, key: str, ref: ObjectRef) -> bool:
         current = self.head_output(key)
@@ -424,36 +424,32 @@ class Objects:
             if self.is_newer(current, ref):
                 return Outcome("superseded", ref.key, reason="a newer event's output was published meanwhile")
             return Outcome("restart", ref.key, ref=ref, reason="the output changed while this run wrote it")
-        self._finish_chunks(ref, cp)
-        self._finish_df(ref, cp)
+        self._finish_side(ref, ".chunks.jsonl", self.chunks, cp.chunks_etag)
+        cp.chunks_upload_id = None
+        counts = None if self.df is None else self._side_writer(ref, ".df.json", self.df.dumps())
+        self._finish_side(ref, ".df.json", counts, cp.df_etag)
         self._finish_errors(ref, cp, errors)
         cp.upload_id = None  # completed
         self._discard(ref, cp)
         seconds = round(time.perf_counter() - start, 3)
         return Outcome("written", ref.key, output=upload.key, documents=documents, errors=errors.total, seconds=seconds)
 
-    def _finish_chunks(self, ref: ObjectRef, cp: Checkpoint) -> None:
-        """Publish the chunks file (OUTPUT_CHUNKS), or remove one an earlier run or setting left behind."""
-        if self.chunks is not None:
-            if not self._publish_errors(self.chunks, ref, cp.chunks_etag):
-                self.chunks.abort()
-            cp.chunks_upload_id = None
-        elif cp.chunks_etag is not None:
-            self._delete_unless_newer(output_key(ref.key, ".chunks.jsonl"), ref)
+    def _side_writer(self, ref: ObjectRef, suffix: str, body: bytes) -> JsonLinesWriter:
+        bucket, key = runtime.settings.output_bucket, output_key(ref.key, suffix)
+        return JsonLinesWriter(self.s3, bucket, key, self._metadata(ref), tail=body + b"\n")
 
-    def _finish_df(self, ref: ObjectRef, cp: Checkpoint) -> None:
-        """Publish ``<key>.df.json`` (OUTPUT_DF), or remove one an earlier run or setting left behind."""
-        key = output_key(ref.key, ".df.json")
-        if self.df is not None:
-            tail = self.df.dumps() + b"\n"
-            writer = JsonLinesWriter(self.s3, runtime.settings.output_bucket, key, self._metadata(ref), tail=tail)
-            self._publish_errors(writer, ref, cp.df_etag)
-        elif cp.df_etag is not None:
-            self._delete_unless_newer(key, ref)
+    def _finish_side(self, ref: ObjectRef, suffix: str, writer: JsonLinesWriter | None, seen: str | None) -> None:
+        """An optional output (OUTPUT_CHUNKS, OUTPUT_DF): publish what this run wrote, or remove the one an
+        earlier run or setting left behind (``seen``: it existed when run 1 started)."""
+        if writer is not None:
+            if not self._publish_side_file(writer, ref, seen):
+                writer.abort()
+        elif seen is not None:
+            self._delete_unless_newer(output_key(ref.key, suffix), ref)
 
     def _finish_errors(self, ref: ObjectRef, cp: Checkpoint, errors: JsonLinesWriter) -> None:
         if errors.total:
-            self._publish_errors(errors, ref, cp.errors_etag)
+            self._publish_side_file(errors, ref, cp.errors_etag)
         else:  # a retry after the object was fixed must not leave stale error records behind
             self._delete_unless_newer(errors.key, ref)
 
@@ -462,7 +458,7 @@ class Objects:
         self._discard(ref, cp)
         errors = self._errors_writer(ref, Checkpoint())
         errors.write(DocumentError(None, exc.code, exc.message).record(self._source_block(ref)))
-        if not self._publish_errors(errors, ref, cp.errors_etag):
+        if not self._publish_side_file(errors, ref, cp.errors_etag):
             return Outcome("superseded", ref.key, reason="the output comes from a newer event")
         for suffix in (".jsonl", ".chunks.jsonl", ".df.json"):
             self._delete_unless_newer(output_key(ref.key, suffix), ref)
