@@ -34,7 +34,7 @@ import numpy as np
 from handler.cli import Progress
 from handler.config import PACKAGE_MODEL_DIR
 from handler.expander import Expander, SparseVector
-from scripts.idf import count, write_idf
+from scripts.idf import count, document_text, write_idf
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "eval" / "pydoc"
 BATCH = 32
@@ -46,8 +46,7 @@ def load_beir(data: Path) -> tuple[dict[str, str], dict[str, str], dict[str, set
     for line in (data / "corpus.jsonl").read_text().splitlines():
         if line.strip():
             record = json.loads(line)
-            title = record.get("title") or ""
-            corpus[str(record["_id"])] = f"{title} {record['text']}" if title else record["text"]
+            corpus[str(record["_id"])] = document_text(record) or ""
     queries = {}
     for line in (data / "queries.jsonl").read_text().splitlines():
         if line.strip():

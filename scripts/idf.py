@@ -33,6 +33,15 @@ def corpus_file(data: Path) -> Path:
     return data / "corpus.jsonl" if data.is_dir() else data
 
 
+def document_text(record: dict[str, Any], text_field: str = "text") -> str | None:
+    """A corpus record's text: BEIR's ``title`` + ``text`` when there is a title; None without a string text."""
+    text = record.get(text_field)
+    if not isinstance(text, str):
+        return None
+    title = record.get("title")
+    return f"{title} {text}" if isinstance(title, str) and title else text
+
+
 def documents(path: Path, text_field: str = "text") -> Iterator[str]:
     """Document texts of a JSON Lines corpus (BEIR: ``title`` + ``text``); blank lines skipped."""
     opener: Any = gzip.open if path.suffix == ".gz" else open
@@ -40,12 +49,10 @@ def documents(path: Path, text_field: str = "text") -> Iterator[str]:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            record = json.loads(line)
-            text = record.get(text_field)
-            if not isinstance(text, str):
+            text = document_text(json.loads(line), text_field)
+            if text is None:
                 raise SystemExit(f"idf: {path}:{number}: no string {text_field!r} field")
-            title = record.get("title")
-            yield f"{title} {text}" if isinstance(title, str) and title else text
+            yield text
 
 
 def count(texts: Iterator[str], tokenizer: Tokenizer) -> DocFreq:
