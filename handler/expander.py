@@ -237,6 +237,8 @@ class Expander:
         """Run the session once, so the first real request does not pay ONNX Runtime's first-run allocations
         (the Lambda init phase calls this; it takes a few milliseconds)."""
         self.expand(["warm up the session with a short sentence of ordinary words."])
+        if self.query_model is not None:  # the first query pays nothing either
+            self.query_model.warm()
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Every WordPiece id of each text (no special tokens, no windows): what document frequencies count."""
