@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from . import lazy_packages  # noqa: F401  # isort: skip  # before the first Powertools event_handler import
 from aws_lambda_powertools.event_handler import (
     APIGatewayHttpResolver,
     APIGatewayRestResolver,

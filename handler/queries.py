@@ -14,7 +14,6 @@ model; ``query_encoder="model"`` asks for a model (the query model, else the doc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -60,6 +59,8 @@ class IdfWeights:
                 f"{path}: {len(unknown)} tokens are not in the model's vocabulary (e.g. {unknown[:3]}); "
                 "was it made for another tokenizer?"
             )
+        import hashlib  # only with an idf.json: OpenSSL costs ~4 ms of every cold start
+
         self.info = {"tokens": len(table), "sha256": hashlib.sha256(data).hexdigest()}
 
 
