@@ -103,7 +103,8 @@ def hwm():
             return int(line.split()[1]) / 1024
 e = Expander({dir!r}, threads=1, max_windows=100_000)
 texts = texts_with_tokens(e.tokenizer, e.window_tokens - 2, e.request_windows)
-vecs = e.expand(texts, max_total_windows=e.request_windows)
+# truncate: one full window per text (a cut "give or take one token" can spill a 255th token into a second window)
+vecs = e.expand(texts, max_total_windows=e.request_windows, truncate=True)
 print(json.dumps({{"peak_mb": hwm(), "windows": sum(v.windows for v in vecs)}}))
 """
 
