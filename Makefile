@@ -236,4 +236,4 @@ soak: venv model build-host  ## 1,000 mixed invocations through one emulator, th
 	$(PY) scripts/soak_ingest.py --mb 50 --timeout 60
 
 clean:  ## remove build/, the built model files and tool caches (make model rebuilds them)
-	rm -rf build model_assets/*.onnx model_assets/*.json .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf build model_assets/*.onnx model_assets/*.onnx.data model_assets/*.json .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -269,7 +269,8 @@ class Expander:
         return {
             "name": self.manifest.get("name", "splade"),
             "precision": self.manifest.get("precision", "unknown"),
-            "sha256": files.get("model.onnx", {}).get("sha256", ""),
+            # the graph file and its weights file (model.onnx.data), or the one graph file of an older build
+            "sha256": self.manifest.get("model_sha256") or files.get("model.onnx", {}).get("sha256", ""),
             "vocab_size": self.vocab_size,
         }
 

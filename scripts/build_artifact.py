@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL_FILES = ("model.onnx", "tokenizer.json", "manifest.json")
-OPTIONAL_MODEL_FILES = ("idf.json", "eval.json")  # inference-free queries (make idf); make eval's figures
+# The graph's weights (an older build keeps them in model.onnx), inference-free queries (make idf), make eval's figures
+OPTIONAL_MODEL_FILES = ("model.onnx.data", "idf.json", "eval.json")
 QUERY_MODEL_DIR = "query"  # an asymmetric query model: its own model.onnx + tokenizer.json
 LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: the function code and its layers, unzipped
 LAMBDA_DIRECT_UPLOAD_LIMIT = 52_428_800  # 50 MB: a zip uploaded directly (larger ones go through S3)
@@ -103,7 +104,7 @@ def copy_sources(dest: Path, model_dir: Path = ROOT / "model_assets") -> None:
     query = model_dir / QUERY_MODEL_DIR
     if (query / "model.onnx").is_file():
         (dest / "model_assets" / QUERY_MODEL_DIR).mkdir()
-        for name in SHIPPED_MODEL_FILES:
+        for name in (*SHIPPED_MODEL_FILES, "model.onnx.data"):
             if (query / name).is_file():
                 shutil.copy2(query / name, dest / "model_assets" / QUERY_MODEL_DIR / name)
 

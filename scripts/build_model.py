@@ -372,13 +372,57 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_model(model: onnx.ModelProto, path: Path) -> str:
+WEIGHTS_SUFFIX = ".data"  # model.onnx -> model.onnx.data
+WEIGHTS_MIN_BYTES = 1024  # smaller tensors (biases, norms, shapes) stay in the graph file
+WEIGHTS_ALIGN = 4096  # each tensor starts on a page, so ONNX Runtime can map it instead of copying
+
+
+def weights_path(graph: Path) -> Path:
+    return graph.with_name(graph.name + WEIGHTS_SUFFIX)
+
+
+def write_model(model: onnx.ModelProto, path: Path, weights: bool = False) -> str:
+    """Write ``model`` to ``path``; return the sha256 that identifies it.
+
+    ``weights``: every initializer of at least 1 KiB goes into ``<path>.data`` (ONNX external data, each tensor
+    page-aligned), and the graph file keeps only their names, shapes and offsets. Measured in fresh processes,
+    ONNX Runtime then creates the session in ~16 ms instead of ~31-41 ms, because it no longer parses 10 MB of
+    protobuf and copies every tensor out of it. The returned digest is then the sha256 of the graph file's bytes
+    followed by the weights file's. Both files are written deterministically.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    model = onnx.ModelProto.FromString(model.SerializeToString())  # the caller's model keeps its tensors
+    blob = bytearray()
+    if weights:
+        for tensor in model.graph.initializer:
+            raw = tensor.raw_data if tensor.HasField("raw_data") else numpy_helper.to_array(tensor).tobytes()
+            if len(raw) < WEIGHTS_MIN_BYTES:
+                continue
+            blob.extend(b"\0" * (-len(blob) % WEIGHTS_ALIGN))
+            offset = len(blob)
+            blob.extend(raw)
+            array_type = tensor.data_type
+            dims = list(tensor.dims)
+            name = tensor.name
+            tensor.Clear()
+            tensor.name, tensor.data_type = name, array_type
+            tensor.dims.extend(dims)
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", weights_path(path).name), ("offset", offset), ("length", len(raw))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, str(value)
     data = model.SerializeToString(deterministic=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data)
+    for target, content in ((path, data), (weights_path(path), bytes(blob))):
+        if target != path and not weights:
+            target.unlink(missing_ok=True)  # an embedded graph must not leave a stale weights file beside it
+            continue
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(target)
+    if weights:
+        digest.update(blob)
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,9 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     optimization = "none" if args.precision == "logits" else args.optimize
     if optimization == "extended":
         model = optimize(model)
-    digest = write_model(model, args.out / args.name)
+    weights = args.precision != "logits"  # the fastembed-style baseline stays one file, as fastembed ships it
+    digest = write_model(model, args.out / args.name, weights=weights)
+    written = [p for p in (args.out / args.name, weights_path(args.out / args.name)) if p.is_file()]
     print(
-        f"wrote {args.out / args.name} ({(args.out / args.name).stat().st_size / 1e6:.1f} MB, sha256 {digest[:16]}...)"
+        f"wrote {args.out / args.name} ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB in "
+        f"{' + '.join(p.name for p in written)}, sha256 {digest[:16]}...)"
     )
     if args.manifest:
         tokenizer = args.out / "tokenizer.json"
@@ -442,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_length": facts["max_position_embeddings"],
             **facts,
             "files": {
-                args.name: {"sha256": digest, "bytes": (args.out / args.name).stat().st_size},
+                **{path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for path in written},
                 "tokenizer.json": {"sha256": sha256_file(tokenizer), "bytes": tokenizer.stat().st_size},
             },
             "source": {
@@ -458,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
             "graph_optimization": optimization,
+            "model_sha256": digest,  # the graph file's bytes, then its weights file's
         }  # fmt: skip
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.out / 'manifest.json'}")

@@ -145,6 +145,7 @@ def test_arm64_artifact_holds_only_aarch64_cp313_binaries(arm64_artifact: Path) 
                 assert "cpython-313-aarch64" in path.name, path
     assert len(elves) >= 4 and machines == {183}
     assert (arm64_artifact / "model_assets" / "model.onnx").is_file()
+    assert (arm64_artifact / "model_assets" / "model.onnx.data").is_file()
     assert not list(arm64_artifact.glob("huggingface_hub*")) and not list(arm64_artifact.glob("sympy*"))
     assert list(arm64_artifact.glob("numpy.libs/*.so*"))  # numpy's shared libraries are never stripped
 

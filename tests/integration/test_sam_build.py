@@ -43,8 +43,9 @@ def test_sam_build_makes_both_functions(tmp_path: Path, arch: str) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     api, ingest = tmp_path / "sam" / "ApiFunction", tmp_path / "sam" / "IngestFunction"
     assert (api / "handler" / "app.py").is_file()
-    shipped = hashlib.sha256((MODEL_DIR / "model.onnx").read_bytes()).hexdigest()
-    assert hashlib.sha256((api / "model_assets" / "model.onnx").read_bytes()).hexdigest() == shipped
+    for name in ("model.onnx", "model.onnx.data"):  # the graph and its weights
+        shipped = hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest()
+        assert hashlib.sha256((api / "model_assets" / name).read_bytes()).hexdigest() == shipped
     (binding,) = api.glob("onnxruntime/capi/onnxruntime_pybind11_state*.so")
     assert f"cpython-313-{PLATFORM_TAG[arch]}" in binding.name
     assert binding.read_bytes()[18:20] == ELF_MACHINE[arch].to_bytes(2, "little")

@@ -29,8 +29,8 @@ def test_a_zip_over_50_mb_must_go_through_s3() -> None:
 
 
 def test_a_model_directory_ships_with_its_idf_and_query_model(tmp_path: Path) -> None:
-    """copy_sources(model_dir): model.onnx, tokenizer.json, manifest.json, idf.json and query/ land in the
-    artifact's model_assets/; a directory without model.onnx is refused with the convert hint."""
+    """copy_sources(model_dir): model.onnx and its weights, tokenizer.json, manifest.json, idf.json and query/ land
+    in the artifact's model_assets/; a directory without model.onnx is refused with the convert hint."""
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model)
     (model / "idf.json").write_text("{}")
@@ -38,7 +38,8 @@ def test_a_model_directory_ships_with_its_idf_and_query_model(tmp_path: Path) ->
     build_artifact.copy_sources(tmp_path / "artifact", model)
     shipped = sorted(p.relative_to(tmp_path / "artifact" / "model_assets").as_posix()
                      for p in (tmp_path / "artifact" / "model_assets").rglob("*") if p.is_file())  # fmt: skip
-    assert {"model.onnx", "tokenizer.json", "manifest.json", "idf.json", "query/model.onnx"} <= set(shipped)
+    assert {"model.onnx", "model.onnx.data", "tokenizer.json", "manifest.json", "idf.json"} <= set(shipped)
+    assert {"query/model.onnx", "query/model.onnx.data", "query/tokenizer.json"} <= set(shipped)
     (model / "model.onnx").unlink()
     with pytest.raises(SystemExit, match="make convert"):
         build_artifact.copy_sources(tmp_path / "again", model)

@@ -127,12 +127,38 @@ def test_int8_keeps_ranking_quality(expander, expander_fp32) -> None:
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:
-    """Building and optimizing the int8 graph again gives the same bytes as the shipped model.onnx."""
+    """Building and optimizing the int8 graph again gives the same bytes as the shipped model.onnx and
+    model.onnx.data; the digest is the graph's bytes followed by the weights', as the manifest records it."""
     model = build_model.optimize(build_model.build(SOURCE_DIR, "int8")[0])
-    digest = build_model.write_model(model, tmp_path / "model.onnx")
-    again = build_model.write_model(build_model.optimize(build_model.build(SOURCE_DIR, "int8")[0]), tmp_path / "a.onnx")
-    shipped = hashlib.sha256((MODEL_DIR / "model.onnx").read_bytes()).hexdigest()
-    assert digest == again == shipped
+    digest = build_model.write_model(model, tmp_path / "model.onnx", weights=True)
+    again = build_model.optimize(build_model.build(SOURCE_DIR, "int8")[0])
+    assert build_model.write_model(again, tmp_path / "again" / "model.onnx", weights=True) == digest
+    shipped = hashlib.sha256((MODEL_DIR / "model.onnx").read_bytes() + (MODEL_DIR / "model.onnx.data").read_bytes())
+    assert digest == shipped.hexdigest() == json.loads((MODEL_DIR / "manifest.json").read_text())["model_sha256"]
+    for name in ("model.onnx", "model.onnx.data"):
+        assert (tmp_path / name).read_bytes() == (MODEL_DIR / name).read_bytes()
+
+
+def test_weights_live_beside_the_graph_page_aligned_and_load_the_same(tmp_path: Path) -> None:
+    """write_model(weights=True): every initializer of >= 1 KiB is external data at a page-aligned offset of
+    model.onnx.data, smaller ones stay inline; ORT gives byte-identical outputs from it and from the one-file
+    graph; weights=False removes a stale weights file."""
+    model = onnx.load(str(MODEL_DIR / "model.onnx"))  # tensors loaded from model.onnx.data
+    build_model.write_model(model, tmp_path / "one.onnx")
+    build_model.write_model(model, tmp_path / "two.onnx", weights=True)
+    graph = onnx.load(str(tmp_path / "two.onnx"), load_external_data=False)
+    external = {t.name: {e.key: e.value for e in t.external_data} for t in graph.graph.initializer if t.external_data}
+    assert "word_embeddings.uint8" in external and all(
+        int(info["offset"]) % 4096 == 0 and info["location"] == "two.onnx.data" for info in external.values()
+    )
+    inline = [t for t in graph.graph.initializer if not t.external_data]
+    assert inline and all(len(t.raw_data) < 1024 for t in inline if t.HasField("raw_data"))
+    ids = np.array([[101, 7592, 2088, 102], [101, 2088, 102, 0]], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
+    one, two = (_session(tmp_path / name).run(None, feed)[0] for name in ("one.onnx", "two.onnx"))
+    assert np.array_equal(one, two)
+    build_model.write_model(model, tmp_path / "two.onnx")
+    assert not (tmp_path / "two.onnx.data").exists()
 
 
 def test_build_refuses_unknown_precision() -> None:
