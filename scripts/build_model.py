@@ -413,16 +413,19 @@ def write_model(model: onnx.ModelProto, path: Path, weights: bool = False) -> st
                 entry.key, entry.value = key, str(value)
     data = model.SerializeToString(deterministic=True)
     digest = hashlib.sha256(data)
-    for target, content in ((path, data), (weights_path(path), bytes(blob))):
-        if target != path and not weights:
-            target.unlink(missing_ok=True)  # an embedded graph must not leave a stale weights file beside it
-            continue
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(content)
-        tmp.replace(target)
     if weights:
+        _replace(weights_path(path), bytes(blob))
         digest.update(blob)
+    else:
+        weights_path(path).unlink(missing_ok=True)  # a one-file graph leaves no stale weights file beside it
+    _replace(path, data)
     return digest.hexdigest()
+
+
+def _replace(path: Path, content: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(content)
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
