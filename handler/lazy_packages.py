@@ -2,9 +2,10 @@
 package ``__init__`` importing every resolver and event class up front.
 
 ``aws_lambda_powertools.event_handler``'s ``__init__`` imports the AppSync resolvers, which bring in asyncio and
-ssl, and also Bedrock, VPC Lattice and the rest. ``utilities.data_classes``'s ``__init__`` imports about 40 event
-classes. The HTTP path uses one resolver and a few event classes. Measured in fresh processes, the two eager
-``__init__`` files cost ~40 ms of every Lambda init, about 0.4x the bare-imports floor (make bench).
+ssl, and also Bedrock, VPC Lattice and the rest. ``utilities.data_classes``'s ``__init__`` imports about 45 event
+classes. The HTTP path uses one resolver and a few event classes. Measured in fresh processes, paired, the two
+eager ``__init__`` files cost 40-60 ms of every Lambda init, about 0.4x the bare-imports floor
+(docs/performance.md).
 
 We still use the same Powertools classes; nothing is copied or patched. Registration reads the package's
 ``__init__`` source for its ``from .x import Name`` lines. If a name is not found there, ``__init__`` itself runs

@@ -59,7 +59,7 @@ class IdfWeights:
                 f"{path}: {len(unknown)} tokens are not in the model's vocabulary (e.g. {unknown[:3]}); "
                 "was it made for another tokenizer?"
             )
-        import hashlib  # only with an idf.json: OpenSSL costs ~4 ms of every cold start
+        import hashlib  # only with an idf.json: loading OpenSSL costs ~5 ms of a cold start
 
         self.info = {"tokens": len(table), "sha256": hashlib.sha256(data).hexdigest()}
 
