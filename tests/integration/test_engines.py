@@ -59,6 +59,13 @@ def upsert(client: Any, collection: str, points: list[dict[str, Any]]) -> None:
     )
 
 
+def sparse_query(vector: Any) -> Any:
+    """A SparseVector from Expander.expand as a Qdrant query vector."""
+    from qdrant_client import models
+
+    return models.SparseVector(indices=vector.indices.tolist(), values=vector.values.tolist())
+
+
 def exact_top(lines: list[dict[str, Any]], query: Any) -> dict[str, float]:
     """Brute force: every document's dot product with the query (float64 over the float32 weights)."""
     q = dict(zip(query.indices.tolist(), query.values.astype(np.float64).tolist(), strict=True))
@@ -93,7 +100,7 @@ def test_qdrant_local_mode_scores_are_exact_dot_products(corpus) -> None:
     for query in runtime.expander.expand(QUERIES, kind="query"):
         hits = client.query_points(
             "docs",
-            query=models.SparseVector(indices=query.indices.tolist(), values=query.values.tolist()),
+            query=sparse_query(query),
             using=engines.VECTOR_NAME,
             limit=TOP,
             with_payload=True,
@@ -187,7 +194,7 @@ def test_qdrant_groups_chunk_points_by_document_best_chunk_first(chunked) -> Non
     for query in runtime.expander.expand(QUERIES, kind="query"):
         groups = client.query_points_groups(
             "chunks",
-            query=models.SparseVector(indices=query.indices.tolist(), values=query.values.tolist()),
+            query=sparse_query(query),
             using=engines.VECTOR_NAME,
             group_by="doc",
             group_size=1,
