@@ -92,10 +92,17 @@ def resolve(value: Any, names: dict[str, str]) -> Any:
     return {k: resolve(v, names) for k, v in value.items()}
 
 
+def ingest_statements(template: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The statements of what the ingest function's code does: its role's ``ingest`` policy in the template."""
+    role = (template or load_template())["Resources"]["IngestFunctionRole"]["Properties"]
+    (policy,) = (p for p in role["Policies"] if p["PolicyName"] == "ingest")
+    statements: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
+    return statements
+
+
 def ingest_policy(queue_url: str) -> dict[str, Any]:
     """The ingest function's policy document, read from the template's own statements."""
-    function = load_template()["Resources"]["IngestFunction"]["Properties"]
-    statements = [s for policy in function["Policies"] for s in policy["Statement"]]
+    statements = ingest_statements()
     for statement in statements:
         assert "Condition" not in statement, "moto evaluates Conditions as DENY: keep them off function policies"
     return {"Version": "2012-10-17", "Statement": resolve(statements, _names(queue_url))}

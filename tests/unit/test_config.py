@@ -91,7 +91,7 @@ def test_the_template_sets_exactly_the_declared_variables_with_their_defaults() 
 
 def test_output_bucket_and_queue_are_the_stacks_own() -> None:
     """The two variables without a usable default point at the stack's resources."""
-    assert GLOBAL_ENV["OUTPUT_BUCKET"] == {"Ref": "OutputBucket"}
+    assert INGEST_ENV["OUTPUT_BUCKET"] == {"Ref": "OutputBucket"}
     assert INGEST_ENV["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
 
 

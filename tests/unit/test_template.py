@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from devkit.aws import load_template
+from devkit.aws import ingest_statements, load_template
 from handler.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
 
 T = load_template()
@@ -15,10 +15,6 @@ P = T["Parameters"]
 BATCHING_WINDOW = R["IngestFunction"]["Properties"]["Events"]["IngestQueue"]["Properties"][
     "MaximumBatchingWindowInSeconds"
 ]
-
-
-def ingest_statements() -> list[dict[str, Any]]:
-    return [s for p in R["IngestFunction"]["Properties"]["Policies"] for s in p["Statement"]]
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -72,7 +68,9 @@ def test_buckets_deny_insecure_transport() -> None:
 
 def test_notifications_filter_the_documented_suffixes_for_creates_and_deletes() -> None:
     """One notification per documented suffix and event type; SuffixFilters=false delivers every key."""
-    configs = R["IngestBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]["Fn::If"]
+    by_eventbridge = R["IngestBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]["Fn::If"]
+    assert by_eventbridge[:2] == ["UseEventBridge", {"Ref": "AWS::NoValue"}]
+    configs = by_eventbridge[2]["Fn::If"]
     assert configs[0] == "UseSuffixFilters"
     pairs = {(c["Event"], c["Filter"]["S3Key"]["Rules"][0]["Value"]) for c in configs[1]}
     suffixes = {*TEXT_SUFFIXES, *JSONL_SUFFIXES, ".gz"}
