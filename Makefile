@@ -9,6 +9,16 @@ SOURCE := build/source
 FP32_DIR := build/model_fp32
 LOGITS_DIR := build/model_logits
 MODEL := model_assets/model.onnx
+# What `sam build` ships, named once in the deploy configuration: the template's Architecture (parameter_overrides)
+# and the model directory (model_dir). ARCH=... and MODEL_DIR=... on the command line or in the environment win.
+SAMCONFIG ?= samconfig.toml
+DEPLOY_CONFIG := $(shell $(PYTHON) scripts/deploy_config.py --config "$(SAMCONFIG)")
+ifeq ($(words $(DEPLOY_CONFIG)),2)
+ARCH ?= $(word 1,$(DEPLOY_CONFIG))
+MODEL_DIR ?= $(word 2,$(DEPLOY_CONFIG))
+else
+$(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
+endif
 
 .PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
@@ -57,7 +67,6 @@ convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> into OUT=<dir> [PR
 # Quality and inference-free queries. DATA: a BEIR-format directory (corpus.jsonl, queries.jsonl, qrels/test.tsv);
 # the bundled one is eval/pydoc (scripts/make_pydoc_set.py). make idf writes OUT/idf.json (OUT: model_assets).
 DATA ?= eval/pydoc
-MODEL_DIR ?= model_assets
 eval: model  ## nDCG@10, MRR@10, Recall@100 of the model, idf queries, BM25 and hybrids on DATA=<BEIR dir> [MODEL_DIR=<dir>]
 	$(PY) scripts/eval.py --data "$(DATA)" --model-dir "$(MODEL_DIR)"
 
@@ -68,7 +77,6 @@ bench-budget: model  ## measure MODEL_DIR's seconds per window and record its HT
 	$(PY) scripts/bench_base.py --budget-only "$(MODEL_DIR)"
 
 # --- Lambda artifact --------------------------------------------------------------------------------
-ARCH ?= arm64
 LAMBDA_PYTHON ?= 3.13
 SAM_CLI_VERSION := 1.170.0
 HOST_ARTIFACT := build/artifact-host
@@ -87,18 +95,27 @@ ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artif
 	$(wildcard model_assets/idf.json)
 # SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
 # ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
-ARTIFACT_HASH = $(shell cat $(ARTIFACT_INPUTS) | sha256sum | cut -c1-16)
+# The hash covers the code, the requirements and every file of MODEL_DIR (graph, weights, tokenizer, idf, query/).
+MODEL_DIR_FILES = $(shell find "$(MODEL_DIR)/" -type f 2> /dev/null | LC_ALL=C sort)
+ARTIFACT_HASH = $(shell cat $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL_DIR_FILES) \
+	| sha256sum | cut -c1-16)
 ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)$(if $(PYC_PYTHON),-pyc)-$(ARTIFACT_HASH)
+SHIPS_BUNDLED_MODEL = $(filter model_assets model_assets/ ./model_assets,$(MODEL_DIR))
 
-artifact: $(MODEL) $(VENV)/.installed  ## the Lambda artifact for ARCH, cached by a hash of its inputs (used by sam build)
+artifact: $(VENV)/.installed $(if $(SHIPS_BUNDLED_MODEL),$(MODEL))  ## the Lambda artifact for ARCH and MODEL_DIR (samconfig.toml), cached by a hash of its inputs (used by sam build)
+	@test -f "$(MODEL_DIR)/model.onnx" -a -f "$(MODEL_DIR)/manifest.json" || { echo "MODEL_DIR=$(MODEL_DIR) \
+		(samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx and manifest.json: convert a checkpoint into it \
+		with make convert CHECKPOINT=<dir> OUT=$(MODEL_DIR), or name another directory" >&2; exit 2; }
+	@echo "artifact: $(ARCH), model $(MODEL_DIR) ($$($(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); \
+		print(m.get("model_sha256") or m.get("sha256"))' "$(MODEL_DIR)/manifest.json"))"
 	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
 		rm -rf build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)* && \
 		$(PY) scripts/build_artifact.py --dest $(ARTIFACT_CACHE) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
-			$(COMPILE_FLAG) && \
+			--model-dir "$(MODEL_DIR)" $(COMPILE_FLAG) && \
 		touch $(ARTIFACT_CACHE)/.built; \
 	fi
 
-# `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR; ARCH=x86_64 for x86_64 deployments.
+# `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR only: ARCH and MODEL_DIR come from samconfig.toml.
 build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
 	mkdir -p "$(ARTIFACTS_DIR)" && cp -a $(ARTIFACT_CACHE)/. "$(ARTIFACTS_DIR)/" && rm -f "$(ARTIFACTS_DIR)/.built"
 
@@ -135,7 +152,7 @@ test: venv model build-host lint sam-venv  ## set everything up, lint, and run e
 	scripts/docker_host.sh run $(MAKE) --no-print-directory test-all
 
 test-all:  ## the tests only (sam images and builds when Docker answers); make test calls it
-	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build; fi
+	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build MODEL_DIR=model_assets; fi
 	$(PY) -m pytest
 
 test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size, both families)

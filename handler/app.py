@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import artifact  # noqa: F401  # isort: skip  # first: a build for another machine fails before numpy loads
 from . import api, service
 from .errors import SpladeError
 from .events import HTTP_SOURCES, event_source

@@ -50,7 +50,15 @@ def _client_config() -> Any:
 @cache
 def s3_client() -> Any:
     import boto3
+    import botocore
 
+    from .telemetry import logger
+
+    # The SDK the function runs with (it ships in the zip: S3's conditional writes need botocore >= 1.35.69; the
+    # first-deploy checklist in docs/deploy.md reads this line).
+    logger.info(
+        "AWS SDK", extra={"boto3": boto3.__version__, "botocore": botocore.__version__, "from": botocore.__file__}
+    )
     return boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None, config=_client_config())
 
 

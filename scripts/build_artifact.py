@@ -13,6 +13,7 @@ tools are trimmed; numpy's shared libraries are never touched.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -56,6 +57,11 @@ TRIM_DIRS = (
     "aws_lambda_powertools/utilities/parameters",
     "aws_lambda_powertools/utilities/kafka",
 )
+# The function ships its own boto3/botocore: the runtime's copy depends on the region and the runtime's update, and
+# S3's conditional writes (IfMatch on PutObject and CompleteMultipartUpload) need botocore >= 1.35.69. Only the
+# service models the function calls are kept (botocore's data for every AWS service is ~30 MB unzipped).
+BOTOCORE_SERVICES = ("s3", "sqs", "sts")
+SERVICE_DATA_DIRS = ("botocore/data", "boto3/data")
 TRIM_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)  # the C-API library; the Python binding links ORT statically
 TRIM_DIR_NAMES = ("__pycache__", "tests")
 TRIM_SUFFIXES = (".pyi", ".pyc", ".pxd", ".h")
@@ -75,6 +81,10 @@ def pip_install(dest: Path, arch: str | None, python_version: str | None) -> Non
 def trim(dest: Path) -> None:
     for rel in TRIM_DIRS:
         shutil.rmtree(dest / rel, ignore_errors=True)
+    for rel in SERVICE_DATA_DIRS:
+        for service in (dest / rel).iterdir() if (dest / rel).is_dir() else ():
+            if service.is_dir() and service.name not in BOTOCORE_SERVICES:
+                shutil.rmtree(service)
     for pattern in TRIM_GLOBS:
         for path in dest.glob(pattern):
             path.unlink()
@@ -127,6 +137,22 @@ def compile_bytecode(dest: Path, python: str, version: str) -> int:
     cmd = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "-x", NOT_COMPILED]
     subprocess.run([*cmd, "-s", str(dest), "-p", "/var/task", str(dest)], check=True)
     return sum(1 for _ in dest.rglob("*.pyc"))
+
+
+BUILD_RECORD = "build.json"  # beside handler/: what this artifact was built for (handler/artifact.py checks it)
+
+
+def write_build_record(dest: Path, arch: str, python_version: str, model_dir: Path) -> dict[str, str]:
+    """Record the artifact's architecture, Python and model, so the function can refuse a mismatch at init."""
+    manifest = json.loads((dest / "model_assets" / "manifest.json").read_text())
+    record = {
+        "architecture": arch,
+        "python": python_version,
+        "model_dir": str(model_dir),
+        "model_sha256": str(manifest.get("model_sha256") or manifest.get("sha256", "")),
+    }
+    (dest / BUILD_RECORD).write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def check_lambda_limits(unzipped: int, zipped: int | None) -> str | None:
@@ -183,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     pip_install(dest, None if args.host else args.arch, None if args.host else args.python_version)
     trim(dest)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}" if args.host else args.python_version
+    record = write_build_record(dest, "host" if args.host else args.arch, version, args.model_dir.resolve())
+    print(f"model {record['model_dir']} (sha256 {record['model_sha256'][:12]}...)")
     if args.compile_with:
         print(f"compiled {compile_bytecode(dest, args.compile_with, version)} modules with {args.compile_with}")
     else:
