@@ -145,7 +145,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": {
             "200": _json("ExpandResponse", "One vector per text, in input order"),
             "400": _error(400, "Malformed JSON or a field of the wrong shape"),
-            "413": _error(413, "Too many texts, a text too long, or a body too large"),
+            "413": _error(
+                413,
+                "Too many texts, a text too long, or a body too large. Lambda's 6 MB request limit applies to the "
+                "whole invocation event (headers, request context and the body re-escaped as a JSON string, base64 "
+                "for binary bodies), so a body near 6 MB or larger is refused before the function runs, by API "
+                "Gateway or the Function URL, with their own 413 body (not this format)",
+            ),
             "415": _error(415, "The body is not JSON"),
             "500": _error(500, "Unexpected failure; the message carries the request id"),
         },

@@ -56,6 +56,10 @@ TRIM_DIRS = (
     "aws_lambda_powertools/utilities/streaming",
     "aws_lambda_powertools/utilities/parameters",
     "aws_lambda_powertools/utilities/kafka",
+    # Swagger UI's JavaScript bundle (served only by enable_swagger(), which the function never calls), 1.7 MB.
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui",
+    # dateutil's time-zone tarball (dateutil.zoneinfo; botocore parses timestamps with dateutil.tz only).
+    "dateutil/zoneinfo",
 )
 # The function ships its own boto3/botocore: the runtime's copy depends on the region and the runtime's update, and
 # S3's conditional writes (IfMatch on PutObject and CompleteMultipartUpload) need botocore >= 1.35.69. Only the
@@ -64,6 +68,11 @@ BOTOCORE_SERVICES = ("s3", "sqs", "sts")
 SERVICE_DATA_DIRS = ("botocore/data", "boto3/data")
 TRIM_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)  # the C-API library; the Python binding links ORT statically
 TRIM_DIR_NAMES = ("__pycache__", "tests")
+TRIM_FILE_NAMES = ("RECORD",)  # the installer's file lists (*.dist-info/RECORD); METADATA and versions stay
+# With .pyc compiled for the runtime, these pure-Python packages (the AWS SDK, imported on the ingest path only)
+# ship their bytecode without the sources, which keeps the arm64 zip within 40 MB (0.7 MB zipped); their
+# tracebacks then show no source lines.
+SOURCELESS = ("botocore", "boto3", "s3transfer", "urllib3", "dateutil")
 TRIM_SUFFIXES = (".pyi", ".pyc", ".pxd", ".h")
 
 
@@ -92,6 +101,8 @@ def trim(dest: Path) -> None:
         if path.is_dir() and path.name in TRIM_DIR_NAMES and "numpy.libs" not in path.parts:
             shutil.rmtree(path, ignore_errors=True)
         elif path.is_file() and path.suffix in TRIM_SUFFIXES and "numpy.libs" not in path.parts:
+            path.unlink()
+        elif path.is_file() and path.name in TRIM_FILE_NAMES and path.parent.name.endswith(".dist-info"):
             path.unlink()
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
@@ -136,7 +147,20 @@ def compile_bytecode(dest: Path, python: str, version: str) -> int:
         raise SystemExit(f"{python} is Python {got}; the artifact's .pyc must be compiled by Python {version}")
     cmd = [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "-x", NOT_COMPILED]
     subprocess.run([*cmd, "-s", str(dest), "-p", "/var/task", str(dest)], check=True)
+    make_sourceless(dest)
     return sum(1 for _ in dest.rglob("*.pyc"))
+
+
+def make_sourceless(dest: Path) -> None:
+    """For the SOURCELESS packages, each module's compiled ``__pycache__/m.cpython-XY.pyc`` replaces ``m.py`` as
+    ``m.pyc`` (Python imports a .pyc in the source's place when there is no source)."""
+    for package in SOURCELESS:
+        for source in sorted((dest / package).rglob("*.py")):
+            (compiled,) = (source.parent / "__pycache__").glob(f"{source.stem}.cpython-*.pyc")
+            compiled.replace(source.with_suffix(".pyc"))
+            source.unlink()
+        for cache in (dest / package).rglob("__pycache__"):
+            cache.rmdir()
 
 
 BUILD_RECORD = "build.json"  # beside handler/: what this artifact was built for (handler/artifact.py checks it)
