@@ -87,6 +87,12 @@ def pip_install(dest: Path, arch: str | None, python_version: str | None) -> Non
     subprocess.run(cmd, check=True)
 
 
+def _trimmed_file(path: Path) -> bool:
+    if path.suffix in TRIM_SUFFIXES and "numpy.libs" not in path.parts:
+        return True
+    return path.name in TRIM_FILE_NAMES and path.parent.name.endswith(".dist-info")
+
+
 def trim(dest: Path) -> None:
     for rel in TRIM_DIRS:
         shutil.rmtree(dest / rel, ignore_errors=True)
@@ -100,9 +106,7 @@ def trim(dest: Path) -> None:
     for path in sorted(dest.rglob("*"), reverse=True):
         if path.is_dir() and path.name in TRIM_DIR_NAMES and "numpy.libs" not in path.parts:
             shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.suffix in TRIM_SUFFIXES and "numpy.libs" not in path.parts:
-            path.unlink()
-        elif path.is_file() and path.name in TRIM_FILE_NAMES and path.parent.name.endswith(".dist-info"):
+        elif path.is_file() and _trimmed_file(path):
             path.unlink()
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
