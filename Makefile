@@ -21,7 +21,7 @@ $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts
 endif
 
 .PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
-	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-build sam-invoke sam-api \
+	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
 help:  ## this list (every target; VAR=value pairs are optional)
@@ -208,6 +208,14 @@ sam-images: venv  ## the offline Lambda base images (Debian trixie + awslambdari
 	scripts/lambda_image.sh x86_64
 	scripts/lambda_image.sh arm64
 
+# What sam-invoke, sam-api and sam-lambda need first: Docker answering, and the base image for ARCH (cached by a
+# hash of its inputs; skipped when INVOKE_IMAGE names another image, such as AWS's own).
+sam-prepare: sam-venv venv
+	@docker info > /dev/null 2>&1 || { echo "Docker does not answer: start it with 'make docker-up' (root, Linux:" \
+		"dockerd and arm64 emulation) or start your own Docker, then run this again" >&2; exit 2; }
+	$(if $(filter splade-lambda-python:%,$(INVOKE_IMAGE)),scripts/lambda_image.sh $(ARCH))
+	$(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+
 # `sam build` for both architectures (the artifact cache makes the second function of each a copy).
 sam-build: sam-venv  ## sam build for both architectures into build/sam-<arch>
 	$(MAKE) --no-print-directory sam-build-arch ARCH=x86_64
@@ -215,14 +223,11 @@ sam-build: sam-venv  ## sam build for both architectures into build/sam-<arch>
 sam-build-arch: sam-venv model venv  ## sam build for ARCH only
 	ARCH=$(ARCH) $(SAM) build --build-dir $(SAM_BUILD_DIR) --parameter-overrides Architecture=$(ARCH) > /dev/null
 
-sam-invoke: sam-venv  ## the real sam local invoke of EVENT=events/x.json, ARCH=arm64|x86_64 (Docker)
-	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+sam-invoke: sam-prepare  ## the real sam local invoke of EVENT=events/x.json, ARCH=arm64|x86_64 (Docker; builds its image)
 	$(SAM) local invoke $(FUNCTION) $(SAM_LOCAL) --event $(EVENT)
-sam-api: sam-venv  ## sam local start-api on 127.0.0.1:3000, ARCH=... (Docker)
-	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+sam-api: sam-prepare  ## sam local start-api on 127.0.0.1:3000, ARCH=... (Docker; builds its image)
 	$(SAM) local start-api $(SAM_LOCAL) --host 127.0.0.1 --port 3000 --warm-containers LAZY
-sam-lambda: sam-venv  ## sam local start-lambda on 127.0.0.1:3001, ARCH=... (Docker)
-	@test -f $(SAM_BUILD_DIR)/template.yaml || $(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
+sam-lambda: sam-prepare  ## sam local start-lambda on 127.0.0.1:3001, ARCH=... (Docker; builds its image)
 	$(SAM) local start-lambda $(SAM_LOCAL) --host 127.0.0.1 --port 3001 --warm-containers LAZY
 
 # Start Docker (and arm64 emulation) yourself on a Linux root machine; `make test` does this on its own.

@@ -82,15 +82,19 @@ def test_the_shipped_sdk_has_s3_conditional_writes() -> None:
     assert sorted(found["services"]) == ["s3", "sqs", "sts"]
 
 
-def test_the_ingest_function_logs_its_sdk_version(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_ingest_function_logs_its_sdk_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first S3 client logs the boto3 and botocore versions it runs with (read after the first deploy)."""
     import botocore
 
+    from handler import telemetry
+
+    logged: list[tuple[str, dict[str, str]]] = []
+    monkeypatch.setattr(telemetry.logger, "info", lambda message, extra: logged.append((message, extra)))
     runtime.s3_client.cache_clear()
     try:
         runtime.s3_client()
     finally:
         runtime.s3_client.cache_clear()
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    (sdk,) = [line for line in lines if line.get("message") == "AWS SDK"]
-    assert sdk["botocore"] == botocore.__version__
+    ((message, extra),) = logged
+    assert message == "AWS SDK" and extra["botocore"] == botocore.__version__
+    assert extra["from"] == botocore.__file__
