@@ -210,7 +210,7 @@ sam-images: venv  ## the offline Lambda base images (Debian trixie + awslambdari
 
 # What sam-invoke, sam-api and sam-lambda need first: Docker answering, and the base image for ARCH (cached by a
 # hash of its inputs; skipped when INVOKE_IMAGE names another image, such as AWS's own).
-sam-prepare: sam-venv venv
+sam-prepare: sam-venv venv  ## what sam-invoke, sam-api and sam-lambda run first: Docker check, base image for ARCH, sam build
 	@docker info > /dev/null 2>&1 || { echo "Docker does not answer: start it with 'make docker-up' (root, Linux:" \
 		"dockerd and arm64 emulation) or start your own Docker, then run this again" >&2; exit 2; }
 	$(if $(filter splade-lambda-python:%,$(INVOKE_IMAGE)),scripts/lambda_image.sh $(ARCH))

@@ -504,6 +504,20 @@ def test_direct_s3_eventbridge_and_step_functions_batches(s3, folder, lambda_con
     assert output_keys(s3, folder) == sorted(f"{PREFIX}{k}.jsonl" for k in keys)
 
 
+def test_eventbridge_events_through_the_queue_ingest(s3, folder, lambda_context) -> None:
+    """IngestNotifications=eventbridge: the rule delivers S3's EventBridge events as SQS message bodies; an Object
+    Created body writes the vectors and an Object Deleted body removes them."""
+    key = f"{folder}bridged via queue.txt"
+    etag = s3.put_object(Bucket=IN, Key=key, Body=b"bridged text")["ETag"].strip('"')
+    event, _ = sqs_event(eventbridge_event(key, etag=etag, size=12))
+    assert app.lambda_handler(event, lambda_context)["batchItemFailures"] == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.jsonl"]
+    s3.delete_object(Bucket=IN, Key=key)
+    event, _ = sqs_event(eventbridge_event(key, detail_type="Object Deleted"))
+    assert app.lambda_handler(event, lambda_context)["batchItemFailures"] == []
+    assert output_keys(s3, folder) == []
+
+
 def test_direct_event_with_a_failed_object_raises_after_writing_the_good_ones(s3, folder, lambda_context) -> None:
     """A direct S3 notification with one unreadable (denied) object fails the invocation (Lambda retries it,
     then the OnFailure queue), after the good object is written."""
