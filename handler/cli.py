@@ -8,9 +8,11 @@ are some) and ``.chunks.jsonl`` (``--chunks``). Records are ingest's, with ``sou
 
 Documents go to ``--workers`` processes (default: one per CPU), each with its own ONNX Runtime session at one
 thread: on 2 cores that is faster than one process at two threads (``make bench``). Results are written in
-input order. After each batch ``<out>/<relative path>.progress.json`` records the input line and the size of each
-output, so ``--resume`` after an interruption truncates the outputs to that point and goes on: no line is
-duplicated or lost. A finished file has no progress file and is skipped by ``--resume``.
+input order. ``<out>/<relative path>.progress.json`` is written before a file's outputs are created, and after each
+batch records the input line and the size of each output, so ``--resume`` after an interruption truncates the
+outputs to that point and goes on: no line is duplicated or lost. A finished file has no progress file and is
+skipped by ``--resume``. The run's options live in ``<out>/.splade-expand.json`` (cli_run.py): ``--resume`` takes
+them from there. Ctrl-C prints one line and exits 130.
 
 The Lambda handler never imports this module.
 """
@@ -29,6 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .cli_run import (
+    DEFAULTS,
+    RunRecord,
+    TerminatedError,
+    interrupt_point,
+    quiet_worker,
+    raise_on_sigterm,
+    settle,
+    start_pool,
+)
 from .config import OUTPUT_FORMATS, Settings
 from .docfreq import DocFreq
 from .documents import (
@@ -68,8 +80,11 @@ class Options:
 _worker: dict[str, Any] = {}  # this process's Expander, loaded once by _start_worker
 
 
-def _start_worker(options: Options) -> None:
+def _start_worker(options: Options, worker: bool = False) -> None:
     from .expander import Expander
+
+    if worker:
+        quiet_worker()
 
     _worker["expander"] = Expander(options.model_dir, threads=options.threads, settings=Settings.from_env())
 
@@ -137,8 +152,11 @@ class Job:
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def open(self, resume: bool) -> bool:
-        """Open the outputs (truncated to the recorded progress on ``resume``); False: already finished."""
+        """Open the outputs (truncated to the recorded progress on ``resume``); False: already finished. A file
+        starting over gets its progress record before any output is created or truncated, so an interrupt
+        anywhere leaves either a progress record (resumable) or no output at all (started again)."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        resumed = False
         if resume and self.progress.exists():
             state = json.loads(self.progress.read_text())
             if state.get("source") == self.signature():
@@ -146,8 +164,12 @@ class Job:
                 self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
                 if self.df is not None and state.get("df"):
                     self.df = DocFreq.from_json(state["df"])
+                resumed = True
         elif resume and self.output(".jsonl").exists():
-            return False
+            return False  # outputs without a progress record: finished
+        if not resumed:
+            self._save_progress()
+            interrupt_point()
         if not self.done:
             self.output(".df.json").unlink(missing_ok=True)  # an earlier run's counts are not this run's
         for suffix in SUFFIXES:
@@ -156,13 +178,25 @@ class Job:
             handle.truncate(self.sizes[suffix])
             handle.seek(self.sizes[suffix])
             self.files[suffix] = handle
+            interrupt_point()
         return True
+
+    def _save_progress(self) -> None:
+        state = {"source": self.signature(), "line": self.line, "offset": self.offset, "done": self.done}
+        state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
+        if self.df is not None:
+            state["df"] = self.df.to_json()
+        temp = self.progress.with_name(self.progress.name + ".tmp")
+        temp.write_text(json.dumps(state))
+        os.replace(temp, self.progress)
 
     def write(self, lines: Lines, after: Document | DocumentError | None) -> None:
         """One batch, in input order; then the progress record (after the bytes are in the files): the outputs
         are complete up to ``after``, the first item of the next batch (None: the end of the file)."""
         self.files[".errors.jsonl"].write(lines.errors)
+        interrupt_point()
         self.files[".jsonl"].write(lines.vectors)
+        interrupt_point()
         self.files[".chunks.jsonl"].write(lines.chunks)
         self.documents += lines.documents
         self.errors += lines.error_count
@@ -176,21 +210,24 @@ class Job:
             handle.flush()
             self.sizes[suffix] = handle.tell()
         self.done = after is None
-        state = {"source": self.signature(), "line": self.line, "offset": self.offset, "done": self.done}
-        state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
-        if self.df is not None:
-            state["df"] = self.df.to_json()
-        temp = self.progress.with_name(self.progress.name + ".tmp")
-        temp.write_text(json.dumps(state))
-        os.replace(temp, self.progress)
+        interrupt_point()
+        self._save_progress()
+        interrupt_point()
 
-    def finish(self) -> None:
+    def finish(self, record: RunRecord, root: Path) -> None:
+        """The document frequencies, empty side files removed, the counts into the run record, and only then the
+        progress record removed (an interrupt before that finishes the file again on --resume)."""
         if self.df is not None:
             self.output(".df.json").write_bytes(self.df.dumps() + b"\n")
+            interrupt_point()
         for suffix, handle in self.files.items():
             handle.close()
             if suffix != ".jsonl" and self.sizes[suffix] == 0:
                 self.output(suffix).unlink()
+                interrupt_point()
+        record.finished(self.rel, self.documents, self.errors)
+        record.save(root)
+        interrupt_point()
         self.progress.unlink(missing_ok=True)
 
 
@@ -259,11 +296,22 @@ def find_inputs(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
 
 
 class Progress:
-    """One status line on stderr (docs, docs/s, ETA by input bytes), redrawn at most 4 times a second."""
+    """One status line on stderr (docs, error records, docs/s, ETA by input bytes), redrawn at most 4 times a
+    second; the counts include what earlier runs of a resumed run wrote."""
 
     def __init__(self, total_bytes: int, enabled: bool) -> None:
         self.total, self.enabled, self.start, self.shown = max(total_bytes, 1), enabled, time.monotonic(), 0.0
         self.docs = self.errors = self.done_bytes = 0
+        self.files_done = self.files_with_errors = 0
+
+    def file_done(self, errors: int) -> None:
+        self.files_done += 1
+        self.files_with_errors += errors > 0
+
+    def summary(self) -> str:
+        files = f"{self.files_with_errors} file{'s' if self.files_with_errors != 1 else ''}"
+        errors = f"{self.errors} error records" + (f" in {files}" if self.errors else "")
+        return f"{self.docs} documents, {errors}"
 
     def update(self, docs: int, errors: int, done_bytes: int, force: bool = False) -> None:
         self.docs += docs
@@ -278,14 +326,23 @@ class Progress:
         eta = elapsed * (1 - share) / share if share > 0 else 0.0
         bar = "#" * int(share * 30)
         sys.stderr.write(
-            f"\r[{bar:<30}] {share:4.0%} {self.docs} docs, {self.errors} errors, "
+            f"\r[{bar:<30}] {share:4.0%} {self.docs} docs, {self.errors} error records, "
             f"{self.docs / elapsed:.0f} docs/s, ETA {eta:.0f} s "
         )
         sys.stderr.flush()
 
 
-def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers: int, resume: bool, bar: bool) -> int:
-    """Expand every input into ``out``; returns the documents written."""
+def run(
+    inputs: list[tuple[Path, str]],
+    out: Path,
+    options: Options,
+    *,
+    workers: int,
+    resume: bool,
+    progress: Progress,
+    record: RunRecord,
+) -> None:
+    """Expand every input into ``out``, counting into ``progress`` (which the caller reads, interrupted or not)."""
     jobs = [Job(path, rel, out / rel) for path, rel in inputs]
     if options.df:
         from tokenizers import Tokenizer
@@ -295,10 +352,10 @@ def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers:
         for job in jobs:
             job.df = DocFreq(vocab)
     sizes = {job.rel: job.path.stat().st_size for job in jobs}
-    progress = Progress(sum(sizes.values()), bar)
+    progress.total = max(sum(sizes.values()), 1)
     done_bytes = 0
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    pool = context.Pool(workers, _start_worker, (options,)) if workers > 1 else None
+    pool = start_pool(context, workers, _start_worker, (options, True)) if workers > 1 else None
     if pool is None:
         _start_worker(options)
     pending: deque[tuple[Job, Any, Any]] = deque()
@@ -314,68 +371,122 @@ def run(inputs: list[tuple[Path, str]], out: Path, options: Options, *, workers:
 
     try:
         for job in jobs:
+            interrupt_point()
             if not job.open(resume):
                 done_bytes += sizes[job.rel]
+                counts = record.files.get(job.rel, {"documents": 0, "errors": 0})
+                progress.update(counts["documents"], counts["errors"], done_bytes)
+                progress.file_done(counts["errors"])
                 continue
+            progress.update(job.documents, job.errors, done_bytes)  # what an earlier run wrote of this file
             for docs, bad, after in () if job.done else _batches(job, options):
                 batch = (docs, bad, job.rel, options)
                 work = pool.apply_async(_expand, batch) if pool else _expand(*batch)
                 pending.append((job, work, after))
                 drain(2 * workers)
             drain(0)
-            job.finish()
+            job.finish(record, out)
+            progress.file_done(job.errors)
             done_bytes += sizes[job.rel]
         progress.update(0, 0, done_bytes, force=True)
     finally:
         if pool is not None:
             pool.terminate()
-    if bar:
-        sys.stderr.write("\n")
-    return progress.docs
+        if progress.enabled:
+            sys.stderr.write("\n")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="splade-expand", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="files or directories (.txt .md .jsonl .ndjson, .gz)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run; skip finished files")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run with its options; skip finished files"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPUs)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per process (default 1)")
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="indices", help="as OUTPUT_FORMAT")
-    parser.add_argument("--chunks", action="store_true", help="also write <file>.chunks.jsonl (as OUTPUT_CHUNKS)")
-    parser.add_argument("--df", action="store_true", help="also write <file>.df.json (as OUTPUT_DF; make idf DF=OUT)")
-    parser.add_argument("--prune-type", default="", help="top_k, max_ratio, abs_value or alpha_mass")
-    parser.add_argument("--prune-value", type=float, default=0.0)
-    parser.add_argument("--text-field", default="text")
-    parser.add_argument("--id-field", default="id")
-    parser.add_argument("--model-dir", type=Path, default=None, help="default: $MODEL_DIR or the bundled model")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="default: on a TTY")
+    # The options the output depends on default to None ("not given"): cli_run.settle fills them in.
+    boolean = argparse.BooleanOptionalAction
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="as OUTPUT_FORMAT (default indices)")
+    parser.add_argument("--chunks", action=boolean, help="also write <file>.chunks.jsonl (as OUTPUT_CHUNKS)")
+    parser.add_argument("--df", action=boolean, help="also write <file>.df.json (as OUTPUT_DF; make idf DF=OUT)")
+    parser.add_argument("--prune-type", help="top_k, max_ratio, abs_value or alpha_mass")
+    parser.add_argument("--prune-value", type=float)
+    parser.add_argument("--text-field", help="default: text")
+    parser.add_argument("--id-field", help="default: id")
+    parser.add_argument("--model-dir", type=Path, help="default: $MODEL_DIR or the bundled model")
+    parser.add_argument("--progress", action=boolean, default=None, help="default: on a TTY")
+    return parser
+
+
+def _model_sha256(model_dir: Path) -> str:
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(manifest.get("model_sha256") or manifest.get("sha256") or "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be >= 1")
+    settings = Settings.from_env()
+    given = {name: getattr(args, name) for name in DEFAULTS}
+    if given["model_dir"] is not None:
+        given["model_dir"] = str(given["model_dir"].resolve())
+    recorded = RunRecord.load(args.out)
+    has_output = args.out.is_dir() and any(args.out.rglob("*.jsonl"))
+    chosen = settle(given, recorded, resume=args.resume, has_output=has_output)
     try:
-        prune = Prune.parse({"type": args.prune_type, "value": args.prune_value}) if args.prune_type else None
+        prune = (
+            Prune.parse({"type": chosen["prune_type"], "value": chosen["prune_value"]})
+            if chosen["prune_type"]
+            else None
+        )
     except ValueError as exc:
         parser.error(f"--prune-type / --prune-value: {exc}")
-    settings = Settings.from_env()
+    model_dir = Path(chosen["model_dir"]) if chosen["model_dir"] else settings.model_dir
+    sha = _model_sha256(model_dir)
+    if args.resume and recorded is not None and recorded.model_sha256 and sha != recorded.model_sha256:
+        raise SystemExit(
+            f"splade-expand: the model in {model_dir} (sha256 {sha[:12]}) is not the one the run being resumed used "
+            f"({recorded.model_sha256[:12]}): write to another directory"
+        )
     max_doc_bytes = settings.max_windows * (settings.window_tokens - 2) * CHARS_PER_TOKEN_BOUND * 4  # UTF-8 <= 4 B
     options = Options(
-        args.format,
+        chosen["format"],
         prune,
-        args.chunks,
-        args.text_field,
-        args.id_field,
-        args.model_dir or settings.model_dir,
+        chosen["chunks"],
+        chosen["text_field"],
+        chosen["id_field"],
+        model_dir,
         args.threads,
         max_doc_bytes,
-        args.df,
+        chosen["df"],
     )
     inputs = find_inputs(args.inputs, args.out)
-    bar = sys.stderr.isatty() if args.progress is None else args.progress
+    record = RunRecord(chosen, sha, recorded.files if (recorded and args.resume) else {})
+    record.save(args.out)  # before the first file starts: a resume of this run finds its options
+    progress = Progress(1, sys.stderr.isatty() if args.progress is None else args.progress)
     start = time.perf_counter()
-    docs = run(inputs, args.out, options, workers=args.workers, resume=args.resume, bar=bar)
+    raise_on_sigterm()
+    try:
+        run(inputs, args.out, options, workers=args.workers, resume=args.resume, progress=progress, record=record)
+    except (KeyboardInterrupt, TerminatedError) as exc:
+        print(
+            f"splade-expand: interrupted after {progress.summary()}, {progress.files_done} of {len(inputs)} files "
+            f"done; rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
     seconds = time.perf_counter() - start
-    print(f"splade-expand: {docs} documents from {len(inputs)} files in {seconds:.1f} s", file=sys.stderr)
+    print(f"splade-expand: {progress.summary()}, from {len(inputs)} files in {seconds:.1f} s", file=sys.stderr)
+    if os.environ.get("SPLADE_EXPAND_INTERRUPT_AT") == "count":
+        from .cli_run import passed
+
+        print(f"splade-expand: {passed['points']} interrupt points", file=sys.stderr)
     return 0
 
 

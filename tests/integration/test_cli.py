@@ -6,9 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,8 +45,13 @@ def write_tree(root: Path, n: int = 400) -> None:
     (root / "sub" / "image.png").write_bytes(b"\x89PNG")
 
 
-def outputs(out: Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+def outputs(out: Path, record: bool = True) -> dict[str, bytes]:
+    """Every file under ``out`` by relative path (the run record .splade-expand.json too, unless told not)."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and (record or p.name != ".splade-expand.json")
+    }
 
 
 def expand(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -60,7 +63,7 @@ def test_one_output_per_input_with_the_layout_of_the_tree(tmp_path: Path) -> Non
     an errors file only where lines were bad, and chunks files with --chunks; no progress file is left."""
     write_tree(tmp_path / "in")
     result = expand(str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--chunks", "--workers", "2")
-    assert sorted(outputs(tmp_path / "out")) == [
+    assert sorted(outputs(tmp_path / "out", record=False)) == [
         "a.jsonl.chunks.jsonl",
         "a.jsonl.errors.jsonl",
         "a.jsonl.jsonl",
@@ -70,7 +73,8 @@ def test_one_output_per_input_with_the_layout_of_the_tree(tmp_path: Path) -> Non
         "sub/c.md.chunks.jsonl",
         "sub/c.md.jsonl",
     ]
-    assert "\r" not in result.stderr and "documents from 3 files" in result.stderr  # no bar without a TTY
+    assert (tmp_path / "out" / ".splade-expand.json").is_file()  # the run record
+    assert "\r" not in result.stderr and "error records in 2 files, from 3 files" in result.stderr  # no bar: no TTY
     (doc,) = [json.loads(x) for x in (tmp_path / "out" / "sub" / "c.md.jsonl").read_text().splitlines()]
     assert doc["id"] == "sub/c.md" and doc["source"] == {"path": "sub/c.md", "line": None}
     (vec,) = runtime.expander.expand([(tmp_path / "in" / "sub" / "c.md").read_text()])
@@ -102,38 +106,78 @@ def test_one_process_and_two_give_the_same_bytes(tmp_path: Path) -> None:
     assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
 
 
-def test_resume_after_a_kill_duplicates_and_loses_nothing(tmp_path: Path) -> None:
-    """A run killed (SIGKILL) mid-file, then `--resume`: the outputs (vectors, errors, chunks and document
-    frequencies) equal an uninterrupted run's byte for byte; a second `--resume` leaves the finished files
-    untouched."""
+def mixed_corpus(root: Path) -> None:
+    """Twelve one-document .txt files, a .jsonl with bad lines over four batches, a .gz of two batches."""
+    (root / "notes").mkdir(parents=True)
+    prose = prose_paragraphs()
+    for i in range(12):
+        (root / "notes" / f"n{i:02}.txt").write_text(" ".join(prose[i : i + 2]))
+    lines = corpus_lines(200)
+    (root / "big.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "small.ndjson.gz").write_bytes(gzip.compress(("\n".join(lines[:80]) + "\n").encode()))
+
+
+def expand_at(point: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """splade-expand with SPLADE_EXPAND_INTERRUPT_AT=<point> (a signal at the n-th interrupt point, or count)."""
+    env = {**os.environ, "SPLADE_EXPAND_INTERRUPT_AT": point}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, check=False, env=env)
+
+
+def test_interrupted_anywhere_then_resumed_gives_the_uninterrupted_bytes(tmp_path: Path) -> None:
+    """SIGINT, SIGTERM and SIGKILL at a dozen interrupt points spread over a mixed corpus (before the first batch
+    ends, inside and between a file's outputs, between files, after the last batch), each followed by a bare
+    `--resume` (the README's command, without the options): every output, the run record included, equals an
+    uninterrupted run's byte for byte. SIGINT and SIGTERM print one line naming --resume, no traceback, and exit
+    130 / 143; SIGKILL leaves no worker traceback."""
+    mixed_corpus(tmp_path / "in")
+    options = ["--format", "both", "--chunks", "--df", "--workers", "2"]
+    whole = expand_at("count", str(tmp_path / "in"), "-o", str(tmp_path / "whole"), *options)
+    assert whole.returncode == 0, whole.stderr
+    total = int(whole.stderr.split(" interrupt points")[0].rsplit(" ", 1)[1])
+    assert "286 documents, 4 error records in 2 files, from 14 files" in whole.stderr
+    points = sorted({1, 2, 3, 4, 5, 7, *(total * k // 8 for k in range(1, 8)), total - 1})
+    assert len(points) >= 12
+    signals = ("SIGINT", "SIGKILL", "SIGTERM")
+    report = {}
+    for i, point in enumerate(points):
+        out, name = tmp_path / f"out{point}", signals[i % 3]
+        stopped = expand_at(f"{name}:{point}", str(tmp_path / "in"), "-o", str(out), *options)
+        resumed = expand_at("", str(tmp_path / "in"), "-o", str(out), "--resume")
+        assert resumed.returncode == 0, resumed.stderr
+        report[f"{name}:{point}"] = outputs(out) == outputs(tmp_path / "whole")
+        assert "Traceback" not in stopped.stderr, stopped.stderr
+        if name == "SIGKILL":
+            assert stopped.returncode == -9 and stopped.stderr == ""
+        else:
+            assert stopped.returncode == {"SIGINT": 130, "SIGTERM": 143}[name], stopped.stderr
+            (line,) = stopped.stderr.splitlines()
+            assert line.startswith("splade-expand: interrupted after ") and "rerun with --resume" in line
+        assert resumed.stderr.splitlines()[-1].startswith(whole.stderr.splitlines()[0].split(" in ")[0])
+    print(report)  # the closing note quotes this
+    assert report == dict.fromkeys(report, True)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "whole").rglob("*") if p.name != ".splade-expand.json"}
+    expand(str(tmp_path / "in"), "-o", str(tmp_path / "whole"), "--resume")  # nothing left to do: nothing touched
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_resume_refuses_other_options_and_a_new_run_refuses_other_output(tmp_path: Path) -> None:
+    """`--resume --format indices` on a `--format both` run is refused naming both values; a new run with other
+    options into a directory holding output is refused; the same options, or --resume with them, are accepted."""
     (tmp_path / "in").mkdir()
-    lines = corpus_lines(3000)
-    (tmp_path / "in" / "big.jsonl").write_text("\n".join(lines) + "\n")
-    (tmp_path / "in" / "small.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines[:700]) + "\n").encode()))
-    expand(str(tmp_path / "in"), "-o", str(tmp_path / "whole"), "--chunks", "--df")
-    out = tmp_path / "out"
-    progress = out / "big.jsonl.progress.json"
-    proc = subprocess.Popen(
-        [CLI, str(tmp_path / "in"), "-o", str(out), "--chunks", "--df"],
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (
-            progress.exists() and json.loads(progress.read_text())["line"] > 600
-        ):
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    state = json.loads(progress.read_text())
-    assert 600 < state["line"] < 3000  # killed in the middle of the first file
-    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--df", "--resume")
-    assert outputs(out) == outputs(tmp_path / "whole")
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    expand(str(tmp_path / "in"), "-o", str(out), "--chunks", "--df", "--resume")
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    (tmp_path / "in" / "a.txt").write_text("lung disease")
+    out = str(tmp_path / "out")
+    expand(str(tmp_path / "in"), "-o", out, "--format", "both", "--chunks")
+    for args, message in (
+        (["--resume", "--format", "indices"], "given: --format indices (the run being resumed used --format both)"),
+        (["--resume", "--no-chunks"], "given: --no-chunks (the run being resumed used --chunks)"),
+        (["--format", "terms"], "holds output made with --format both --chunks, not --format terms --no-chunks"),
+    ):
+        result = subprocess.run(
+            [CLI, str(tmp_path / "in"), "-o", out, *args], capture_output=True, text=True, check=False
+        )
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+    expand(str(tmp_path / "in"), "-o", out, "--format", "both", "--chunks")
+    expand(str(tmp_path / "in"), "-o", out, "--format", "both", "--resume")
 
 
 def test_resume_of_a_changed_input_starts_that_file_over(tmp_path: Path) -> None:
@@ -165,11 +209,11 @@ def test_bad_arguments_exit_with_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_the_progress_bar_shows_share_rate_and_eta(capsys) -> None:
-    """On a TTY (or with --progress) one redrawn line shows the share of input bytes, docs, errors, docs/s, ETA."""
+    """On a TTY (or with --progress) one redrawn line: share of input bytes, docs, error records, docs/s, ETA."""
     bar = cli.Progress(1000, enabled=True)
     bar.update(10, 1, 500, force=True)
     err = capsys.readouterr().err
-    assert err.startswith("\r[###############               ]  50% 10 docs, 1 errors, ") and "ETA" in err
+    assert err.startswith("\r[###############               ]  50% 10 docs, 1 error records, ") and "ETA" in err
     cli.Progress(1000, enabled=False).update(10, 0, 500, force=True)
     assert capsys.readouterr().err == ""
 

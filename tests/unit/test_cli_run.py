@@ -1,0 +1,99 @@
+"""splade-expand's run state without worker pools: which options a run uses (cli_run.settle), the run record, and
+the order in which a file's progress record and outputs appear (so every interrupt is resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handler import cli, cli_run
+from handler.cli_run import DEFAULTS, RunRecord, flag, settle
+
+BOTH = {**DEFAULTS, "format": "both", "chunks": True}
+NOT_GIVEN = dict.fromkeys(DEFAULTS)
+
+
+def test_a_new_run_takes_what_was_given_and_the_defaults() -> None:
+    """Without a record, given options win and the rest are the defaults."""
+    assert settle({**NOT_GIVEN, "format": "terms"}, None, resume=False, has_output=False) == {
+        **DEFAULTS,
+        "format": "terms",
+    }
+
+
+def test_resume_takes_the_recorded_options_and_accepts_matching_ones() -> None:
+    """A bare --resume continues with the recorded options; repeating one of them is fine."""
+    record = RunRecord(BOTH)
+    assert settle(NOT_GIVEN, record, resume=True, has_output=True) == BOTH
+    assert settle({**NOT_GIVEN, "format": "both"}, record, resume=True, has_output=True) == BOTH
+
+
+def test_resume_refuses_a_conflicting_option_naming_both_values() -> None:
+    """--resume --format indices --no-chunks over a `--format both --chunks` run names each conflict."""
+    given = {**NOT_GIVEN, "format": "indices", "chunks": False}
+    with pytest.raises(SystemExit) as info:
+        settle(given, RunRecord(BOTH), resume=True, has_output=True)
+    message = str(info.value)
+    assert "--format indices (the run being resumed used --format both)" in message
+    assert "--no-chunks (the run being resumed used --chunks)" in message
+
+
+def test_a_new_run_over_output_made_with_other_options_is_refused() -> None:
+    """Output made with other options is never mixed with a new run's; an empty directory or the same options
+    are fine."""
+    with pytest.raises(SystemExit, match="holds output made with --format both --chunks, not --format indices"):
+        settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=True)
+    assert settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=False) == DEFAULTS
+    assert settle({**NOT_GIVEN, "format": "both", "chunks": True}, RunRecord(BOTH), resume=False, has_output=True)
+
+
+def test_flags_are_spelled_as_the_command_line_takes_them() -> None:
+    """Booleans as --x / --no-x, values after their flag, an empty value quoted."""
+    assert [flag("df", True), flag("df", False), flag("format", "both"), flag("prune_type", "")] == [
+        "--df",
+        "--no-df",
+        "--format both",
+        "--prune-type ''",
+    ]
+
+
+def test_the_run_record_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """Saved atomically (no .tmp left), loaded back with its options and per-file counts."""
+    record = RunRecord(BOTH, "abc")
+    record.finished("a.jsonl", 10, 2)
+    record.save(tmp_path)
+    assert RunRecord.load(tmp_path) == record
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".splade-expand.json"]
+    assert RunRecord.load(tmp_path / "nothing") is None
+
+
+def test_a_file_gets_its_progress_record_before_any_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped at the first interrupt point of a fresh file, the progress record exists and no output does; an
+    output without a progress record means the file finished, so --resume skips it."""
+    src = tmp_path / "docs.txt"
+    src.write_text("lung disease")
+
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "interrupt_point", stop)
+    job = cli.Job(src, "docs.txt", tmp_path / "out" / "docs.txt")
+    with pytest.raises(KeyboardInterrupt):
+        job.open(resume=False)
+    assert job.progress.exists() and not list((tmp_path / "out").glob("*.jsonl"))
+    job.progress.unlink()
+    job.output(".jsonl").write_text("")
+    assert cli.Job(src, "docs.txt", tmp_path / "out" / "docs.txt").open(resume=True) is False
+
+
+def test_workers_ignore_ctrl_c_and_stop_signals_reach_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """quiet_worker: SIGINT ignored (the parent reports the interrupt), SIGTERM the default (a silent end)."""
+    import signal
+
+    calls: dict[int, object] = {}
+    monkeypatch.setattr(signal, "signal", calls.__setitem__)
+    monkeypatch.setattr(signal, "pthread_sigmask", lambda how, mask: set())
+    monkeypatch.setattr(cli_run, "_set_parent_death_signal", lambda: None)  # not on the test process itself
+    cli_run.quiet_worker()
+    assert calls == {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_DFL}
