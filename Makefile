@@ -141,7 +141,7 @@ $(RIE): | $(VENV)/.installed
 	chmod +x $(RIE) && rm -rf build/rie-wheel
 
 EVENT ?= events/http-api-v2-expand.json
-# ENV='MAX_TEXTS=2 OUTPUT_FORMAT=terms' sets function variables; LOGS=1 prints the function's log lines.
+# ENV='MAX_TEXTS=1 ORT_THREADS=1' sets function variables; LOGS=1 prints the function's log lines.
 invoke: build-host  ## run EVENT=events/x.json through the built function under the Lambda runtime emulator [ENV='K=V ...'] [LOGS=1]
 	$(PY) scripts/local_invoke.py --event $(EVENT) --env-list "$(ENV)" $(if $(LOGS),--show-logs)
 
@@ -208,11 +208,11 @@ sam-images: venv  ## the offline Lambda base images (Debian trixie + awslambdari
 	scripts/lambda_image.sh x86_64
 	scripts/lambda_image.sh arm64
 
-# What sam-invoke, sam-api and sam-lambda need first: Docker answering, and the base image for ARCH (cached by a
-# hash of its inputs; skipped when INVOKE_IMAGE names another image, such as AWS's own).
-sam-prepare: sam-venv venv  ## what sam-invoke, sam-api and sam-lambda run first: Docker check, base image for ARCH, sam build
-	@docker info > /dev/null 2>&1 || { echo "Docker does not answer: start it with 'make docker-up' (root, Linux:" \
-		"dockerd and arm64 emulation) or start your own Docker, then run this again" >&2; exit 2; }
+# What sam-invoke, sam-api and sam-lambda need first: Docker answering (started here as root on Linux, as make test
+# does; `make docker-down` stops it), and the base image for ARCH (cached by a hash of its inputs; skipped when
+# INVOKE_IMAGE names another image, such as AWS's own).
+sam-prepare: sam-venv venv  ## what sam-invoke, sam-api and sam-lambda run first: Docker (started as root), base image for ARCH, sam build
+	@STRICT=1 scripts/docker_host.sh up  # starts Docker where it can (root, Linux), else one line saying what to do
 	$(if $(filter splade-lambda-python:%,$(INVOKE_IMAGE)),scripts/lambda_image.sh $(ARCH))
 	$(MAKE) --no-print-directory sam-build-arch ARCH=$(ARCH)
 

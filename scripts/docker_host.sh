@@ -6,7 +6,8 @@
 #   scripts/docker_host.sh run CMD...   up, CMD, down (down runs whatever CMD returns)
 #
 # Nothing is started when Docker already answers. Without root or off Linux it starts nothing and says why
-# (the Docker tests then skip); with CI=true that is an error, because CI must run them.
+# (the Docker tests then skip); with CI=true that is an error, because CI must run them, and with STRICT=1 (the
+# sam-* make targets) too, naming what to do instead. `up` says what it found and what it did.
 # Networking: containers stay on Docker's default bridge; published ports bind to 127.0.0.1 only (--ip);
 # containers reach host servers only through the bridge gateway.
 # qemu comes from Debian trixie (bookworm's qemu 7.2 segfaults in onnxruntime), fetched with apt into build/
@@ -22,6 +23,7 @@ mkdir -p "$STATE"
 
 say() { echo "docker_host: $*" >&2; }
 cannot() {
+  if [ "${STRICT:-}" = "1" ]; then say "$*: start Docker yourself (or run this as root on Linux), then run this again"; exit 2; fi
   if [ "${CI:-}" = "true" ]; then say "ERROR: $*"; exit 1; fi
   say "$* - the Docker tests will skip"; exit 0
 }
@@ -82,6 +84,7 @@ register_qemu() {
     local interp
     interp=$(sed -n 's/^interpreter //p' "$BINFMT/qemu-aarch64")
     if grep -q '^flags: .*F' "$BINFMT/qemu-aarch64" && [ "$(qemu_major "$interp")" -ge 10 ] 2> /dev/null; then
+      say "arm64 emulation: $interp (qemu $(qemu_major "$interp"), F flag) already registered"
       return 0
     fi
     say "replacing the qemu-aarch64 binfmt entry ($interp): qemu < 10 segfaults in onnxruntime"
@@ -96,11 +99,18 @@ register_qemu() {
 }
 
 up() {
-  if ! docker_answers; then
+  if docker_answers; then
+    if [ -f "$STATE/dockerd.pid" ] && kill -0 "$(cat "$STATE/dockerd.pid")" 2> /dev/null; then
+      say "Docker answers: dockerd pid $(cat "$STATE/dockerd.pid"), started earlier by this script ('make docker-down' stops it)"
+    else
+      say "Docker answers (a daemon not started here: left alone)"
+    fi
+  else
     [ "$(uname -s)" = "Linux" ] || cannot "Docker is not answering and this is not Linux"
-    [ "$(id -u)" = "0" ] || cannot "Docker is not answering and we are not root (start Docker yourself)"
+    [ "$(id -u)" = "0" ] || cannot "Docker is not answering and we are not root"
     install_packages
     start_dockerd
+    say "dockerd started (pid $(cat "$STATE/dockerd.pid")); 'make docker-down' stops it"
   fi
   if [ "$(uname -s)" = "Linux" ] && [ "$(id -u)" = "0" ]; then
     install_packages

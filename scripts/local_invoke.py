@@ -4,8 +4,9 @@
 
 An ingest event gets a local S3 (moto_server) holding the objects the sample events name. The response is
 printed as Lambda returns it; an HTTP response's ``body`` (a string, as API Gateway receives it) is printed
-parsed as ``body (parsed)`` next to it. A direct invocation that fails prints Lambda's error object
-(``errorType``, ``errorMessage``) and exits 1: for events/bad-*.json that is the expected result.
+parsed as ``body (parsed)`` next to it. A function error, at init (a bad setting) or in the invocation, prints
+Lambda's ``errorType: errorMessage`` and one line saying what it means, and exits 1 (for events/bad-direct-*.json
+that is the expected result); never a traceback of this tool.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ingest event: serving {', '.join(SAMPLE_OBJECTS)} from a local S3 (moto_server)", file=sys.stderr)
         start = time.perf_counter()
         with Emulator(env) as emulator:
-            response = emulator.invoke(event)
+            status, raw = emulator.invoke_raw(json.dumps(event).encode())
             elapsed = time.perf_counter() - start
+            if status != 200:  # the emulator's answer when the init phase failed
+                return _init_failed(status, raw, emulator.logs() if args.show_logs else "")
+            response = json.loads(raw)
             note = ""
             if isinstance(response, dict) and isinstance(response.get("body"), str):
                 with contextlib.suppress(ValueError):
@@ -56,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             inits = emulator.init_durations_ms()
             if args.show_logs:
                 print(emulator.logs(), file=sys.stderr)
+                print(
+                    "(the emulator's REPORT line says `Init Duration` ~0 ms: it does not time the init phase; the "
+                    "INIT REPORT line and the `init` figure below do)",
+                    file=sys.stderr,
+                )
         if local_s3 is not None:
             for key, body in local_s3.outputs().items():
                 print(f"\ns3://{OUTPUT_BUCKET}/{key}:\n{body[:600]}{'...' if len(body) > 600 else ''}")
@@ -65,12 +74,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     if isinstance(response, dict) and "errorType" in response:
         print(
-            f"the invocation failed with {response['errorType']}: a direct invocation reports a bad request as a "
-            "function error (exit status 1), as Lambda does",
+            f"{response['errorType']}: {response.get('errorMessage', '')}\nthe invocation failed: a direct "
+            "invocation reports a bad request as a function error (exit status 1), as Lambda does",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _init_failed(status: int, raw: bytes, logs: str) -> int:
+    """The function could not start (Lambda: an init error): its error, and what it means."""
+    try:
+        error = json.loads(raw)
+        what = f"{error['errorType']}: {error['errorMessage']}"
+    except (ValueError, KeyError, TypeError):
+        what = f"the emulator answered HTTP {status}: {raw[:300].decode(errors='replace')}"
+    if logs:
+        print(logs, file=sys.stderr)
+    print(
+        f"{what}\nthe function failed in its init phase (imports, settings, model load), so no invocation ran; "
+        "in Lambda this is an init error. A bad setting names its variable: fix ENV= and run again",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

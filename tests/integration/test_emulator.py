@@ -223,3 +223,21 @@ def test_make_invoke_stops_its_s3_server_when_the_emulator_fails(monkeypatch) ->
         local_invoke.main(["--event", str(ROOT / "events" / "sqs-s3-ingest.json")])
     (server,) = started
     assert server.proc.poll() is not None  # exited
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env", "MAX_TEXTS=abc"], "ValueError: environment variable MAX_TEXTS='abc' is not an integer\n"),
+        (["--event", str(ROOT / "events" / "bad-direct-wrong-type.json")], "InvalidRequestError: texts[1] must be"),
+    ],
+)
+def test_make_invoke_reports_function_errors_as_errors(capsys, args: list[str], expected: str) -> None:
+    """A bad setting (an init error) and a bad direct request (an invocation error) print the function's
+    `errorType: errorMessage` and a one-line explanation, exit 1, and no traceback of the tool."""
+    from scripts import local_invoke
+
+    assert local_invoke.main(args) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    assert ("the function failed in its init phase" in err) is ("MAX_TEXTS" in expected)
