@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-cost bench-reference lint format clean build build-host invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -251,6 +251,9 @@ bench: venv model build-host  ## the benchmark: throughput, latency, cold start,
 
 bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)
 	$(PY) scripts/bench.py --only-ingest --baseline $(BASELINE)
+
+bench-cost: venv model build-host  ## dollars per million documents and queries at 512-3,008 MB, arm64 and x86_64 (LAMBDA_PRICE_*=... to override prices)
+	$(PY) scripts/bench.py --only-cost
 
 # 1,000 mixed valid/invalid invocations through one emulator (make test runs a 100-invocation version).
 soak: venv model build-host  ## 1,000 mixed invocations through one emulator, then a 50 MB JSONL over many continuations

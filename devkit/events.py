@@ -40,7 +40,12 @@ EXPECTED: dict[str, tuple[str, Any, Any]] = {
     "sqs-s3-test-event.json": ("ingest", None, None),
     "eventbridge-object-created.json": ("ingest", None, None),
     "stepfunctions-map-batch.json": ("ingest", None, None),
+    # AWS Lambda Power Tuning payloads (scripts/power_tuning_events.py; docs/deploy.md)
+    "power-tuning-batch.json": ("direct", None, None),
+    "power-tuning-query.json": ("direct", None, None),
+    "power-tuning-document-256.json": ("direct", None, None),
 }
+POWER_TUNING = sorted(name for name in EXPECTED if name.startswith("power-tuning-"))
 
 # The objects the sample ingest events name are `make invoke`'s (scripts/local_invoke.py), served from
 # splade-ingest; outputs go to splade-output.
@@ -59,13 +64,35 @@ def function_for(name: str) -> str:
     return "IngestFunction" if event_source(load_event(name)) == "ingest" else "ApiFunction"
 
 
-def request_texts(event: dict[str, Any]) -> list[str]:
-    """The texts an HTTP (any payload format) or direct expand event asks for."""
+def request_body(event: dict[str, Any]) -> dict[str, Any]:
+    """The expand request an HTTP (any payload format) or direct event carries."""
     if "body" not in event:
-        return list(event["texts"])
+        return event
     body: str = event["body"]
     raw = base64.b64decode(body).decode() if event.get("isBase64Encoded") else body
-    return list(json.loads(raw)["texts"])
+    request: dict[str, Any] = json.loads(raw)
+    return request
+
+
+def request_texts(event: dict[str, Any]) -> list[str]:
+    """The texts an HTTP (any payload format) or direct expand event asks for."""
+    return list(request_body(event)["texts"])
+
+
+def request_options(event: dict[str, Any]) -> dict[str, Any]:
+    """The Expander.expand options of an expand event's request (its kind, top_k and query encoder)."""
+    body = request_body(event)
+    options = {"kind": body.get("kind", "document"), "top_k": body.get("top_k")}
+    return {**options, "query_encoder": body.get("query_encoder")}
+
+
+def same_vector(item: dict[str, Any], indices: list[int], values: list[float], tol: float = 1e-5) -> bool:
+    """A response item holds this vector: the same terms with weights within ``tol``, except that a term below
+    1e-4 may be on one side only (a full vector's near-zero weights move with the thread count's float sums)."""
+    got, want = dict(zip(item["indices"], item["values"], strict=True)), dict(zip(indices, values, strict=True))
+    if any(max(got.get(i, 0.0), want.get(i, 0.0)) >= 1e-4 for i in got.keys() ^ want.keys()):
+        return False
+    return all(abs(got[i] - want[i]) <= tol for i in got.keys() & want.keys())
 
 
 def seed_sample_objects(s3: Any) -> None:

@@ -30,7 +30,7 @@ from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR, perf
 from devkit.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens
 from devkit.servers import MotoServer
 from handler.expander import Expander
-from scripts import bench_base
+from scripts import bench_base, bench_cost
 
 BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
@@ -151,7 +151,7 @@ def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the
             return int(line.split()[1]) / 1024
 
 from handler.expander import Expander
-from scripts import bench_base
+from scripts import bench_base, bench_cost
 from devkit.corpus import texts_with_tokens
 e = Expander()
 texts = texts_with_tokens(e.tokenizer, 510, 64)
@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
     parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
     parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
+    parser.add_argument("--only-cost", action="store_true", help="only the cost table (scripts/bench_cost.py)")
     parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
     parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
     parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
@@ -463,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only_base:
         return bench_base.main(["--reference-python", args.reference_python])
+    if args.only_cost:
+        return bench_cost.main([])
     if args.only_cli:
         print("| measure | value | target |\n|---|---|---|")
         print_cli(args.cli_lines)
@@ -669,6 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| max abs diff, torch reference vs fused fp32 (16 texts) | {fidelity:.2e} | <= 1e-4 |")
     print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
     bench_base.main(["--reference-python", ref_python or ""])
+    print("\n## What it costs on Lambda (scripts/bench_cost.py)\n")
+    bench_cost.main([], init_ms=init_ms)
     print(f"\nmachine: {perf.host()}, onnxruntime {ort.__version__}, numpy {np.__version__}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,21 @@ from typing import Any
 import pytest
 
 from devkit import OUTPUT_BUCKET, OUTPUT_PREFIX, ROOT, SAMPLE_OBJECTS
+from devkit.aws import load_template
 from devkit.emulator import Emulator
-from devkit.events import EXPECTED, SAMPLE_EVENTS, seed_sample_objects
+from devkit.events import (
+    EXPECTED,
+    POWER_TUNING,
+    SAMPLE_EVENTS,
+    load_event,
+    request_options,
+    request_texts,
+    same_vector,
+    seed_sample_objects,
+)
 from handler import events, runtime
+from handler.documents import BATCH_DOCS
+from scripts.cost import ONE_VCPU_MB
 
 pytestmark = pytest.mark.integration
 EVENTS = SAMPLE_EVENTS
@@ -49,11 +62,10 @@ def test_sample_event_through_the_emulator(emulator: Emulator, aws: Any, path: P
         if expected != 200:
             assert body["error"]["code"] == detail
         elif "expand" in path.name:
-            texts = json.loads(load_body(event))["texts"]
-            assert_same_vectors(body, texts)
+            assert_same_vectors(body, event)
     elif kind == "direct":
         if expected is None:
-            assert_same_vectors(response, event["texts"])
+            assert_same_vectors(response, event)
         else:
             assert response["errorType"] == expected
             assert detail in response["errorMessage"]
@@ -89,19 +101,14 @@ def assert_sample_output(s3: Any, key: str) -> None:
         assert line["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
 
 
-def load_body(event: dict[str, Any]) -> str:
-    import base64
-
-    body: str = event["body"]
-    return base64.b64decode(body).decode() if event.get("isBase64Encoded") else body
-
-
-def assert_same_vectors(body: dict[str, Any], texts: list[str]) -> None:
-    expected = runtime.expander.expand(texts, top_k=16)
-    assert body["model"] == {**runtime.expander.model_info, "encoder": "document"}
+def assert_same_vectors(body: dict[str, Any], event: dict[str, Any]) -> None:
+    """The response body holds the Expander's vectors for the event's texts and options."""
+    options = request_options(event)
+    expected = runtime.expander.expand(request_texts(event), **options)
+    encoder = runtime.expander.encoder_for(options["kind"], options["query_encoder"])
+    assert body["model"] == {**runtime.expander.model_info, "encoder": encoder}
     for item, vec in zip(body["data"], expected, strict=True):
-        assert item["indices"] == vec.indices.tolist()
-        assert item["values"] == pytest.approx(vec.values.tolist(), abs=1e-6)
+        assert same_vector(item, vec.indices.tolist(), vec.values.tolist()), item
 
 
 def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, aws: Any) -> None:
@@ -121,6 +128,43 @@ def test_init_phase_is_reported_once(emulator: Emulator) -> None:
     emulator.invoke({"text": "warm call"})
     inits = emulator.init_durations_ms()
     assert len(inits) == 1 and inits[0] > 0
+
+
+# ----------------------------------------------------------------------------- AWS Lambda Power Tuning payloads
+POWER_TUNING_MB = 512  # the least memory the cost table shows, and ApiMemorySize's MinValue
+
+
+@pytest.fixture(scope="module")
+def api_function() -> Iterator[tuple[Emulator, int]]:
+    """The API function as the template deploys it by default (its timeout), at one thread."""
+    timeout = int(load_template()["Parameters"]["ApiTimeout"]["Default"])
+    with Emulator({"ORT_THREADS": "1"}, timeout_s=timeout, memory_mb=POWER_TUNING_MB) as emu:
+        yield emu, timeout
+
+
+@pytest.mark.parametrize("name", POWER_TUNING)
+def test_power_tuning_payload_fits_the_api_function(api_function: tuple[Emulator, int], name: str) -> None:
+    """Each Power Tuning payload is the work it names and, invoked directly, stays within the API function's
+    limits (MAX_TEXTS, the work budget, 512 MB) and its default timeout even at 512 MB's share of a vCPU."""
+    emulator, timeout = api_function
+    event = load_event(name)
+    emulator.invoke(event)  # warm: Power Tuning's averages leave the cold start out
+    start = time.perf_counter()
+    response = emulator.invoke(event)
+    seconds = time.perf_counter() - start
+    assert "errorType" not in response, response
+    assert_same_vectors(response, event)
+    data = response["data"]
+    assert len(data) == len(event["texts"]) <= runtime.settings.max_texts
+    assert sum(d["windows"] for d in data) <= runtime.expander.request_windows
+    assert seconds * ONE_VCPU_MB / POWER_TUNING_MB < timeout, f"{seconds:.2f} s on one core"
+    assert emulator.peak_rss_kb() < POWER_TUNING_MB * 1024
+    work = {"power-tuning-batch.json": (BATCH_DOCS, None), "power-tuning-document-256.json": (1, 256)}
+    if name == "power-tuning-query.json":
+        assert event["kind"] == "query" and data[0]["tokens"] <= 16 and data[0]["windows"] == 1
+    else:
+        texts, tokens = work[name]
+        assert len(data) == texts and tokens in (None, data[0]["tokens"])
 
 
 BUILD_OUTPUT: list[str] = []

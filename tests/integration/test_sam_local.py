@@ -20,7 +20,9 @@ from devkit.events import (
     SAMPLE_EVENTS,
     function_for,
     load_event,
+    request_options,
     request_texts,
+    same_vector,
     seed_sample_objects,
 )
 from devkit.sam import ARCHES, GatewayRelay, env_file, require_docker, sam_invoke, sam_service
@@ -44,8 +46,15 @@ def container_s3(aws: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     relay.close()
 
 
-def expected_vectors(texts: list[str], top_k: int = 16) -> list[tuple[list[int], list[float]]]:
-    return [(v.indices.tolist(), v.values.tolist()) for v in runtime.expander.expand(texts, top_k=top_k)]
+def expected_vectors(texts: list[str], top_k: int | None = 16, **options: Any) -> list[tuple[list[int], list[float]]]:
+    vectors = runtime.expander.expand(texts, top_k=top_k, **options)
+    return [(v.indices.tolist(), v.values.tolist()) for v in vectors]
+
+
+def event_vectors(name: str) -> list[tuple[list[int], list[float]]]:
+    """What the Expander gives for the texts and options of sample expand event ``name``."""
+    event = load_event(name)
+    return expected_vectors(request_texts(event), **request_options(event))
 
 
 def assert_response(name: str, response: Any, function_error: str | None = None) -> None:
@@ -58,15 +67,13 @@ def assert_response(name: str, response: Any, function_error: str | None = None)
         if expected != 200:
             assert body["error"]["code"] == detail
         elif "expand" in name:
-            got = [(d["indices"], d["values"]) for d in body["data"]]
-            for (gi, gv), (ei, ev) in zip(got, expected_vectors(request_texts(load_event(name))), strict=True):
-                assert gi == ei and gv == pytest.approx(ev, abs=1e-5)
+            for item, (indices, values) in zip(body["data"], event_vectors(name), strict=True):
+                assert same_vector(item, indices, values), item
     elif kind == "direct":
         if expected is None:
             assert function_error is None, response
-            assert [d["indices"] for d in response["data"]] == [
-                i for i, _ in expected_vectors(request_texts(load_event(name)))
-            ]
+            for item, (indices, values) in zip(response["data"], event_vectors(name), strict=True):
+                assert same_vector(item, indices, values), item
         else:
             assert response["errorType"] == expected and detail in response["errorMessage"], response
     else:
@@ -112,7 +119,7 @@ def test_ingest_through_start_lambda_writes_vectors(lambda_client: Any, aws: Any
     s3 = aws.client("s3")
     body = s3.get_object(Bucket=OUTPUT_BUCKET, Key="vectors/docs/copd overview.txt.jsonl")["Body"].read()
     (line,) = [json.loads(x) for x in body.decode().splitlines()]
-    ((indices, values),) = expected_vectors([SAMPLE_OBJECTS["docs/copd overview.txt"].decode()], top_k=None)  # type: ignore[arg-type]
+    ((indices, values),) = expected_vectors([SAMPLE_OBJECTS["docs/copd overview.txt"].decode()], top_k=None)
     assert line["id"] == "docs/copd overview.txt" and line["indices"] == indices
     assert line["values"] == pytest.approx(values, abs=1e-5)
 
