@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .batches import SUFFIXES as OUTPUT_SUFFIXES
+from .batches import Batch, Item, batches, max_doc_bytes, output_name, records, resume_point
 from .cli_run import (
     DEFAULTS,
     RunRecord,
@@ -43,23 +45,14 @@ from .cli_run import (
 )
 from .config import OUTPUT_FORMATS, Settings
 from .docfreq import DocFreq
-from .documents import (
-    BATCH_CHARS,
-    BATCH_DOCS,
-    Document,
-    DocumentError,
-    content_format,
-    expand_documents,
-    is_gzip,
-    open_stream,
-    read_documents,
-)
+from .documents import DocumentError, content_format, is_gzip, open_stream, read_documents
 from .errors import ObjectFailedError
-from .expander import CHARS_PER_TOKEN_BOUND
+from .expander import max_text_chars
 from .output import dumps_line
 from .prune import Prune
 
-SUFFIXES = (".jsonl", ".errors.jsonl", ".chunks.jsonl")
+FILE_OUTPUTS = ("vectors", "errors", "chunks")  # written batch by batch; df at the end
+SUFFIXES = tuple(OUTPUT_SUFFIXES[name] for name in FILE_OUTPUTS)
 MAX_FILE_BYTES = 1 << 40  # no size limit locally (the S3 path has MAX_OBJECT_BYTES)
 
 
@@ -101,26 +94,21 @@ class Lines:
     df: dict[int, int] = field(default_factory=dict)  # --df: vocabulary id -> documents of the batch with it
 
 
-def _expand(docs: list[Document], bad: list[DocumentError], rel: str, options: Options) -> Lines:
-    """A batch -> its ingest-shaped lines: vectors, chunks, and the errors (bad lines and too-long documents)
-    in line order."""
+def _expand(batch: Batch, rel: str, options: Options) -> Lines:
+    """A batch -> its ingest records (batches.py), serialized: vectors, chunks and errors."""
     expander = _worker["expander"]
-    results, too_long = expand_documents(expander, docs, options.fmt, options.prune, chunks=options.chunks)
-    source, model = {"path": rel}, expander.model_info
-    out = Lines(documents=len(results))
-    vectors, chunks = bytearray(), bytearray()
-    for doc, vector, parts in results:
-        vectors += dumps_line({"id": doc.id, "source": {**source, "line": doc.line}, "model": model, **vector})
-        for part in parts:
-            chunks += dumps_line({"id": doc.id, **part})
-    errors = sorted(bad + too_long, key=lambda e: e.line or 0)
-    out.vectors, out.chunks, out.error_count = bytes(vectors), bytes(chunks), len(errors)
-    out.errors = b"".join(dumps_line(e.record(source)) for e in errors)
+    out = records(
+        expander, batch, {"path": rel}, fmt=options.fmt, prune=options.prune, chunks=options.chunks, df=options.df
+    )
+    lines = Lines(documents=out.documents, error_count=len(out.errors))
+    lines.vectors, lines.chunks, lines.errors = (
+        b"".join(map(dumps_line, r)) for r in (out.vectors, out.chunks, out.errors)
+    )
     if options.df:
         counts = DocFreq(expander.vocab_size)
-        counts.add(expander.token_ids([doc.text for doc, _, _ in results]))
-        out.df = {int(i): int(counts.counts[i]) for i in counts.counts.nonzero()[0]}
-    return out
+        counts.add(out.token_ids)
+        lines.df = {int(i): int(counts.counts[i]) for i in counts.counts.nonzero()[0]}
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ one input file
@@ -147,6 +135,10 @@ class Job:
     def output(self, suffix: str) -> Path:
         return self.out.with_name(self.out.name + suffix)
 
+    def named(self, name: str) -> Path:
+        """The output ``name`` (vectors, errors, chunks, df) of this file, as batches.py names it."""
+        return self.out.with_name(output_name(self.out.name, name))
+
     def signature(self) -> dict[str, int]:
         stat = self.path.stat()
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -171,7 +163,7 @@ class Job:
             self._save_progress()
             interrupt_point()
         if not self.done:
-            self.output(".df.json").unlink(missing_ok=True)  # an earlier run's counts are not this run's
+            self.named("df").unlink(missing_ok=True)  # an earlier run's counts are not this run's
         for suffix in SUFFIXES:
             target = self.output(suffix)
             handle = target.open("r+b" if target.exists() else "w+b")
@@ -190,7 +182,7 @@ class Job:
         temp.write_text(json.dumps(state))
         os.replace(temp, self.progress)
 
-    def write(self, lines: Lines, after: Document | DocumentError | None) -> None:
+    def write(self, lines: Lines, after: Item | None) -> None:
         """One batch, in input order; then the progress record (after the bytes are in the files): the outputs
         are complete up to ``after``, the first item of the next batch (None: the end of the file)."""
         self.files[".errors.jsonl"].write(lines.errors)
@@ -205,7 +197,7 @@ class Job:
             for index, n in lines.df.items():
                 self.df.counts[index] += n
         if after is not None:
-            self.line, self.offset = (after.line or 1) - 1, after.offset
+            self.line, self.offset = resume_point(after)
         for suffix, handle in self.files.items():
             handle.flush()
             self.sizes[suffix] = handle.tell()
@@ -218,7 +210,7 @@ class Job:
         """The document frequencies, empty side files removed, the counts into the run record, and only then the
         progress record removed (an interrupt before that finishes the file again on --resume)."""
         if self.df is not None:
-            self.output(".df.json").write_bytes(self.df.dumps() + b"\n")
+            self.named("df").write_bytes(self.df.dumps() + b"\n")
             interrupt_point()
         for suffix, handle in self.files.items():
             handle.close()
@@ -231,7 +223,7 @@ class Job:
         self.progress.unlink(missing_ok=True)
 
 
-def _items(job: Job, options: Options) -> Iterator[Document | DocumentError]:
+def _items(job: Job, options: Options) -> Iterator[Item]:
     content = content_format(job.rel, None)
     if content == "unsupported":
         return
@@ -256,26 +248,6 @@ def _items(job: Job, options: Options) -> Iterator[Document | DocumentError]:
         yield DocumentError(None, exc.code, exc.message)
     finally:
         raw.close()
-
-
-Batch = tuple[list[Document], list[DocumentError], Document | DocumentError | None]
-
-
-def _batches(job: Job, options: Options) -> Iterator[Batch]:
-    """(documents, line errors, the first item after the batch) per batch; None after the last batch."""
-    docs: list[Document] = []
-    bad: list[DocumentError] = []
-    chars = 0
-    for item in _items(job, options):
-        if len(docs) >= BATCH_DOCS or chars >= BATCH_CHARS or len(bad) >= BATCH_DOCS * 16:
-            yield docs, bad, item
-            docs, bad, chars = [], [], 0
-        if isinstance(item, Document):
-            docs.append(item)
-            chars += len(item.text)
-        else:
-            bad.append(item)
-    yield docs, bad, None
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -379,9 +351,10 @@ def run(
                 progress.file_done(counts["errors"])
                 continue
             progress.update(job.documents, job.errors, done_bytes)  # what an earlier run wrote of this file
-            for docs, bad, after in () if job.done else _batches(job, options):
-                batch = (docs, bad, job.rel, options)
-                work = pool.apply_async(_expand, batch) if pool else _expand(*batch)
+            for batch, after in () if job.done else batches(_items(job, options)):
+                work = (
+                    pool.apply_async(_expand, (batch, job.rel, options)) if pool else _expand(batch, job.rel, options)
+                )
                 pending.append((job, work, after))
                 drain(2 * workers)
             drain(0)
@@ -454,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             f"splade-expand: the model in {model_dir} (sha256 {sha[:12]}) is not the one the run being resumed used "
             f"({recorded.model_sha256[:12]}): write to another directory"
         )
-    max_doc_bytes = settings.max_windows * (settings.window_tokens - 2) * CHARS_PER_TOKEN_BOUND * 4  # UTF-8 <= 4 B
+    doc_bytes = max_doc_bytes(max_text_chars(settings.max_windows, settings.window_tokens), MAX_FILE_BYTES)
     options = Options(
         chosen["format"],
         prune,
@@ -463,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen["id_field"],
         model_dir,
         args.threads,
-        max_doc_bytes,
+        doc_bytes,
         chosen["df"],
     )
     inputs = find_inputs(args.inputs, args.out)

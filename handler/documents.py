@@ -18,8 +18,6 @@ from .errors import ObjectFailedError, PayloadTooLargeError
 from .formats import render, render_chunks
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
-BATCH_DOCS = 64  # documents per Expander call (S3 ingest and the CLI)
-BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~60 MB
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text", ".rst")
 

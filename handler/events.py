@@ -11,11 +11,12 @@ naming the shape.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from .errors import UnrecognizedEventError
+from .states import Checkpoint
 
 HTTP_SOURCES = ("http_v2", "function_url", "rest_v1")
 
@@ -60,34 +61,6 @@ class ObjectRef:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-@dataclass
-class Checkpoint:
-    """Where a partly expanded object stands between runs (travels in the continuation message)."""
-
-    run: int = 0  # runs finished
-    line: int = 0  # lines fully handled (written or recorded as errors)
-    offset: int = 0  # bytes of the (decompressed) object fully handled
-    upload_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    documents: int = 0
-    errors_kept: int = 0
-    errors_total: int = 0
-    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, the chunks' tail, then the error lines
-    carry_key: str | None = None
-    output_etag: str | None = None  # the output when run 1 started (None: there was none)
-    errors_etag: str | None = None
-    chunks_etag: str | None = None  # the .chunks.jsonl when run 1 started
-    chunks_upload_id: str | None = None  # OUTPUT_CHUNKS: the chunks file's own multipart upload
-    chunks_parts: list[dict[str, Any]] = field(default_factory=list)
-    chunks_tail_bytes: int = 0
-    df_etag: str | None = None  # the .df.json when run 1 started
-    df_bytes: int = 0  # OUTPUT_DF: the counts so far, at the end of the carry object
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 

@@ -43,6 +43,12 @@ MAX_WINDOW_TOKENS = 512
 CHARS_PER_TOKEN_BOUND = 16
 
 
+def max_text_chars(max_windows: int | None, window_tokens: int) -> int | None:
+    """The longest text worth tokenizing for ``max_windows`` windows (None: unbounded): a token spans at most
+    CHARS_PER_TOKEN_BOUND characters."""
+    return None if max_windows is None else max_windows * (window_tokens - 2) * CHARS_PER_TOKEN_BOUND
+
+
 @dataclass(frozen=True)
 class SparseVector:
     """One text's SPLADE vector: ``indices`` (int32) sorted by weight descending, ``values`` (float32).
@@ -186,9 +192,7 @@ class Expander:
         if self.tokens_per_run < 16:
             raise ValueError(f"tokens_per_run must be >= 16, got {self.tokens_per_run}")
         self.window_overlap = window_overlap
-        self.max_chars = (
-            None if self.max_windows is None else self.max_windows * (self.window_tokens - 2) * CHARS_PER_TOKEN_BOUND
-        )
+        self.max_chars = max_text_chars(self.max_windows, self.window_tokens)
 
         model_path = self.model_dir / "model.onnx"
         tokenizer_path = self.model_dir / "tokenizer.json"

@@ -28,19 +28,20 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import events, runtime
+from . import events, runtime, s3cond
 from .errors import IngestFailedError, ObjectFailedError, UnrecognizedEventError
 from .events import Task
 from .objects import Objects
-from .runs import Outcome
+from .run_outputs import drop_carry
+from .states import Outcome, Status
 from .telemetry import logger, metrics
 
 OUTCOME_METRICS = {
-    "superseded": "SupersededEvents",
-    "missing": "MissingObjects",
-    "failed": "PermanentObjectFailures",
-    "continued": "Continuations",
-    "deleted": "DeletedSources",
+    Status.SUPERSEDED: "SupersededEvents",
+    Status.MISSING: "MissingObjects",
+    Status.FAILED: "PermanentObjectFailures",
+    Status.CONTINUED: "Continuations",
+    Status.DELETED: "DeletedSources",
 }
 
 
@@ -62,7 +63,7 @@ def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
     """One event on one object; raises for a transient failure (the event is retried)."""
     ref = task.ref
     if _is_own_output(ref.key, ref.bucket) or ref.key.endswith("/"):
-        return Outcome("skipped", ref.key, reason="output prefix or folder")
+        return Outcome(Status.SKIPPED, ref.key, reason="output prefix or folder")
     if not runtime.settings.output_bucket:
         raise ObjectFailedError("OUTPUT_BUCKET is not configured", code="not_configured")
     objects = Objects(runtime.s3_client())
@@ -75,14 +76,14 @@ def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
             return started
         checkpoint = started
     outcome = objects.expand(ref, checkpoint, remaining, can_continue=bool(runtime.settings.ingest_queue_url))
-    if outcome.status == "missing" and ref.raw_key and task.checkpoint is None:  # EventBridge: the literal key
+    if outcome.status is Status.MISSING and ref.raw_key and task.checkpoint is None:  # EventBridge: the literal key
         return run_task(Task(replace(ref, key=ref.raw_key, raw_key=None)), remaining)
     return outcome
 
 
 def _record(outcome: Outcome) -> None:
-    logger.info("object " + outcome.status, extra=outcome.summary())
-    if outcome.status == "written":
+    logger.info(f"object {outcome.status}", extra=outcome.summary())
+    if outcome.status is Status.WRITTEN:
         metrics.add_metric(name="DocumentsWritten", unit=MetricUnit.Count, value=outcome.documents)
         metrics.add_metric(name="DocumentErrors", unit=MetricUnit.Count, value=outcome.errors)
     elif outcome.status in OUTCOME_METRICS:
@@ -99,7 +100,7 @@ def _log_failure(exc: Exception, **where: Any) -> dict[str, Any]:
     if isinstance(exc, ObjectFailedError):
         logger.error("object failed", extra={**where, "code": exc.code, "reason": exc.message})
         return {**where, "code": exc.code, "reason": exc.message}
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__)
+    code = s3cond.error_code(exc) or type(exc).__name__
     logger.exception("object failed", extra={**where, "code": code, "reason": str(exc)[:500]})
     return {**where, "code": code, "reason": str(exc)[:500]}
 
@@ -114,7 +115,7 @@ def send_tasks(tasks: list[Task]) -> None:
 def _drop_stale(outcomes: list[Outcome]) -> None:
     """After the continuation is queued: the previous run's carry object is no longer needed."""
     for key in (k for o in outcomes for k in o.stale):
-        runtime.s3_client().delete_object(Bucket=runtime.settings.output_bucket, Key=key)
+        drop_carry(runtime.s3_client(), runtime.settings.output_bucket, key)
 
 
 def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Outcome], list[Task]]:
@@ -128,8 +129,8 @@ def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Out
         outcome = run_task(task, remaining)
         _record(outcome)
         outcomes.append(outcome)
-        if outcome.status in ("continued", "restart"):
-            checkpoint = outcome.checkpoint if outcome.status == "continued" else None
+        if outcome.status.queues_again:
+            checkpoint = outcome.checkpoint if outcome.status is Status.CONTINUED else None
             return outcomes, [Task(outcome.ref or task.ref, checkpoint), *tasks[i + 1 :]]
     return outcomes, []
 
@@ -171,7 +172,7 @@ def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
             continue
         try:
             outcomes, left = run_tasks([task], remaining)
-            done.extend(o.summary() for o in outcomes if o.status not in ("continued", "restart"))
+            done.extend(o.summary() for o in outcomes if not o.status.queues_again)
             queued.extend(left)
         except Exception as exc:  # every object is tried; the invocation fails at the end if any failed
             failed.append(_log_failure(exc, bucket=task.ref.bucket, key=task.ref.key))

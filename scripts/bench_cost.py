@@ -5,7 +5,7 @@ arm64 and x86_64 prices, from speeds measured in this run (scripts/cost.py holds
 
 Per model (splade-tiny, and the base-size random BERT and DistilBERT of scripts/bench_base.py):
 - ingest: documents of 64, 256 and 1,024 tokens through the ingest batch path (read as documents, expanded in
-  batches of BATCH_DOCS, rendered and serialized as output lines), at 1 thread and at 2, alternated;
+  batches by handler/batches.py, rendered and serialized as output lines), at 1 thread and at 2, alternated;
 - queries: one short query's expand at 1 thread (model-encoded, and idf with an idf.json counted over the bench
   corpus), plus what lambda_handler adds to an HTTP API v2 call beyond the expand (measured on splade-tiny);
 - init: the Lambda runtime emulator's measured init (splade-tiny), spawn to first vector (base sizes).
@@ -28,7 +28,8 @@ from pathlib import Path
 from devkit import MODEL_DIR, ROOT
 from devkit.checkpoints import BASE_SIZES
 from devkit.corpus import prose_paragraphs, texts_with_tokens
-from handler.documents import BATCH_DOCS, Document, expand_documents
+from handler.batches import batches, records
+from handler.documents import Document
 from handler.expander import Expander
 from handler.output import dumps_line
 from scripts import bench_base, idf
@@ -62,13 +63,11 @@ class Measured:
 
 
 def ingest_batches(expander: Expander, texts: list[str]) -> int:
-    """The ingest work on ``texts``: batches of BATCH_DOCS documents expanded, rendered and serialized."""
-    model = expander.model_info
-    for start in range(0, len(texts), BATCH_DOCS):
-        docs = [Document(i, t, i + 1) for i, t in enumerate(texts[start : start + BATCH_DOCS], start)]
-        results, _ = expand_documents(expander, docs, "indices")
-        for doc, vector, _ in results:
-            dumps_line({"id": doc.id, "source": {"line": doc.line}, "model": model, **vector})
+    """The ingest work on ``texts``: the batch core's batches, records and serialized output lines."""
+    docs = [Document(i, text, i + 1) for i, text in enumerate(texts)]
+    for batch, _ in batches(docs):
+        for record in records(expander, batch, {"path": "bench"}, fmt="indices").vectors:
+            dumps_line(record)
     return len(texts)
 
 

@@ -17,6 +17,7 @@ from devkit import ROOT
 from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
 from handler import cli, runtime
+from handler.batches import batches
 from handler.docfreq import DocFreq
 
 pytestmark = pytest.mark.integration
@@ -258,8 +259,8 @@ def test_a_kill_after_the_last_batch_but_before_finishing_writes_nothing_twice(t
     job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", df=DocFreq(30522))
     assert job.open(resume=False)
     cli._start_worker(options)
-    for docs, bad, after in cli._batches(job, options):
-        job.write(cli._expand(docs, bad, job.rel, options), after)
+    for batch, after in batches(cli._items(job, options)):
+        job.write(cli._expand(batch, job.rel, options), after)
     for handle in job.files.values():  # "killed" here: the progress record is still there
         handle.close()
     assert json.loads((out / "docs.jsonl.progress.json").read_text())["done"] is True

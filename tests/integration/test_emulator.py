@@ -25,7 +25,7 @@ from devkit.events import (
     seed_sample_objects,
 )
 from handler import events, runtime
-from handler.documents import BATCH_DOCS
+from handler.batches import BATCH_DOCS
 from scripts.cost import ONE_VCPU_MB
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from devkit.events import (
     s3_record,
     sqs_event,
 )
-from handler import app, documents, events, objects, runtime
+from handler import app, batches, documents, events, objects, runtime, states
 from handler.errors import IngestFailedError, UnrecognizedEventError
 
 pytestmark = pytest.mark.integration
@@ -418,7 +418,7 @@ def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context
     runner = objects.Objects(runtime.s3_client())
     old_ref = events.from_s3_notification(older)[0].ref
     checkpoint = runner.start(old_ref)  # sees no output yet
-    assert isinstance(checkpoint, events.Checkpoint) and checkpoint.output_etag is None
+    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.output_etag is None
     run_sqs(lambda_context, newer)  # the newer event publishes first
     outcome = runner.expand(old_ref, checkpoint, lambda: 300_000, can_continue=False)
     assert outcome.status == "superseded"
@@ -530,7 +530,7 @@ def test_direct_event_with_a_failed_object_raises_after_writing_the_good_ones(s3
 
 def test_ingest_batches_are_bounded_by_characters(s3, folder, lambda_context, monkeypatch) -> None:
     """Long documents are expanded in batches cut by total characters, so tokenizer memory stays bounded."""
-    monkeypatch.setattr(objects, "BATCH_CHARS", 2_500)
+    monkeypatch.setattr(batches, "BATCH_CHARS", 2_500)
     sizes: list[int] = []
     real_expand = runtime.expander.expand
 
