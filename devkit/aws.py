@@ -246,3 +246,27 @@ def ingest_object(s3: Any, key: str, body: bytes, **settings: Any) -> dict[str, 
             continue
         outputs[suffix] = [json.loads(line) for line in text.splitlines()]
     return outputs
+
+
+class Interleave:
+    """A boto3 client that lets another writer slip in: right after the first ``operation`` call whose Key is
+    ``key`` returns, ``then()`` runs (a concurrent run publishing, a user deleting). Everything else passes through
+    to the real client unchanged."""
+
+    def __init__(self, client: Any, operation: str, key: str, then: Any) -> None:
+        self._client, self._operation, self._key, self._then = client, operation, key, then
+        self.fired = False
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+        if name != self._operation:
+            return call
+
+        def interleaved(**kwargs: Any) -> Any:
+            result = call(**kwargs)
+            if not self.fired and kwargs.get("Key") == self._key:
+                self.fired = True
+                self._then()
+            return result
+
+        return interleaved

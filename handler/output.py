@@ -15,6 +15,17 @@ def dumps_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def take_part(buffer: bytearray, part_bytes: int | None = None) -> bytes | None:
+    """The next multipart part once ``buffer`` (whole lines) holds ``part_bytes`` or more: all of it, and the
+    buffer is emptied; else None. A part therefore ends at a line end, and where parts are cut depends only on
+    the byte stream, so a run resumed from a checkpoint's tail cuts the same parts."""
+    if len(buffer) < (PART_BYTES if part_bytes is None else part_bytes):
+        return None
+    part = bytes(buffer)
+    buffer.clear()
+    return part
+
+
 class JsonLinesWriter:
     """JSON Lines to one S3 key: a multipart upload that can span invocations (its upload id, the parts so far
     and the unsent tail are the checkpoint), or a single PUT when everything fits in one part.
@@ -51,21 +62,20 @@ class JsonLinesWriter:
             return
         self.buffer += dumps_line(record)
         self.kept += 1
-        if len(self.buffer) >= PART_BYTES and self.max_records is None:  # a capped file stays one PUT
-            self._flush_part()
+        if self.max_records is None:  # a capped file stays one PUT
+            part = take_part(self.buffer)
+            if part is not None:
+                self._upload_part(part)
 
-    def _flush_part(self) -> None:
+    def _upload_part(self, body: bytes) -> None:
         if self.upload_id is None:
             created = self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, ContentType="application/x-ndjson", Metadata=self.metadata
             )
             self.upload_id = created["UploadId"]
         number = len(self.parts) + 1
-        part = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=bytes(self.buffer)
-        )
+        part = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body)
         self.parts.append({"PartNumber": number, "ETag": part["ETag"]})
-        self.buffer.clear()
 
     def commit(self, if_match: str | None) -> None:
         """Publish the object, only if the key still holds ``if_match`` (None: only if the key is absent).
@@ -85,8 +95,8 @@ class JsonLinesWriter:
             )
             return
         if body:
-            self.buffer[:] = body
-            self._flush_part()
+            self.buffer.clear()
+            self._upload_part(body)
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,

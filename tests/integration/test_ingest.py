@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from devkit.aws import PRIVATE_BUCKET
+from devkit.aws import PRIVATE_BUCKET, Interleave
 from devkit.corpus import prose_paragraphs
 from devkit.events import (
+    Countdown,
     delete_object,
     eventbridge_event,
     foreign_records,
@@ -426,6 +427,68 @@ def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context
     assert meta["source-sequencer"] == newer["Records"][0]["s3"]["object"]["sequencer"]
 
 
+def test_a_commit_whose_output_was_deleted_meanwhile_restarts_fresh(s3, folder, lambda_context) -> None:
+    """A run commits If-Match on the output it saw at its start; when that output was deleted in between, S3
+    answers 404 NoSuchKey, not 412. That is a lost race: the run reports RESTART (no exception, so the message is
+    not retried into the DLQ), and the fresh run publishes the new object's vectors."""
+    key = f"{folder}gone.txt"
+    run_sqs(lambda_context, put_object(s3, key, b"first text about asthma"))
+    newer = put_object(s3, key, b"second text about bronchitis")
+    runner = objects.Objects(runtime.s3_client())
+    ref = events.from_s3_notification(newer)[0].ref
+    checkpoint = runner.start(ref)
+    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.output_etag is not None
+    s3.delete_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")  # someone removes the output meanwhile
+    outcome = runner.expand(ref, checkpoint, lambda: 300_000, can_continue=False)
+    assert (outcome.status, outcome.ref) == (states.Status.RESTART, ref)
+    assert output_keys(s3, folder) == []
+    fresh = runner.start(ref)
+    assert isinstance(fresh, states.Checkpoint) and fresh.output_etag is None
+    assert runner.expand(ref, fresh, lambda: 300_000, can_continue=False).status is states.Status.WRITTEN
+    (line,) = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert_vector(line, "second text about bronchitis")
+
+
+def test_a_continuation_whose_output_was_deleted_restarts_and_publishes(s3, folder, with_queue) -> None:
+    """The same race across runs: a checkpointed object carries the output ETag its first run saw; the output is
+    deleted before the last run commits. Every message succeeds, the object restarts from its first line, and the
+    output holds the new object's 300 lines once each."""
+    key = f"{folder}gone.jsonl"
+    run = [json.dumps({"id": i, "text": f"first version {i}"}) for i in range(300)]
+    event, _ = sqs_event(put_object(s3, key, "\n".join(run).encode()))
+    assert app.lambda_handler(event, Countdown(10_000)) == {"batchItemFailures": []}
+    lines = [json.dumps({"id": i, "text": f"second version {i} on emphysema"}) for i in range(300)]
+    event, _ = sqs_event(put_object(s3, key, "\n".join(lines).encode()))
+    assert app.lambda_handler(event, Countdown(3)) == {"batchItemFailures": []}  # run 1 saw the output
+    s3.delete_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")
+    runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
+    assert runs and all(r == {"batchItemFailures": []} for r in runs), runs
+    out = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert [o["id"] for o in out] == list(range(300))
+    assert_vector(out[-1], "second version 299 on emphysema")
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+
+
+def test_a_delete_never_removes_an_output_published_after_its_check(s3, folder, lambda_context, monkeypatch) -> None:
+    """Removing a deleted source's outputs is conditional on the ETag just read: a newer event's output
+    published between that read and the delete (a concurrent run) answers 412 and stands."""
+    key = f"{folder}raced.txt"
+    run_sqs(lambda_context, put_object(s3, key, b"old text"))
+    removed = delete_object(s3, key)
+    output = f"{PREFIX}{key}.jsonl"
+    newer = {"source-etag": "e2", "source-sequencer": "FFFFFFFFFFFFFFFFFF"}
+
+    def publish_newer() -> None:
+        s3.put_object(Bucket=OUT, Key=output, Body=b'{"id": "newer"}\n', Metadata=newer)
+
+    racing = Interleave(runtime.s3_client(), "head_object", output, publish_newer)
+    monkeypatch.setattr(runtime, "s3_client", lambda: racing)
+    failures, _ = run_sqs(lambda_context, removed)
+    assert failures == [] and racing.fired
+    assert s3.get_object(Bucket=OUT, Key=output)["Body"].read() == b'{"id": "newer"}\n'
+
+
 def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys) -> None:
     """ObjectRemoved for an ingested key removes its .jsonl and .errors.jsonl."""
     key = f"{folder}bye.jsonl"
@@ -575,20 +638,6 @@ def test_the_object_body_is_closed_on_success_and_on_failure(s3, folder, monkeyp
 
 
 # ----------------------------------------------------------------------------- continuations, in process
-class Countdown:
-    """A Lambda context whose remaining time drops below the margin after ``calls`` checks: each run of an
-    object gets through a few batches, then checkpoints."""
-
-    def __init__(self, calls: int) -> None:
-        self.calls = calls
-        self.aws_request_id, self.function_name = "continuation-test", "splade-expander"
-        self.memory_limit_in_mb, self.invoked_function_arn = 1024, "arn:aws:lambda:us-east-1:1:function:x"
-
-    def get_remaining_time_in_millis(self) -> int:
-        self.calls -= 1
-        return 300_000 if self.calls > 0 else runtime.settings.ingest_time_margin_ms // 2
-
-
 @pytest.fixture
 def with_queue(aws, monkeypatch) -> Any:
     """The handler configured with INGEST_QUEUE_URL (settings are read once at import, so patched here)."""
@@ -616,7 +665,9 @@ def test_a_gzip_continued_over_many_runs_gives_the_same_bytes_as_one_run(s3, fol
     event, _ = sqs_event(put_object(s3, key, body))  # the same bytes again: a new event, same ETag
     assert app.lambda_handler(event, Countdown(3)) == {"batchItemFailures": []}
     runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
-    assert len(runs) >= 5 and all(r == {"batchItemFailures": []} for r in runs)
+    # 593 documents: 9 full batches and one of 17; one full batch a run, and the last run also takes the short
+    # batch (the last batch needs only MIN_TIME_MS): 9 runs, the first one above and 8 continuations
+    assert runs == [{"batchItemFailures": []}] * 8
     again = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in (".jsonl", ".errors.jsonl")]
     assert again == once
     broken = len(range(5, 600, 97))
@@ -642,7 +693,7 @@ def test_chunks_continued_over_many_runs_give_the_same_bytes_as_one_run(s3, fold
     event, _ = sqs_event(put_object(s3, key, body))
     assert app.lambda_handler(event, Countdown(3)) == {"batchItemFailures": []}
     runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
-    assert len(runs) >= 2 and all(r == {"batchItemFailures": []} for r in runs)
+    assert runs == [{"batchItemFailures": []}] * 3  # 299 documents: 4 full batches and a short one: 4 runs
     again = [s3.get_object(Bucket=OUT, Key=f"{PREFIX}{key}{s}")["Body"].read() for s in suffixes]
     assert again == once
     chunk_ids = [json.loads(x)["id"] for x in once[1].splitlines()]
@@ -679,3 +730,43 @@ def test_unstarted_messages_are_queued_again_not_failed(s3, folder, with_queue, 
     lambda_context.remaining_ms = 300_000
     assert with_queue.drain(lambda e: app.lambda_handler(e, lambda_context)) == [{"batchItemFailures": []}]
     assert output_keys(s3, folder) == [f"{PREFIX}{folder}later.txt.jsonl"]
+
+
+def test_a_jsonl_over_8_mib_of_output_continues_an_exact_number_of_times(s3, folder, with_queue) -> None:
+    """5,120 documents are 80 batches of 64; with a countdown of 18 checks each run writes 16 batches, so the
+    object takes exactly 5 runs (4 continuations). Its multipart upload spans the runs (over 8 MiB of output) and
+    consumers see one .jsonl with every line once, in order, with the Expander's vectors."""
+    prose = prose_paragraphs()
+    rows = [json.dumps({"id": i, "text": prose[i % len(prose)]}) for i in range(64 * 80)]
+    key = f"{folder}big.jsonl"
+    event, _ = sqs_event(put_object(s3, key, ("\n".join(rows) + "\n").encode()))
+    assert app.lambda_handler(event, Countdown(18)) == {"batchItemFailures": []}
+    later = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(18)))
+    assert later == [{"batchItemFailures": []}] * 4
+    head = s3.head_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")
+    assert head["ContentLength"] > 8 * 1024 * 1024  # more than one part: the upload spanned runs
+    out = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
+    assert [line["id"] for line in out] == list(range(len(rows)))
+    for i in (0, len(rows) // 3, len(rows) - 1):
+        assert_vector(out[i], json.loads(rows[i])["text"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+
+
+def test_a_batch_defers_what_it_cannot_start_and_loses_nothing(s3, folder, with_queue) -> None:
+    """Six 400-line objects (7 batches each) in one SQS batch, with a countdown of 9 checks: each invocation
+    finishes exactly one object (1 check to start it, 7 batches) and queues the ones it could not start again,
+    acknowledged (no receive used up, nothing reported failed). Five more invocations finish the rest: every
+    object has its 400 lines, none twice."""
+    prose = prose_paragraphs()
+    lines = "\n".join(json.dumps({"id": i, "text": prose[i % len(prose)]}) for i in range(400))
+    keys = [f"{folder}part-{i}.jsonl" for i in range(6)]
+    event, _ = sqs_event(*(put_object(s3, key, lines.encode()) for key in keys))
+    assert app.lambda_handler(event, Countdown(9)) == {"batchItemFailures": []}
+    assert output_keys(s3, folder) == [f"{PREFIX}{keys[0]}.jsonl"]
+    later = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(9)))
+    assert later == [{"batchItemFailures": []}] * 5
+    for key in keys:
+        assert [line["id"] for line in read_jsonl(s3, f"{PREFIX}{key}.jsonl")] == list(range(400)), key
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
