@@ -74,7 +74,9 @@ class JsonLinesWriter:
             )
             self.upload_id = created["UploadId"]
         number = len(self.parts) + 1
-        part = self.s3.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body)
+        part = self.s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+        )
         self.parts.append({"PartNumber": number, "ETag": part["ETag"]})
 
     def commit(self, if_match: str | None) -> None:
