@@ -81,7 +81,8 @@ class JsonLinesWriter:
 
     def commit(self, if_match: str | None) -> None:
         """Publish the object, only if the key still holds ``if_match`` (None: only if the key is absent).
-        A lost race raises botocore's ClientError PreconditionFailed (412)."""
+        A lost race raises ClientError PreconditionFailed (412), or NoSuchKey (404) when ``if_match`` names a key
+        someone removed meanwhile: s3cond.lost_race."""
         condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
         body = bytes(self.buffer)
         if self.total > self.kept:
