@@ -82,7 +82,7 @@ class Objects:
         place = self._place(ref)
         if cp.continuing and not self._continuable(place, cp):
             done = self._head(place, "vectors")
-            this_event = ((ref.etag or "").strip('"'), ref.sequencer)
+            this_event = ((ref.etag or "").strip('"'), ref.sequencer or None)
             if done is not None and (done.source_etag, done.sequencer) == this_event:
                 return Outcome(Status.SKIPPED, ref.key, reason="another delivery of this continuation finished it")
             abort_uploads(self.s3, place, cp)
