@@ -1,10 +1,12 @@
-"""Pruning a sparse vector the way OpenSearch's neural-search does (``PruneUtils``), in float32.
+"""Pruning a sparse vector the way OpenSearch's neural-search does, in float32: ``PruneUtils`` as of
+opensearch-project/neural-search commit 0d928a9abf40427fb4f057185e5477725b7cf796
+(src/main/java/org/opensearch/neuralsearch/util/prune/PruneUtils.java, the version with ``splitSparseVector``).
 
     top_k       keep the k heaviest terms; k a positive integer
-    max_ratio   keep w >= ratio * max(w); ratio in [0, 1)
+    max_ratio   keep w >= ratio * max(w) (the product in float); ratio in [0, 1)
     abs_value   keep w >= value; value >= 0
-    alpha_mass  keep the heaviest terms until their sum reaches alpha * sum(w) (the term that reaches it is
-                kept, as in PruneUtils); alpha in [0, 1)
+    alpha_mass  add each term, heaviest first, to a running sum and keep it while the sum is <= alpha * sum(w):
+                the term that crosses alpha is not kept, and alpha 0 keeps nothing; alpha in [0, 1)
 
 Ties go to the lower token id: terms are ordered by weight descending, then id ascending, before any cut.
 """
@@ -71,13 +73,12 @@ def keep_count(values: np.ndarray, prune: Prune) -> int:
         return 0
     if prune.type == "top_k":
         return min(n, int(prune.value))
-    if prune.type == "max_ratio":  # w / max >= ratio, divided in float32 as PruneUtils does
-        return int(np.count_nonzero(values / values[0] >= np.float32(prune.value)))
+    if prune.type == "max_ratio":  # w >= ratio * max, the product in float as PruneUtils computes it
+        return int(np.count_nonzero(values >= np.float32(prune.value) * values[0]))
     if prune.type == "abs_value":
         return int(np.count_nonzero(values >= np.float32(prune.value)))
-    # alpha_mass: PruneUtils sums the total in double (then float) and the running sum in float, and stops
-    # after the term whose running sum reaches alpha of the total.
+    # alpha_mass: the total summed in double then cast to float, the running sum in float (terms added in order);
+    # a term is kept while the running sum including it is <= alpha * total. The sum only grows: a prefix.
     total = np.float32(values.astype(np.float64).sum())
     running = np.cumsum(values, dtype=np.float32)
-    reached = np.flatnonzero(running / total >= np.float32(prune.value))
-    return int(reached[0]) + 1 if reached.size else n
+    return int(np.count_nonzero(running <= np.float32(prune.value) * total))

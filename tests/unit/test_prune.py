@@ -19,23 +19,23 @@ F32 = np.float32
 
 
 def reference(weights: dict[int, float], kind: str, value: float) -> list[int]:
-    """The kept ids, by a plain reading of PruneUtils: terms sorted by weight descending, then id ascending;
-    arithmetic in float32 (Java floats), the alpha_mass total summed in double."""
+    """The kept ids, by a plain reading of PruneUtils at neural-search commit 0d928a9 (pruneByTopK,
+    pruneByMaxRatio, pruneByValue, pruneByAlphaMass): Java float arithmetic (float32), the alpha_mass total summed
+    in double and cast to float; entries visited by weight descending, ties by id ascending (our order for ties)."""
     ordered = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
     if kind == "top_k":
         return [i for i, _ in ordered[: int(value)]]
-    if kind == "max_ratio":
-        top = F32(ordered[0][1]) if ordered else F32(0)
-        return [i for i, w in ordered if F32(F32(w) / top) >= F32(value)]
-    if kind == "abs_value":
+    if kind == "max_ratio":  # entry.getValue() >= ratio * maxValue
+        max_value = max((F32(w) for w in weights.values()), default=F32(0))
+        return [i for i, w in ordered if F32(w) >= F32(F32(value) * max_value)]
+    if kind == "abs_value":  # entry.getValue() >= thresh
         return [i for i, w in ordered if F32(w) >= F32(value)]
-    total = F32(sum(float(w) for _, w in ordered))
-    running, kept = F32(0), []
-    for i, w in ordered:
-        running = F32(running + F32(w))
-        kept.append(i)
-        if F32(running / total) >= F32(value):
-            break
+    total = F32(sum(float(F32(w)) for w in weights.values()))  # (float) stream().mapToDouble().sum()
+    top_sum, kept = F32(0), []
+    for i, w in ordered:  # topSum += value; if (topSum <= alpha * sum) keep (no break: every entry is visited)
+        top_sum = F32(top_sum + F32(w))
+        if top_sum <= F32(F32(value) * total):
+            kept.append(i)
     return kept
 
 
@@ -86,22 +86,23 @@ def test_ties_go_to_the_lower_token_id(expander) -> None:
     assert sparsify(expander, weights, {"type": "top_k", "value": 3}) == [3000, 1500, 2000]
     assert sparsify(expander, weights, {"type": "max_ratio", "value": 0.5}) == [3000, 1500, 2000, 2500]
     assert sparsify(expander, weights, {"type": "abs_value", "value": 1.0}) == [3000, 1500, 2000, 2500]
-    # total 5.5: 2.0 (0.36), 3.0 (0.55) reaches 0.5 -> the term that reaches alpha is kept, the rest are not
-    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0.5}) == [3000, 1500]
+    # total 5.5, alpha 0.5 -> 2.75: 2.0 is kept, 3.0 crosses it and is not, nor is anything after it
+    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0.5}) == [3000]
     for kind, value in CASES:
         assert sparsify(expander, weights, {"type": kind, "value": value}) == reference(weights, kind, value)
 
 
 def test_boundaries_match_opensearch(expander) -> None:
-    """max_ratio 0 and abs_value 0 keep every term; alpha_mass 0 keeps the heaviest one (PruneUtils adds before it
-    compares); a running sum exactly at alpha stops there; top_k beyond the length keeps everything."""
+    """max_ratio 0 and abs_value 0 keep every term; alpha_mass 0 keeps nothing (PruneUtils adds before it
+    compares); a running sum exactly at alpha keeps that term (<=); top_k beyond the length keeps everything."""
     weights = {1100: 4.0, 1200: 3.0, 1300: 2.0, 1400: 1.0}  # total 10
     everything = [1100, 1200, 1300, 1400]
     assert sparsify(expander, weights, {"type": "max_ratio", "value": 0}) == everything
     assert sparsify(expander, weights, {"type": "abs_value", "value": 0}) == everything
     assert sparsify(expander, weights, {"type": "top_k", "value": 99}) == everything
-    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0}) == [1100]
-    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0.7}) == [1100, 1200]  # 7/10 exactly
+    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0}) == []
+    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0.7}) == [1100, 1200]  # 7 <= 0.7 x 10
+    assert sparsify(expander, weights, {"type": "alpha_mass", "value": 0.69}) == [1100]  # 7 > 6.9: not kept
     assert sparsify(expander, weights, {"type": "max_ratio", "value": 0.75}) == [1100, 1200]  # 3/4 exactly
     assert sparsify(expander, weights, {"type": "abs_value", "value": 2.0}) == [1100, 1200, 1300]
 
