@@ -158,8 +158,8 @@ test-all:  ## the tests only (sam images and builds when Docker answers); make t
 test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size, both families)
 	$(PY) -m pytest -m reference
 
-test-unit: venv model  ## the in-process unit tests only (< 30 s)
-	$(PY) -m pytest -m "not integration"
+test-unit: venv model  ## the in-process unit tests only (< 30 s; the slow SAM-translation tests run in make test)
+	$(PY) -m pytest -m "not integration and not slow"
 
 SAM_VENV := build/venv-sam
 CHECKOV_VENV := build/venv-checkov
