@@ -43,11 +43,12 @@ from .cli_run import (
     settle,
     start_pool,
 )
-from .config import OUTPUT_FORMATS, Settings
+from .config import Settings
 from .docfreq import DocFreq
 from .documents import DocumentError, content_format, is_gzip, open_stream, read_documents
 from .errors import ObjectFailedError
 from .expander import max_text_chars
+from .formats import FORMATS as OUTPUT_FORMATS
 from .output import dumps_line
 from .prune import Prune
 
@@ -79,7 +80,10 @@ def _start_worker(options: Options, worker: bool = False) -> None:
     if worker:
         quiet_worker()
 
-    _worker["expander"] = Expander(options.model_dir, threads=options.threads, settings=Settings.from_env())
+    chosen = Settings.from_env().expander_options() | {"threads": options.threads}  # the CLI reads the shell's
+    if options.model_dir is not None:
+        chosen["model_dir"] = options.model_dir
+    _worker["expander"] = Expander(**chosen)
 
 
 @dataclass

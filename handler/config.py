@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-PACKAGE_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"
-OUTPUT_FORMATS = ("indices", "terms", "both")
+from . import defaults as lib
+from .defaults import MODEL_DIR as PACKAGE_MODEL_DIR
+from .formats import FORMATS as OUTPUT_FORMATS
+
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -29,25 +31,21 @@ def _var(
     return field(default=default, metadata=meta)
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (Lambda gives vCPUs in proportion to memory)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True)
 class Settings:
     # fmt: off
     model_dir: Path = _var("MODEL_DIR", PACKAGE_MODEL_DIR, "model.onnx and tokenizer.json", deployed=False)
-    threads: int = _var("ORT_THREADS", 0, "ONNX Runtime threads; 0: every CPU available to the process", lo=0, hi=64)
-    window_tokens: int = _var("WINDOW_TOKENS", 256, "tokens per model window, [CLS]/[SEP] included", lo=16, hi=512)
-    max_windows: int = _var("MAX_WINDOWS", 64, "windows one text may use (longer texts are refused)", lo=1)
+    threads: int = _var(
+        "ORT_THREADS", 0, "ONNX Runtime threads; 0: every CPU available to the process", lo=0, hi=lib.MAX_THREADS)
+    window_tokens: int = _var(
+        "WINDOW_TOKENS", lib.WINDOW_TOKENS, "tokens per model window, [CLS]/[SEP] included",
+        lo=lib.WINDOW_TOKENS_RANGE[0], hi=lib.WINDOW_TOKENS_RANGE[1])
+    max_windows: int = _var("MAX_WINDOWS", lib.MAX_WINDOWS, "windows one text may use (longer texts are refused)", lo=1)
     max_request_windows: int = _var(
         "MAX_REQUEST_WINDOWS", 0, "HTTP/direct work budget in windows; 0: the model's (its manifest)", lo=0)
     tokens_per_run: int = _var(
-        "TOKENS_PER_RUN", 128, "padded tokens per ONNX run (a longer window runs alone)", lo=16, hi=65536)
+        "TOKENS_PER_RUN", lib.TOKENS_PER_RUN, "padded tokens per ONNX run (a longer window runs alone)",
+        lo=lib.TOKENS_PER_RUN_RANGE[0], hi=lib.TOKENS_PER_RUN_RANGE[1])
     max_texts: int = _var("MAX_TEXTS", 64, "texts per request", lo=1)
     max_text_chars: int = _var(
         "MAX_TEXT_CHARS", 20_000, "characters per text: a full request stays well under the 30 s HTTP limit", lo=1)
@@ -71,6 +69,14 @@ class Settings:
     output_df: bool = _var(
         "OUTPUT_DF", False, "ingest: also write the object's document frequencies to <prefix><key>.df.json (make idf)")
     # fmt: on
+
+    def expander_options(self) -> dict[str, Any]:
+        """The Expander arguments these settings give: the Lambda runtime and splade-expand build it with them
+        (the library itself never reads the environment)."""
+        return {
+            "model_dir": self.model_dir, "threads": self.threads or None, "window_tokens": self.window_tokens,
+            "max_windows": self.max_windows, "tokens_per_run": self.tokens_per_run,
+        }  # fmt: skip
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

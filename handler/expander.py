@@ -29,15 +29,16 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .config import Settings, available_cpus
+from . import defaults
+from .defaults import available_cpus
 from .errors import ModelAssetsError, PayloadTooLargeError
+from .options import check_options, check_texts
 from .prune import Prune, keep_count, one_way_only
 from .queries import choose, load_idf, query_model_dir
-from .request import check_options, check_texts
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 DEFAULT_REQUEST_WINDOWS = 256  # a model whose manifest has no max_request_windows (splade-tiny's measured budget)
-MAX_WINDOW_TOKENS = 512
+MAX_WINDOW_TOKENS = defaults.WINDOW_TOKENS_RANGE[1]
 # A text longer than max_windows x window x this many characters cannot fit and is refused before it is
 # tokenized (tokenizing 4 MB of text takes ~4 s and ~650 MB). English averages ~4.5 characters per token.
 CHARS_PER_TOKEN_BOUND = 16
@@ -177,20 +178,21 @@ class Expander:
         window_overlap: int = 32,
         max_windows: int | None = None,
         tokens_per_run: int | None = None,
-        settings: Settings | None = None,
     ) -> None:
-        s = settings or Settings.from_env()
-        self.model_dir = Path(model_dir) if model_dir is not None else s.model_dir
-        self.threads = threads if threads else (s.threads or available_cpus())
-        self.window_tokens = window_tokens or s.window_tokens
-        self.max_windows = max_windows if max_windows is not None else s.max_windows  # MAX_WINDOWS
-        self.tokens_per_run = tokens_per_run or s.tokens_per_run
-        if not 16 <= self.window_tokens <= MAX_WINDOW_TOKENS:
-            raise ValueError(f"window_tokens must be in [16, {MAX_WINDOW_TOKENS}], got {self.window_tokens}")
+        # Explicit arguments, else the library's defaults (defaults.py): the environment is never read here
+        # (the Lambda runtime passes Settings.expander_options()).
+        self.model_dir = Path(model_dir) if model_dir is not None else defaults.MODEL_DIR
+        self.threads = threads if threads else available_cpus()
+        self.window_tokens = window_tokens or defaults.WINDOW_TOKENS
+        self.max_windows = max_windows if max_windows is not None else defaults.MAX_WINDOWS
+        self.tokens_per_run = tokens_per_run or defaults.TOKENS_PER_RUN
+        low, high = defaults.WINDOW_TOKENS_RANGE
+        if not low <= self.window_tokens <= high:
+            raise ValueError(f"window_tokens must be in [{low}, {high}], got {self.window_tokens}")
         if not 0 <= window_overlap < (self.window_tokens - 2) // 2:
             raise ValueError(f"window_overlap must be in [0, {(self.window_tokens - 2) // 2}), got {window_overlap}")
-        if self.tokens_per_run < 16:
-            raise ValueError(f"tokens_per_run must be >= 16, got {self.tokens_per_run}")
+        if self.tokens_per_run < defaults.TOKENS_PER_RUN_RANGE[0]:
+            raise ValueError(f"tokens_per_run must be >= {defaults.TOKENS_PER_RUN_RANGE[0]}, got {self.tokens_per_run}")
         self.window_overlap = window_overlap
         self.max_chars = max_text_chars(self.max_windows, self.window_tokens)
 
@@ -228,7 +230,7 @@ class Expander:
         if query_dir is not None:
             self.query_model = Expander(
                 query_dir, self.threads, window_tokens=self.window_tokens, tokens_per_run=self.tokens_per_run,
-                max_windows=self.max_windows, settings=s,
+                max_windows=self.max_windows,
             )  # fmt: skip
             if self.query_model.vocab_size != self.vocab_size:
                 raise ModelAssetsError(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import OUTPUT_FORMATS as FORMATS
-
 if TYPE_CHECKING:
     from .expander import SparseVector
 
 __all__ = ["FORMATS", "render", "render_chunks"]
+FORMATS = ("indices", "terms", "both")
 DECIMALS = 6  # weights are ~0-4; six decimals keep every digit float32 has and drop float noise
 
 

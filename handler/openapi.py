@@ -1,5 +1,5 @@
 """The OpenAPI 3 document, generated from the routes (routes.ROUTES) and the request fields that validate input
-(request.FIELDS)."""
+(options.FIELDS)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from functools import cache
 from typing import Any
 
 from . import runtime, service
+from .options import FIELDS, Field
 from .prune import PRUNE_TYPES
-from .request import FIELDS, Field
 from .routes import ROUTES
 
 ERROR_CODES = {

@@ -15,7 +15,7 @@ from .config import Settings
 from .expander import Expander
 
 settings = Settings.from_env()
-expander = Expander(settings=settings)
+expander = Expander(**settings.expander_options())
 expander.warm()  # the first request costs what a warm one does (ONNX Runtime allocates on its first run)
 
 

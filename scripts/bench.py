@@ -228,11 +228,11 @@ def baseline_checkout(ref: str) -> Path:
 
 
 EXPANDER_TPUT = """
-import json, time
+import json, os, time
 from tokenizers import Tokenizer
 from devkit.corpus import prose_paragraphs
 from handler.expander import Expander  # from PYTHONPATH: this checkout's, or the baseline worktree's
-e = Expander(threads=1)
+e = Expander(os.environ["MODEL_DIR"], threads=1)
 prose = [p for p in prose_paragraphs() if 24 <= len(e.tokenizer.encode(p, add_special_tokens=False)) <= 254][:128]
 out = {{}}
 for batch in (1, 16):

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from handler.cli import Progress
-from handler.config import PACKAGE_MODEL_DIR
+from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 from handler.expander import Expander, SparseVector
 from scripts.idf import count, document_text, write_idf
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from handler.config import PACKAGE_MODEL_DIR
+from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 from handler.docfreq import DocFreq
 from handler.expander import SPECIAL_TOKENS
 

@@ -12,7 +12,8 @@ import pytest
 from devkit import ROOT
 from devkit.aws import load_template
 from devkit.emulator import FUNCTION_ENV, POWERTOOLS_ENV
-from handler.config import PACKAGE_MODEL_DIR, Settings
+from handler.config import Settings
+from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 from handler.routes import ROUTES, allowed_methods
 
 T = load_template()

@@ -248,17 +248,35 @@ def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> No
     assert "MAX_WINDOWS=1" in error.reason and "truncate" not in error.reason
 
 
-def test_expander_reads_max_windows_from_settings() -> None:
-    """Expander() takes MAX_WINDOWS from the environment (Settings) unless given; an explicit argument wins."""
+def test_the_library_never_reads_the_functions_environment(monkeypatch) -> None:
+    """The function's variables set in the shell do not change what Expander(model_dir) returns: the library
+    takes explicit arguments or its own defaults; the Lambda runtime passes Settings.expander_options()."""
     from devkit import MODEL_DIR
+    from handler import defaults
     from handler.config import Settings
     from handler.expander import Expander
 
+    text = "lung disease " * 400  # 801 tokens: 4 windows
+    (plain,) = Expander(MODEL_DIR, threads=1).expand([text])
+    for name, value in {
+        "MAX_WINDOWS": "1",
+        "WINDOW_TOKENS": "32",
+        "TOKENS_PER_RUN": "16",
+        "MODEL_DIR": "/nowhere",
+    }.items():
+        monkeypatch.setenv(name, value)
+    shelled = Expander(MODEL_DIR, threads=1)
+    assert (shelled.max_windows, shelled.window_tokens, shelled.tokens_per_run) == (
+        defaults.MAX_WINDOWS,
+        defaults.WINDOW_TOKENS,
+        defaults.TOKENS_PER_RUN,
+    )
+    (again,) = shelled.expand([text])
+    assert again.indices.tolist() == plain.indices.tolist() and again.values.tolist() == plain.values.tolist()
     settings = Settings(model_dir=MODEL_DIR, max_windows=3)
-    assert Expander(settings=settings).max_windows == 3
-    assert Expander(settings=settings, max_windows=5).max_windows == 5
+    assert Expander(**settings.expander_options()).max_windows == 3
     with pytest.raises(PayloadTooLargeError, match="limit 3"):
-        Expander(settings=settings, threads=1).expand(["lung disease " * 400])
+        Expander(**settings.expander_options() | {"threads": 1}).expand([text])
 
 
 def test_one_window_modes_look_past_a_prefix_the_tokenizer_drops(expander) -> None:

@@ -10,7 +10,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from devkit.events import direct_event, http_binary_event, http_event, http_response_body, load_event
-from handler import app, events, request, runtime, service
+from handler import app, events, options, runtime, service
 from handler.errors import InvalidRequestError, PayloadTooLargeError
 
 HTTP_EVENTS = ["http-api-v2-expand", "http-api-v2-expand-base64", "rest-v1-expand", "function-url-expand"]
@@ -89,7 +89,7 @@ def test_openapi_document_is_valid_and_lists_the_routes(lambda_context) -> None:
     assert doc["openapi"].startswith("3.")
     assert sorted(doc["paths"]) == ["/v1/expand", "/v1/model", "/v1/openapi.json"]
     props = doc["components"]["schemas"]["ExpandRequest"]["properties"]
-    assert sorted(props) == sorted(f.name for f in request.FIELDS)
+    assert sorted(props) == sorted(f.name for f in options.FIELDS)
     assert props["format"]["enum"] == ["indices", "terms", "both"]
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from devkit import ROOT
 from devkit.events import LambdaContext, http_event
-from handler import app, request
+from handler import app, options
 from handler.errors import InvalidRequestError, PayloadTooLargeError
 from handler.openapi import ERROR_CODES
 
@@ -29,7 +29,7 @@ def _documented_codes() -> set[tuple[int, str]]:
 
 
 DOCUMENTED = {row for row in _documented_codes() if row[0] < 500}
-FIELD_NAMES = [f.name for f in request.FIELDS]
+FIELD_NAMES = [f.name for f in options.FIELDS]
 SPECIAL_IDS = {0, 100, 101, 102, 103}
 
 json_scalars = (
