@@ -111,11 +111,18 @@ def trim(dest: Path) -> None:
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
 
+# The local tools in the handler package: splade-expand and its run record, the engine helpers. The function never
+# imports them (tests/integration/test_emulator.py runs every event on an artifact without them).
+LOCAL_TOOLS = ("cli.py", "cli_run.py", "engines.py")
+
+
 def copy_sources(dest: Path, model_dir: Path = ROOT / "model_assets") -> None:
-    """The handler, and ``model_dir`` as the zip's ``model_assets/`` (with its idf.json and query/ model)."""
+    """The handler (the library and the Lambda adapters, not LOCAL_TOOLS), and ``model_dir`` as the zip's
+    ``model_assets/`` (with its idf.json and query/ model)."""
     (dest / "handler").mkdir(parents=True)
     for src in sorted((ROOT / "handler").glob("*.py")):
-        shutil.copy2(src, dest / "handler" / src.name)
+        if src.name not in LOCAL_TOOLS:
+            shutil.copy2(src, dest / "handler" / src.name)
     (dest / "model_assets").mkdir()
     for name in SHIPPED_MODEL_FILES:
         src = model_dir / name
