@@ -1,12 +1,75 @@
-"""Error types, each mapped to an HTTP status and a stable error code, in one place.
+"""Error types and the one registry of error codes, each with where it appears, its HTTP status and whether a
+retry can fix it.
 
 Direct (non-HTTP) callers see the class name as Lambda's ``errorType``; HTTP callers get
-``{"error": {"code", "message", "field"}}`` with ``status``.
+``{"error": {"code", "message", "field"?, "reason"?}}`` with ``status``. ``reason`` tells apart the checks that
+share one public code (``REASONS``). Ingest's errors files use the object and line codes. The OpenAPI document,
+the docs' error tables and the permanent/transient split derive from ``CODES``; a test fails when the code raises
+a code that is not registered (tests/unit/test_errors.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Code:
+    """One public error code: ``where`` it appears (``request``: an HTTP/direct error body; ``object``: an
+    object-level record or log line of ingest; ``line``: an errors-file record of one line or document), its
+    HTTP status (requests), and for objects whether no retry can fix it (recorded and acknowledged)."""
+
+    code: str
+    where: frozenset[str]
+    status: int | None = None
+    permanent: bool = False
+
+
+def _codes(*rows: tuple[str, str, int | None, bool]) -> dict[str, Code]:
+    return {code: Code(code, frozenset(where.split()), status, permanent) for code, where, status, permanent in rows}
+
+
+CODES = _codes(
+    # code                    where            status  permanent
+    ("invalid_request",        "request",        400, False),
+    ("unrecognized_event",     "request object", 400, False),
+    ("not_found",              "request",        404, False),
+    ("method_not_allowed",     "request",        405, False),
+    ("too_many_texts",         "request",        413, False),
+    ("text_too_long",          "request line",   413, False),
+    ("body_too_large",         "request",        413, False),
+    ("too_much_work",          "request",        413, False),
+    ("response_too_large",     "request",        413, False),
+    ("unsupported_media_type", "request",        415, False),
+    ("internal_error",         "request",        500, False),
+    ("ingest_failed",          "request",        500, False),
+    ("object_too_large",       "object",         None, True),
+    ("unsupported_type",       "object",         None, True),
+    ("binary_object",          "object",         None, True),
+    ("not_utf8",               "object line",    None, True),
+    ("unreadable_object",      "object",         None, True),
+    ("access_denied",          "object",         None, False),
+    ("timeout",                "object",         None, False),
+    ("commit_conflict",        "object",         None, False),
+    ("not_configured",         "object",         None, False),
+    ("missing_object",         "object",         None, False),
+    ("invalid_json",           "line",           None, False),
+    ("not_an_object",          "line",           None, False),
+    ("missing_text",           "line",           None, False),
+    ("text_not_string",        "line",           None, False),
+    ("line_too_long",          "line",           None, False),
+    ("more_errors",            "line",           None, False),
+)  # fmt: skip
+# Checks that share one public code, told apart by the error body's ``reason``.
+REASONS = {
+    "text_too_long": ("max_text_chars", "max_windows", "chars_bound"),
+}
+
+
+def codes_where(where: str) -> list[str]:
+    """The registered codes that appear in ``where`` (request, object or line), in registry order."""
+    return [c.code for c in CODES.values() if where in c.where]
 
 ECHO_CHARS = 200  # at most this much of any user input appears in an error message or field
 MESSAGE_CHARS = 1_000  # and no message is longer than this: error bodies stay tiny whatever was sent
@@ -27,13 +90,16 @@ class SpladeError(Exception):
     code: str = "internal_error"
 
     def __init__(
-        self, message: str, *, field: str | None = None, code: str | None = None, index: int | None = None
-    ) -> None:
-        """``index``: the position of the failing text in the request (its field is then ``texts[index]``)."""
+        self, message: str, *, field: str | None = None, code: str | None = None, index: int | None = None,
+        reason: str | None = None,
+    ) -> None:  # fmt: skip
+        """``index``: the position of the failing text in the request (its field is then ``texts[index]``);
+        ``reason``: which check of a shared code (REASONS)."""
         super().__init__(message)
         self.message = message
         self.index = index
         self.field = f"texts[{index}]" if field is None and index is not None else field
+        self.reason = reason
         if code is not None:
             self.code = code
 
@@ -41,6 +107,8 @@ class SpladeError(Exception):
         body: dict[str, Any] = {"code": self.code, "message": echo(self.message, MESSAGE_CHARS)}
         if self.field is not None:
             body["field"] = echo(self.field)
+        if self.reason is not None:
+            body["reason"] = self.reason
         return {"error": body}
 
 
@@ -91,7 +159,7 @@ class UnrecognizedEventError(SpladeError):
 
 
 # Object failures that no retry can fix: recorded in the errors file and acknowledged, never sent to the DLQ.
-PERMANENT_CODES = frozenset({"object_too_large", "unsupported_type", "binary_object", "not_utf8", "unreadable_object"})
+PERMANENT_CODES = frozenset(c.code for c in CODES.values() if c.permanent)
 
 
 class ObjectFailedError(SpladeError):

@@ -345,6 +345,7 @@ class Expander:
                     "shorten it or pass truncate=true",
                     index=i,
                     code="text_too_long",
+                    reason="max_windows",
                 )
             counts[i] = len(starts)
             covered[i] = min(n, content) if one_window else n
@@ -443,6 +444,7 @@ class Expander:
                     f"(limit {self.max_chars} characters); shorten it",
                     index=i,
                     code="text_too_long",
+                    reason="chars_bound",
                 )
 
     def _encode(self, texts: Sequence[str]) -> list[Any]:

@@ -7,18 +7,17 @@ from functools import cache
 from typing import Any
 
 from . import runtime, service
+from .errors import CODES, REASONS, codes_where
 from .options import FIELDS, Field
 from .prune import PRUNE_TYPES
 from .routes import ROUTES
 
-ERROR_CODES = {
-    400: ["invalid_request"],
-    404: ["not_found"],
-    405: ["method_not_allowed"],
-    413: ["too_many_texts", "text_too_long", "body_too_large", "response_too_large", "too_much_work"],
-    415: ["unsupported_media_type"],
-    500: ["internal_error"],
-}
+# The HTTP error codes by status, from the registry (errors.CODES): a direct-only or ingest code is not an HTTP answer.
+DIRECT_ONLY = ("unrecognized_event", "ingest_failed")
+ERROR_CODES: dict[int, list[str]] = {}
+for _code in codes_where("request"):
+    if _code not in DIRECT_ONLY:
+        ERROR_CODES.setdefault(CODES[_code].status or 500, []).append(_code)
 
 
 def _field_schema(f: Field) -> dict[str, Any]:
@@ -119,6 +118,12 @@ ERROR_SCHEMA = {
                 "code": {"type": "string", "enum": sorted({c for codes in ERROR_CODES.values() for c in codes})},
                 "message": {"type": "string"},
                 "field": {"type": "string", "example": "texts[3]"},
+                "reason": {
+                    "type": "string",
+                    "description": "Which check, where one code covers several: "
+                    + "; ".join(f"{code}: {', '.join(reasons)}" for code, reasons in REASONS.items()),
+                    "enum": sorted({r for reasons in REASONS.values() for r in reasons}),
+                },
             },
         }
     },

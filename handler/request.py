@@ -38,7 +38,7 @@ def check_limits(texts: Sequence[str], limits: Settings) -> None:
         if len(text) > limits.max_text_chars:
             raise PayloadTooLargeError(
                 f"texts[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}", index=i,
-                code="text_too_long",
+                code="text_too_long", reason="max_text_chars",
             )  # fmt: skip
 
 
