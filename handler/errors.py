@@ -71,6 +71,7 @@ def codes_where(where: str) -> list[str]:
     """The registered codes that appear in ``where`` (request, object or line), in registry order."""
     return [c.code for c in CODES.values() if where in c.where]
 
+
 ECHO_CHARS = 200  # at most this much of any user input appears in an error message or field
 MESSAGE_CHARS = 1_000  # and no message is longer than this: error bodies stay tiny whatever was sent
 

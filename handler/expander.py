@@ -166,6 +166,17 @@ def _session_options(threads: int, optimized: bool) -> ort.SessionOptions:
     return options
 
 
+@dataclass
+class _Plan:
+    """One expand call's windows: (text index, ids with [CLS]/[SEP]) each, the characters each covers (chunks),
+    and per text its window count and the tokens its windows cover."""
+
+    counts: list[int]
+    covered: list[int]
+    windows: list[tuple[int, list[int]]] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+
 class Expander:
     """Loads the model once; ``expand`` turns texts into :class:`SparseVector` objects."""
 
@@ -203,8 +214,14 @@ class Expander:
                 raise ModelAssetsError(f"could not find {path.name} in {self.model_dir}; run `make model`")
         manifest_path = self.model_dir / "manifest.json"
         self.manifest: dict[str, Any] = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        self._load_tokenizer(tokenizer_path)
+        self._load_session(model_path)
+        self.idf = load_idf(self.model_dir, self.tokenizer, self.vocab_size)  # handler/queries.py
+        self.query_model = self._load_query_model()
 
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    def _load_tokenizer(self, path: Path) -> None:
+        """The tokenizer (no truncation, no padding), its vocabulary and its special tokens."""
+        self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
@@ -216,27 +233,32 @@ class Expander:
             raise ModelAssetsError(f"tokenizer in {self.model_dir} has no [CLS]/[SEP] tokens")
         self.cls_id, self.sep_id = cls_id, sep_id
 
+    def _load_session(self, path: Path) -> None:
+        """The ONNX Runtime session, which must give one [batch, vocab] output."""
         optimized = self.manifest.get("graph_optimization") == "extended"
         self.session = ort.InferenceSession(
-            str(model_path), _session_options(self.threads, optimized), providers=["CPUExecutionProvider"]
+            str(path), _session_options(self.threads, optimized), providers=["CPUExecutionProvider"]
         )
         self._input_names = {i.name for i in self.session.get_inputs()}
         outputs = self.session.get_outputs()
         if len(outputs) != 1 or outputs[0].shape[-1] != self.vocab_size:
-            raise ModelAssetsError(f"{model_path} must have one [batch, {self.vocab_size}] output")
-        self.idf = load_idf(self.model_dir, self.tokenizer, self.vocab_size)  # handler/queries.py
+            raise ModelAssetsError(f"{path} must have one [batch, {self.vocab_size}] output")
+
+    def _load_query_model(self) -> Expander | None:
+        """The asymmetric query model in ``query/``, when there is one: same windows, same vocabulary."""
         query_dir = query_model_dir(self.model_dir)
-        self.query_model: Expander | None = None
-        if query_dir is not None:
-            self.query_model = Expander(
-                query_dir, self.threads, window_tokens=self.window_tokens, tokens_per_run=self.tokens_per_run,
-                max_windows=self.max_windows,
-            )  # fmt: skip
-            if self.query_model.vocab_size != self.vocab_size:
-                raise ModelAssetsError(
-                    f"{query_dir} has {self.query_model.vocab_size} terms, the document model {self.vocab_size}: "
-                    "query and document vectors must share one vocabulary"
-                )
+        if query_dir is None:
+            return None
+        query = Expander(
+            query_dir, self.threads, window_tokens=self.window_tokens, tokens_per_run=self.tokens_per_run,
+            max_windows=self.max_windows,
+        )  # fmt: skip
+        if query.vocab_size != self.vocab_size:
+            raise ModelAssetsError(
+                f"{query_dir} has {query.vocab_size} terms, the document model {self.vocab_size}: "
+                "query and document vectors must share one vocabulary"
+            )
+        return query
 
     # ----------------------------------------------------------------- public API
     def warm(self) -> None:
@@ -323,13 +345,22 @@ class Expander:
                 max_total_windows=max_total_windows,
             )  # fmt: skip
             return [replace(v, encoder="query") for v in vectors]
-        one_window = truncate or kind == "query"
+        plan = self._plan(texts, truncate or kind == "query", chunks)
+        if max_total_windows is not None and len(plan.windows) > max_total_windows:
+            raise PayloadTooLargeError(
+                f"the texts need {len(plan.windows)} windows of {self.window_tokens} tokens; one request may use "
+                f"{max_total_windows}: send fewer or shorter texts, or truncate=true",
+                field="texts",
+                code="too_much_work",
+            )
+        return self._pool(plan, top_k, min_weight, rule, chunks)
+
+    # ----------------------------------------------------------------- expand's stages
+    def _plan(self, texts: Sequence[str], one_window: bool, chunks: bool) -> _Plan:
+        """Tokenize and cut every text into windows of ids with [CLS]/[SEP] (MAX_WINDOWS checked per text)."""
         content = self.window_tokens - 2
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
-        windows: list[tuple[int, list[int]]] = []  # (text index, ids with [CLS]/[SEP])
-        spans: list[tuple[int, int]] = []  # per window: the characters it covers (chunks only)
-        counts = [0] * len(texts)
-        covered = [0] * len(texts)
+        plan = _Plan(counts=[0] * len(texts), covered=[0] * len(texts))
         for i, enc in enumerate(encodings):
             ids = enc.ids
             n = len(ids)
@@ -347,36 +378,31 @@ class Expander:
                     code="text_too_long",
                     reason="max_windows",
                 )
-            counts[i] = len(starts)
-            covered[i] = min(n, content) if one_window else n
-            windows.extend((i, [self.cls_id, *ids[s : s + length], self.sep_id]) for s in starts)
+            plan.counts[i] = len(starts)
+            plan.covered[i] = min(n, content) if one_window else n
+            plan.windows.extend((i, [self.cls_id, *ids[s : s + length], self.sep_id]) for s in starts)
             if chunks:
                 offsets = enc.offsets
-                spans.extend((offsets[s][0], offsets[min(s + length, n) - 1][1]) for s in starts)
-        if max_total_windows is not None and len(windows) > max_total_windows:
-            raise PayloadTooLargeError(
-                f"the texts need {len(windows)} windows of {self.window_tokens} tokens; one request may use "
-                f"{max_total_windows}: send fewer or shorter texts, or truncate=true",
-                field="texts",
-                code="too_much_work",
-            )
+                plan.spans.extend((offsets[s][0], offsets[min(s + length, n) - 1][1]) for s in starts)
+        return plan
 
-        empty_idx = np.zeros(0, dtype=np.int32)
-        empty_val = np.zeros(0, dtype=np.float32)
-        results: list[SparseVector | None] = [None] * len(texts)
-        for i in range(len(texts)):
-            if counts[i] == 0:
-                results[i] = SparseVector(empty_idx, empty_val, 0, 0, self.vocab)
+    def _pool(
+        self, plan: _Plan, top_k: int | None, min_weight: float, rule: Prune | None, chunks: bool
+    ) -> list[SparseVector]:
+        """Run the windows and max-pool each text's as its last window comes back; results in input order."""
+        counts = plan.counts
+        empty = SparseVector(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32), 0, 0, self.vocab)
+        results: list[SparseVector] = [empty] * len(counts)
         pending: dict[int, np.ndarray] = {}
         remaining = list(counts)
         parts: dict[int, dict[int, Chunk]] = {}  # text -> window -> chunk (chunks only)
-        for run, dense in self._runs(windows):
+        for run, dense in self._runs(plan.windows):
             for row, k in enumerate(run):
-                i, ids = windows[k]
+                i, ids = plan.windows[k]
                 vec = dense[row]
                 if chunks and counts[i] > 1:  # a one-window text's chunk is its pooled vector
                     part = self._sparsify(vec.copy(), len(ids) - 2, 1, top_k, min_weight, prune=rule)
-                    parts.setdefault(i, {})[k] = Chunk(spans[k], part)
+                    parts.setdefault(i, {})[k] = Chunk(plan.spans[k], part)
                 if counts[i] > 1:
                     acc = pending.get(i)
                     vec = vec.copy() if acc is None else np.maximum(acc, vec, out=acc)
@@ -384,17 +410,13 @@ class Expander:
                 remaining[i] -= 1
                 if remaining[i] == 0:
                     pending.pop(i, None)
-                    pooled = self._sparsify(vec, covered[i], counts[i], top_k, min_weight, prune=rule)
+                    pooled = self._sparsify(vec, plan.covered[i], counts[i], top_k, min_weight, prune=rule)
                     if chunks:
                         own = parts.pop(i, None)
-                        pieces = (
-                            tuple(own[w] for w in sorted(own))
-                            if own
-                            else (Chunk(spans[k], replace(pooled, chunks=())),)
-                        )
-                        pooled = replace(pooled, chunks=pieces)
+                        whole = (Chunk(plan.spans[k], replace(pooled, chunks=())),)
+                        pooled = replace(pooled, chunks=tuple(own[w] for w in sorted(own)) if own else whole)
                     results[i] = pooled
-        return [r for r in results if r is not None]
+        return results
 
     # ----------------------------------------------------------------- internals
     def _idf_vectors(

@@ -32,6 +32,7 @@ import itertools
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,50 +152,42 @@ def encoder_precision(requested: str, hidden: int) -> str:
     return requested
 
 
-def build(
-    source: Path,
-    precision: str,
-    vocab_chunks: int = 16,
-    *,
-    activation: str = "log1p_relu",
-    encoder: str = "auto",
-) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """Return the ONNX model and the facts the manifest records. ``precision`` is the projection's (int8, fp32,
-    or the logits baseline); ``encoder``: int8 | fp32 | auto; ``activation``: one of ACTIVATIONS."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    ck = load_checkpoint(source)
-    hidden, heads, layers, vocab, eps = ck.hidden, ck.heads, ck.layers, ck.vocab, ck.eps
-    head_dim = hidden // heads
-    enc = "fp32" if precision == "logits" else encoder_precision(encoder, hidden)
-    int8_encoder = enc == "int8"
+@dataclass
+class _Inputs:
+    """The graph's inputs and what every stage reads of them."""
 
-    g = Graph()
+    ids: str
+    mask: str
+    shape: str = ""  # Shape(input_ids), made by the embeddings
+    batch: str = ""  # the batch size, made by the projection's input
+
+
+def _embeddings(g: Graph, ck: Checkpoint, inputs: _Inputs, quantized: bool) -> tuple[str, dict[str, str]]:
+    """Word + position + token type 0 (single-segment input, folded into the position table), LayerNorm. Also
+    returns the word table as the projection may read it (tied decoder): ``table``, ``zero_point``, ``row_scale``."""
+    hidden = ck.hidden
     word = ck.get("embeddings.word_embeddings.weight")
     positions = ck.get("embeddings.position_embeddings.weight")
     types = ck.tensors.get("embeddings.token_type_embeddings.weight")
     token_type = types if types is not None else np.zeros((1, hidden), dtype=np.float32)  # DistilBERT: none
-
-    # Embeddings: word + position + token type 0 (single-segment input, folded into the position table).
-    ids, mask = "input_ids", "attention_mask"
-    quantized = precision == "int8"
+    ids = inputs.ids
+    tables: dict[str, str] = {}
     if quantized:
         # Stored as uint8 = int8 + 128 (zero point 128): MLAS's fast integer GEMM wants an unsigned A.
         word_q, word_scale = quantize_rows(word)
-        table = g.const("word_embeddings.uint8", (word_q.astype(np.int16) + 128).astype(np.uint8))
-        zero_point = g.const("word_embeddings.zero_point", np.array(128, dtype=np.uint8))
-        row_scale = g.const("word_embeddings.scale", word_scale)
-        gathered = g.op("Cast", [g.op("Gather", [table, ids], axis=0)], to=TensorProto.FLOAT)
+        tables["table"] = g.const("word_embeddings.uint8", (word_q.astype(np.int16) + 128).astype(np.uint8))
+        tables["zero_point"] = g.const("word_embeddings.zero_point", np.array(128, dtype=np.uint8))
+        tables["row_scale"] = g.const("word_embeddings.scale", word_scale)
+        gathered = g.op("Cast", [g.op("Gather", [tables["table"], ids], axis=0)], to=TensorProto.FLOAT)
         gathered = g.op("Sub", [gathered, g.const("f128", np.array(128.0, dtype=np.float32))])
-        scales = g.op("Unsqueeze", [g.op("Gather", [row_scale, ids], axis=0), g.scalar_i64("axis_last", [-1])])
+        scale_of = g.op("Gather", [tables["row_scale"], ids], axis=0)
+        scales = g.op("Unsqueeze", [scale_of, g.scalar_i64("axis_last", [-1])])
         word_emb = g.op("Mul", [gathered, scales])
     else:
-        table = g.const("word_embeddings.weight", word)
-        word_emb = g.op("Gather", [table, ids], axis=0)
-    shape = g.op("Shape", [ids])
-    seq_len = g.op("Gather", [shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
+        tables["table"] = g.const("word_embeddings.weight", word)
+        word_emb = g.op("Gather", [tables["table"], ids], axis=0)
+    inputs.shape = g.op("Shape", [ids])
+    seq_len = g.op("Gather", [inputs.shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
     pos_ids = g.op(
         "Range",
         [g.const("zero_i64", np.array(0, dtype=np.int64)), seq_len, g.const("one_i64", np.array(1, dtype=np.int64))],
@@ -202,8 +195,13 @@ def build(
     pos_table = g.const("position_embeddings.type0", positions + token_type[0][None, :])
     pos_emb = g.op("Gather", [pos_table, pos_ids], axis=0)
     x = g.op("Add", [word_emb, pos_emb])
-    x = _layer_norm(g, x, ck, "embeddings.LayerNorm", eps)
+    return _layer_norm(g, x, ck, "embeddings.LayerNorm", ck.eps), tables
 
+
+def _encoder(g: Graph, ck: Checkpoint, x: str, mask: str, int8_encoder: bool) -> str:
+    """The transformer layers: self-attention with an additive padding bias, then the feed-forward block."""
+    hidden, heads = ck.hidden, ck.heads
+    head_dim = hidden // heads
     # Additive attention bias [B, 1, 1, S]: 0 for tokens, -10000 for padding.
     mask_f = g.op("Cast", [mask], to=TensorProto.FLOAT)
     inv = g.op("Sub", [g.const("one_f", np.array(1.0, dtype=np.float32)), mask_f])
@@ -212,8 +210,8 @@ def build(
     split_shape = g.scalar_i64("split_heads", [0, 0, heads, head_dim])
     merge_shape = g.scalar_i64("merge_heads", [0, 0, hidden])
     inv_sqrt = g.const("inv_sqrt_dh", np.array(1.0 / math.sqrt(head_dim), dtype=np.float32))
-
-    for i in range(layers):
+    eps = ck.eps
+    for i in range(ck.layers):
         p = f"encoder.layer.{i}"
 
         def heads_of(name: str, perm: list[int], p: str = p, x: str = x) -> str:
@@ -232,80 +230,111 @@ def build(
         inter = _gelu(g, _dense(g, x, ck, f"{p}.intermediate.dense", int8_encoder))
         out = _dense(g, inter, ck, f"{p}.output.dense", int8_encoder)
         x = _layer_norm(g, g.op("Add", [out, x]), ck, f"{p}.output.LayerNorm", eps)
+    return x
 
+
+def _projection_input(g: Graph, h: str, inputs: _Inputs, hidden: int, quantized: bool) -> tuple[str, str | None]:
+    """The MLM head's output laid out for the projection: [H, B*S] (int8 with one scale per document when
+    ``quantized``), padding positions replaced by position 0 so they can never win the max. (tensor, scale)."""
+    first = g.op("Slice", [h, g.scalar_i64("s0", [0]), g.scalar_i64("s1", [1]), g.scalar_i64("ax1", [1])])
+    keep = g.op("Unsqueeze", [g.op("Cast", [inputs.mask], to=TensorProto.BOOL), g.scalar_i64("axis_m1", [-1])])
+    h = g.op("Where", [keep, h, first])  # [B, S, H]
+    inputs.batch = g.op("Gather", [inputs.shape, g.const("idx0", np.array(0, dtype=np.int64))], axis=0)
+    flat_shape = g.scalar_i64("flat_h_bs", [hidden, -1])
+    if not quantized:
+        return g.op("Reshape", [g.op("Transpose", [h], perm=[2, 0, 1]), flat_shape]), None  # [H, B*S] float
+    # One symmetric scale per document over its real positions.
+    amax = g.op("ReduceMax", [g.op("Abs", [h]), g.scalar_i64("axes_12", [1, 2])], keepdims=1)
+    tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))
+    h_scale = g.op("Div", [g.op("Max", [amax, tiny]), g.const("q127", np.array(127.0, dtype=np.float32))])
+    hq = g.op("Cast", [g.op("Round", [g.op("Div", [h, h_scale])])], to=TensorProto.INT8)  # |.| <= 127
+    return g.op("Reshape", [g.op("Transpose", [hq], perm=[2, 0, 1]), flat_shape]), h_scale  # [H, B*S] int8
+
+
+def _pooled_projection(
+    g: Graph, ck: Checkpoint, hq_t: str, inputs: _Inputs, *, tables: dict[str, str], quantized: bool, vocab_chunks: int
+) -> str:
+    """The vocabulary projection in chunks, each [chunk, B*S] accumulator max-pooled while it is still in cache
+    (peak memory bounded by chunk x tokens instead of vocab x tokens): [B, V], before scales and bias."""
+    batch_1d = g.op("Unsqueeze", [inputs.batch, g.scalar_i64("ax0", [0])])
+    # One [-1, B, S] shape for every chunk: computed once per run, not once per chunk.
+    seq_1d = g.op("Gather", [inputs.shape, g.const("idx1_1d", np.array([1], dtype=np.int64))], axis=0)
+    chunk_shape = g.op("Concat", [g.scalar_i64("m1", [-1]), batch_1d, seq_1d], axis=0)
+    table = tables["table"]
+    if not ck.tied:  # an untied decoder: the projection reads its own table
+        if quantized:
+            dec_q, dec_scale = quantize_rows(ck.decoder)
+            table = g.const("decoder.uint8", (dec_q.astype(np.int16) + 128).astype(np.uint8))
+            tables["row_scale"] = g.const("decoder.scale", dec_scale)
+        else:
+            table = g.const("decoder.weight", ck.decoder)
+    bounds = np.linspace(0, ck.vocab, vocab_chunks + 1).astype(np.int64)
+    parts = []
+    for c, (start, end) in enumerate(itertools.pairwise(bounds)):
+        starts, ends = g.scalar_i64(f"chunk{c}_start", [int(start)]), g.scalar_i64(f"chunk{c}_end", [int(end)])
+        rows = g.op("Slice", [table, starts, ends, g.scalar_i64("ax0_", [0])])
+        # [chunk, B*S]: int32 accumulators (int8) or float logits minus bias (fp32)
+        acc = g.op("MatMulInteger", [rows, hq_t, tables["zero_point"]]) if quantized else g.op("MatMul", [rows, hq_t])
+        parts.append(g.op("ReduceMax", [g.op("Reshape", [acc, chunk_shape]), g.scalar_i64("axes_2", [2])], keepdims=0))
+    pooled = g.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]  # [V, B]
+    return g.op("Transpose", [pooled], perm=[1, 0])  # [B, V]
+
+
+def _splade_output(g: Graph, logits: str, activation: str, vocab: int) -> Any:
+    """log(1 + relu(x)) (or OpenSearch's v3 log(1 + log(1 + relu(x)))) as the ``splade`` output [batch, vocab]."""
+    one = g.const("one_out", np.array(1.0, dtype=np.float32))
+    act = g.op("Log", [g.op("Add", [g.op("Relu", [logits]), one])])
+    if activation == "log1p_log1p_relu":  # OpenSearch's v3 family: log(1 + log(1 + relu(x)))
+        act = g.op("Log", [g.op("Add", [act, one])])
+    g.nodes.append(helper.make_node("Identity", [act], ["splade"], name="output"))
+    return helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])
+
+
+def build(
+    source: Path,
+    precision: str,
+    vocab_chunks: int = 16,
+    *,
+    activation: str = "log1p_relu",
+    encoder: str = "auto",
+) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """Return the ONNX model and the facts the manifest records. ``precision`` is the projection's (int8, fp32,
+    or the logits baseline); ``encoder``: int8 | fp32 | auto; ``activation``: one of ACTIVATIONS. Stages:
+    embeddings, encoder layers, the MLM head transform, then the fused pooled projection (or logits)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    ck = load_checkpoint(source)
+    enc = "fp32" if precision == "logits" else encoder_precision(encoder, ck.hidden)
+    quantized = precision == "int8"
+    g = Graph()
+    inputs = _Inputs("input_ids", "attention_mask")
+    x, tables = _embeddings(g, ck, inputs, quantized)
+    x = _encoder(g, ck, x, inputs.mask, enc == "int8")
     # MLM head transform: dense -> gelu -> LayerNorm, then the decoder (the word table when tied).
     h = _gelu(g, _dense(g, x, ck, "cls.predictions.transform.dense"))
-    h = _layer_norm(g, h, ck, "cls.predictions.transform.LayerNorm", eps)
+    h = _layer_norm(g, h, ck, "cls.predictions.transform.LayerNorm", ck.eps)
     vocab_bias = ck.get("cls.predictions.bias")
-
     if precision == "logits":
         word_t = g.const("word_embeddings.weight_t", np.ascontiguousarray(ck.decoder.T))
         logits = g.op("Add", [g.op("MatMul", [h, word_t]), g.const("vocab_bias", vocab_bias)])
         g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="output"))
-        out_info = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", vocab])
+        out_info = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", ck.vocab])
     else:
-        # Padding positions become copies of position 0 so they can never win the max.
-        first = g.op(
-            "Slice",
-            [h, g.scalar_i64("s0", [0]), g.scalar_i64("s1", [1]), g.scalar_i64("ax1", [1])],
-        )
-        keep = g.op("Unsqueeze", [g.op("Cast", [mask], to=TensorProto.BOOL), g.scalar_i64("axis_m1", [-1])])
-        h = g.op("Where", [keep, h, first])  # [B, S, H]
-        batch = g.op("Gather", [shape, g.const("idx0", np.array(0, dtype=np.int64))], axis=0)
-        flat_shape = g.scalar_i64("flat_h_bs", [hidden, -1])
-        if quantized:
-            # One symmetric scale per document over its real positions.
-            amax = g.op("ReduceMax", [g.op("Abs", [h]), g.scalar_i64("axes_12", [1, 2])], keepdims=1)
-            tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))
-            h_scale = g.op("Div", [g.op("Max", [amax, tiny]), g.const("q127", np.array(127.0, dtype=np.float32))])
-            hq = g.op("Cast", [g.op("Round", [g.op("Div", [h, h_scale])])], to=TensorProto.INT8)  # |.| <= 127
-            hq_t = g.op("Reshape", [g.op("Transpose", [hq], perm=[2, 0, 1]), flat_shape])  # [H, B*S] int8
-        else:
-            hq_t = g.op("Reshape", [g.op("Transpose", [h], perm=[2, 0, 1]), flat_shape])  # [H, B*S] float
-        # The projection runs in vocabulary chunks: each [chunk, B*S] accumulator is max-pooled while it is
-        # still in cache, and peak memory is bounded by chunk x tokens instead of vocab x tokens.
-        batch_1d = g.op("Unsqueeze", [batch, g.scalar_i64("ax0", [0])])
-        # One [-1, B, S] shape for every chunk: computed once per run, not once per chunk.
-        seq_1d = g.op("Gather", [shape, g.const("idx1_1d", np.array([1], dtype=np.int64))], axis=0)
-        chunk_shape = g.op("Concat", [g.scalar_i64("m1", [-1]), batch_1d, seq_1d], axis=0)
-        if not ck.tied:  # an untied decoder: the projection reads its own table
-            if quantized:
-                dec_q, dec_scale = quantize_rows(ck.decoder)
-                table = g.const("decoder.uint8", (dec_q.astype(np.int16) + 128).astype(np.uint8))
-                row_scale = g.const("decoder.scale", dec_scale)
-            else:
-                table = g.const("decoder.weight", ck.decoder)
-        bounds = np.linspace(0, vocab, vocab_chunks + 1).astype(np.int64)
-        parts = []
-        for c, (start, end) in enumerate(itertools.pairwise(bounds)):
-            rows = g.op(
-                "Slice",
-                [
-                    table,
-                    g.scalar_i64(f"chunk{c}_start", [int(start)]),
-                    g.scalar_i64(f"chunk{c}_end", [int(end)]),
-                    g.scalar_i64("ax0_", [0]),
-                ],
-            )
-            # [chunk, B*S]: int32 accumulators (int8) or float logits minus bias (fp32)
-            acc = g.op("MatMulInteger", [rows, hq_t, zero_point]) if quantized else g.op("MatMul", [rows, hq_t])
-            parts.append(
-                g.op("ReduceMax", [g.op("Reshape", [acc, chunk_shape]), g.scalar_i64("axes_2", [2])], keepdims=0)
-            )
-        pooled = g.op("Concat", parts, axis=0) if len(parts) > 1 else parts[0]  # [V, B]
-        pooled = g.op("Transpose", [pooled], perm=[1, 0])  # [B, V]
-        if quantized:
+        hq_t, h_scale = _projection_input(g, h, inputs, ck.hidden, quantized)
+        pooled = _pooled_projection(g, ck, hq_t, inputs, tables=tables, quantized=quantized, vocab_chunks=vocab_chunks)
+        if h_scale is not None:  # int8: back to float with the table's row scales and each document's scale
             pooled = g.op("Cast", [pooled], to=TensorProto.FLOAT)
-            pooled = g.op("Mul", [pooled, row_scale])
+            pooled = g.op("Mul", [pooled, tables["row_scale"]])
             pooled = g.op("Mul", [pooled, g.op("Reshape", [h_scale, g.scalar_i64("b1", [-1, 1])])])
         logits = g.op("Add", [pooled, g.const("vocab_bias", vocab_bias)])
-        one = g.const("one_out", np.array(1.0, dtype=np.float32))
-        act = g.op("Log", [g.op("Add", [g.op("Relu", [logits]), one])])
-        if activation == "log1p_log1p_relu":  # OpenSearch's v3 family: log(1 + log(1 + relu(x)))
-            act = g.op("Log", [g.op("Add", [act, one])])
-        g.nodes.append(helper.make_node("Identity", [act], ["splade"], name="output"))
-        out_info = helper.make_tensor_value_info("splade", TensorProto.FLOAT, ["batch", vocab])
+        out_info = _splade_output(g, logits, activation, ck.vocab)
+    return _model(g, precision, out_info), _facts(ck, activation, enc)
 
+
+def _model(g: Graph, precision: str, out_info: Any) -> onnx.ModelProto:
+    """The checked ONNX model around the graph's nodes and initializers."""
     graph = helper.make_graph(
         g.nodes,
         f"splade_{precision}",
@@ -324,19 +353,23 @@ def build(
         ir_version=IR_VERSION,
     )
     onnx.checker.check_model(model, full_check=True)
-    facts = {
+    return model
+
+
+def _facts(ck: Checkpoint, activation: str, encoder: str) -> dict[str, Any]:
+    """What the manifest records of the architecture."""
+    return {
         "model_type": ck.family,
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
+        "vocab_size": ck.vocab,
+        "hidden_size": ck.hidden,
+        "num_hidden_layers": ck.layers,
+        "num_attention_heads": ck.heads,
         "max_position_embeddings": ck.max_positions,
         "tied_decoder": ck.tied,
         "activation": activation,
-        "encoder_precision": enc,
-        "max_request_windows": estimated_request_windows(layers, hidden, vocab),
+        "encoder_precision": encoder,
+        "max_request_windows": estimated_request_windows(ck.layers, ck.hidden, ck.vocab),
     }
-    return model, facts
 
 
 OPTIMIZATIONS = ("extended", "none")
