@@ -308,6 +308,16 @@ class Progress:
         sys.stderr.flush()
 
 
+def _empty_counts(options: Options) -> DocFreq | None:
+    """--df: a file's document frequencies start empty, over the model's vocabulary (None without --df)."""
+    if not options.df:
+        return None
+    from tokenizers import Tokenizer
+
+    model_dir = options.model_dir or Settings.from_env().model_dir
+    return DocFreq(Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True))
+
+
 def run(
     inputs: list[tuple[Path, str]],
     out: Path,
@@ -319,14 +329,7 @@ def run(
     record: RunRecord,
 ) -> None:
     """Expand every input into ``out``, counting into ``progress`` (which the caller reads, interrupted or not)."""
-    jobs = [Job(path, rel, out / rel) for path, rel in inputs]
-    if options.df:
-        from tokenizers import Tokenizer
-
-        model_dir = options.model_dir or Settings.from_env().model_dir
-        vocab = Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
-        for job in jobs:
-            job.df = DocFreq(vocab)
+    jobs = [Job(path, rel, out / rel, df=_empty_counts(options)) for path, rel in inputs]
     sizes = {job.rel: job.path.stat().st_size for job in jobs}
     progress.total = max(sum(sizes.values()), 1)
     done_bytes = 0
@@ -432,17 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({recorded.model_sha256[:12]}): write to another directory"
         )
     doc_bytes = max_doc_bytes(max_text_chars(settings.max_windows, settings.window_tokens), MAX_FILE_BYTES)
-    options = Options(
-        chosen["format"],
-        prune,
-        chosen["chunks"],
-        chosen["text_field"],
-        chosen["id_field"],
-        model_dir,
-        args.threads,
-        doc_bytes,
-        chosen["df"],
-    )
+    fields = (chosen["format"], prune, chosen["chunks"], chosen["text_field"], chosen["id_field"])
+    options = Options(*fields, model_dir, args.threads, doc_bytes, chosen["df"])
     inputs = find_inputs(args.inputs, args.out)
     record = RunRecord(chosen, sha, recorded.files if (recorded and args.resume) else {})
     record.save(args.out)  # before the first file starts: a resume of this run finds its options

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from devkit.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens
 from devkit.servers import MotoServer
 from handler.expander import Expander
 from scripts import bench_base, bench_cost
+from scripts.reference_client import Reference
 
 BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
@@ -78,41 +80,6 @@ class Baseline:
         return pooled
 
 
-class Reference:
-    """transformers + torch in its own virtualenv, driven over a JSON-lines pipe."""
-
-    def __init__(self, python: str, source: Path = SOURCE_DIR, activation: str = "log1p_relu") -> None:
-        self.proc = subprocess.Popen(
-            [python, str(ROOT / "scripts" / "bench_reference.py"), str(source), activation],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            # PASSIVE: torch's OpenMP workers must not spin on a core while the ONNX systems are measured.
-            env={**BASE_ENV, "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"},
-        )
-        self.info = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("reference process exited")
-        data: dict[str, Any] = json.loads(line)
-        return data
-
-    def ask(self, **cmd: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cmd) + "\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
 def throughput(fn: Callable[[list[str]], object], texts: list[str], batch: int) -> float:
     fn(texts[:batch])  # warm-up
     start = time.perf_counter()
@@ -151,7 +118,7 @@ def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the
             return int(line.split()[1]) / 1024
 
 from handler.expander import Expander
-from scripts import bench_base, bench_cost
+from scripts import bench_base
 from devkit.corpus import texts_with_tokens
 e = Expander()
 texts = texts_with_tokens(e.tokenizer, 510, 64)
@@ -443,38 +410,31 @@ def fresh_process(code: str) -> dict[str, Any]:
     return data
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference-python", default="", help="python of the torch reference venv")
-    parser.add_argument("--texts", type=int, default=128, help="texts per throughput measurement")
-    parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
-    parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
-    parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
-    parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
-    parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
-    parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
-    parser.add_argument("--only-cost", action="store_true", help="only the cost table (scripts/bench_cost.py)")
-    parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
-    parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
-    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
-    args = parser.parse_args(argv)
-    if args.only_ingest:
-        print("| measure | value | target |\n|---|---|---|")
-        print_ingest(args.ingest_lines, args.baseline)
-        return 0
-    if args.only_base:
-        return bench_base.main(["--reference-python", args.reference_python])
-    if args.only_cost:
-        return bench_cost.main([])
-    if args.only_cli:
-        print("| measure | value | target |\n|---|---|---|")
-        print_cli(args.cli_lines)
-        return 0
-    if args.only_worst:
-        print("| measure | value | target |\n|---|---|---|")
-        print_worst(worst_requests())
-        return 0
+@dataclass
+class Run:
+    """One full bench run: the systems it measures, and what each stage measured (``results``, filled in order)."""
 
+    args: argparse.Namespace
+    tok: Tokenizer
+    texts: list[str]
+    short: list[str]
+    long: list[str]
+    reference: Reference | None
+    ref_python: str
+    ours: dict[int, Expander]
+    ours32: dict[int, Expander]
+    base: dict[int, Baseline]
+    configs: list[tuple[int, int]]
+    bar: Progress
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def fmt(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def _start(args: argparse.Namespace) -> Run:
+    """The texts, the reference process (when installed) and the systems, loaded once."""
     tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
     prose = [p for p in prose_paragraphs() if 24 <= len(tok.encode(p, add_special_tokens=False)) <= 254]
     texts = prose[: args.texts]
@@ -501,14 +461,25 @@ def main(argv: list[str] | None = None) -> int:
     configs = [(t, b) for t in (1, 2) for b in (1, 16)]
     steps = len(configs) * 4 + 2 * 3 + 5 + len(CHART_LENGTHS) + 3
     bar = Progress(steps)
+    return Run(args, tok, texts, short, long, reference, ref_python, ours, ours32, base, configs, bar)
 
+
+def _measure_fidelity(r: Run) -> None:
+    """Sanity: the reference and our fp32 graph agree on the same weights."""
+    texts, ours32, reference = r.texts, r.ours32, r.reference
     fidelity = None
     if reference is not None:  # sanity: the reference and our fp32 graph agree on the same weights
         ref_vecs = np.array(reference.ask(op="vectors", texts=texts[:16], threads=2)["vectors"], dtype=np.float32)
         ours_vecs = np.array([v.dense(30522) for v in ours32[2].expand(texts[:16])])
         ref_vecs[:, ours32[2].special_ids] = 0
         fidelity = float(np.abs(ref_vecs - ours_vecs).max())
+    r.results["fidelity"] = fidelity
 
+
+def _measure_throughput(r: Run) -> None:
+    """docs/s of every system at 1 and 2 threads, batch 1 and 16, interleaved per configuration."""
+    texts, ours, ours32, base, reference, bar = r.texts, r.ours, r.ours32, r.base, r.reference, r.bar
+    configs = r.configs
     tput: dict[str, dict[tuple[int, int], float | None]] = {"int8": {}, "fp32": {}, "baseline": {}, "torch": {}}
     for t, b in configs:
         tput["int8"][(t, b)] = throughput(ours[t].expand, texts, b)
@@ -521,7 +492,13 @@ def main(argv: list[str] | None = None) -> int:
             reference.ask(op="throughput", texts=texts, threads=t, batch=b)["docs_per_s"] if reference else None
         )
         bar.step(f"torch       threads={t} batch={b}")
+    r.results["tput"] = tput
 
+
+def _measure_latency(r: Run) -> None:
+    """p50 / p95 of one ~100- and one ~400-token text per call at 1 thread."""
+    ours, base, reference, bar = r.ours, r.base, r.reference, r.bar
+    args, short, long = r.args, r.short, r.long
     lat: dict[str, dict[str, tuple[float, float] | None]] = {"int8": {}, "baseline": {}, "torch": {}}
     for name, sample in (("~100", short), ("~400", long)):
         lat["int8"][name] = latency(ours[1].expand, sample, args.reps)
@@ -529,11 +506,17 @@ def main(argv: list[str] | None = None) -> int:
         lat["baseline"][name] = latency(base[1].expand, sample, args.reps)
         bar.step(f"latency baseline {name} tokens")
         if reference is not None:
-            r = reference.ask(op="latency", texts=sample, threads=1, reps=args.reps)
-            lat["torch"][name] = (r["p50_ms"], r["p95_ms"])
+            answer = reference.ask(op="latency", texts=sample, threads=1, reps=args.reps)
+            lat["torch"][name] = (answer["p50_ms"], answer["p95_ms"])
         else:
             lat["torch"][name] = None
         bar.step(f"latency torch {name} tokens")
+    r.results["lat"] = lat
+
+
+def _measure_by_length(r: Run) -> None:
+    """docs/s at 1 thread, batch 1, by text length (the chart); closes the reference."""
+    tok, ours, base, reference, bar = r.tok, r.ours, r.base, r.reference, r.bar
     by_length: dict[str, list[float | None]] = {"fused int8 (ours)": [], "fastembed-style ONNX": [], "torch": []}
     for tokens in CHART_LENGTHS:
         sample = texts_with_tokens(tok, tokens, max(4, 64 * 64 // tokens))
@@ -545,6 +528,13 @@ def main(argv: list[str] | None = None) -> int:
         bar.step(f"by length: {tokens} tokens")
     if reference is not None:
         reference.close()
+    r.results["by_length"] = by_length
+
+
+def _measure_process(r: Run) -> None:
+    """Per-text overhead, batching, cold starts, peak RSS, the emulator's init, the handler's overhead."""
+    tok, texts, ours, reference, bar = r.tok, r.texts, r.ours, r.reference, r.bar
+    ref_python = r.ref_python
     per_text = perf.per_text(ours[1].expand, {n: texts_with_tokens(tok, n, 1)[0] for n in PER_TEXT_LENGTHS})
     bar.step("per-text overhead vs the floor graph")
     batching = batch_gain(ours[1].expand, texts)
@@ -560,10 +550,12 @@ def main(argv: list[str] | None = None) -> int:
     overheads = handler_overhead(300, [HAND_WRITTEN[0], texts[0]])
     bar.step("handler overhead")
     bar.step("done")
+    r.results.update(per_text=per_text, batching=batching, colds=colds, rss=rss, init_ms=init_ms)
+    r.results.update(init_bare_ms=init_bare_ms, overheads=overheads)
 
-    def fmt(x: float | None, digits: int = 0) -> str:
-        return "n/a" if x is None else f"{x:,.{digits}f}"
 
+def _print_throughput(r: Run) -> None:
+    configs, tput = r.configs, r.results["tput"]
     print("\n## Throughput (docs/s, higher is better)\n")
     print(
         "| threads | batch | fused int8 (ours) | fused fp32 | fastembed-style ONNX | transformers+torch | int8/torch |"
@@ -571,11 +563,15 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     for t, b in configs:
         ref = tput["torch"][(t, b)]
-        ratio = f"**{tput['int8'][(t, b)] / ref:.1f}x**" if ref else "n/a"  # type: ignore[operator]
+        ratio = f"**{tput['int8'][(t, b)] / ref:.1f}x**" if ref else "n/a"
         print(
             f"| {t} | {b} | {fmt(tput['int8'][(t, b)])} | {fmt(tput['fp32'][(t, b)])} | "
             f"{fmt(tput['baseline'][(t, b)])} | {fmt(ref)} | {ratio} |"
         )
+
+
+def _print_latency(r: Run) -> None:
+    lat = r.results["lat"]
     print("\n## Latency at 1 thread, one text per call (ms)\n")
     print("| text | fused int8 p50 | p95 | fastembed-style p50 | transformers+torch p50 |")
     print("|---|---|---|---|---|")
@@ -583,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         i8, bl, tr = lat["int8"][name], lat["baseline"][name], lat["torch"][name]
         assert i8 is not None and bl is not None
         print(f"| {name} tokens | {i8[0]:.1f} | {i8[1]:.1f} | {bl[0]:.1f} | {fmt(tr[0] if tr else None, 1)} |")
-    size = sum(path.stat().st_size for path in MODEL_DIR.glob("model.onnx*"))  # the graph and its weights
+
+
+def _print_cold_start(r: Run) -> None:
+    colds, init_ms, init_bare_ms = r.results["colds"], r.results["init_ms"], r.results["init_bare_ms"]
     floor = colds["floor"]
     print("\n## Cold start (fresh processes, 1 thread, median of 7, alternated)\n")
     print("| what | time | vs the floor | target |")
@@ -622,6 +621,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| {name.replace('_', '-')}: import + load + first vector | {seconds:.3f} s | {seconds / floor:.2f}x | |"
         )
+
+
+def _print_per_text(r: Run) -> None:
+    per_text, batching = r.results["per_text"], r.results["batching"]
     print("\n## One text per call vs the floor graph (1 thread, medians of 80, alternated)\n")
     print("| tokens (T) | expand / floor(T) | expand / floor(T + 2): [CLS] and [SEP] are positions too | target |")
     print("|---|---|---|---|")
@@ -633,6 +636,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nbatch 16 vs batch 1 at 1 thread, alternated over 8 rounds: {b16:,.0f} vs {b1:,.0f} docs/s (medians); "
         f"median of the per-round ratios **{gain:.2f}x** (target >= 1x)"
     )
+
+
+def _print_chart(r: Run) -> None:
+    args, colds, by_length = r.args, r.results["colds"], r.results["by_length"]
     cold_chart = {"fused int8 (ours)": colds["expander"], "fastembed-style ONNX": colds["fastembed_style"]}
     if "torch" in colds:
         cold_chart["torch"] = colds["torch"]
@@ -642,6 +649,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|" + "---|" * len(CHART_LENGTHS))
     for name, values in by_length.items():
         print(f"| {name} | " + " | ".join(fmt(v) for v in values) + " |")
+
+
+def _print_more(r: Run) -> None:
+    """Memory, size, handler overhead, ingest, the CLI, pruning, the last main, the work budget, fidelity."""
+    args, ours, rss, overheads = r.args, r.ours, r.results["rss"], r.results["overheads"]
+    fidelity = r.results["fidelity"]
+    size = sum(path.stat().st_size for path in MODEL_DIR.glob("model.onnx*"))  # the graph and its weights
     print("\n## Memory, size, overhead\n")
     print("| measure | value | target |")
     print("|---|---|---|")
@@ -670,10 +684,49 @@ def main(argv: list[str] | None = None) -> int:
     print_worst(worst_requests())
     if fidelity is not None:
         print(f"| max abs diff, torch reference vs fused fp32 (16 texts) | {fidelity:.2e} | <= 1e-4 |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference-python", default="", help="python of the torch reference venv")
+    parser.add_argument("--texts", type=int, default=128, help="texts per throughput measurement")
+    parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
+    parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
+    parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
+    parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
+    parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
+    parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
+    parser.add_argument("--only-cost", action="store_true", help="only the cost table (scripts/bench_cost.py)")
+    parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
+    parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
+    args = parser.parse_args(argv)
+    if args.only_ingest:
+        print("| measure | value | target |\n|---|---|---|")
+        print_ingest(args.ingest_lines, args.baseline)
+        return 0
+    if args.only_base:
+        return bench_base.main(["--reference-python", args.reference_python])
+    if args.only_cost:
+        return bench_cost.main([])
+    if args.only_cli:
+        print("| measure | value | target |\n|---|---|---|")
+        print_cli(args.cli_lines)
+        return 0
+    if args.only_worst:
+        print("| measure | value | target |\n|---|---|---|")
+        print_worst(worst_requests())
+        return 0
+
+    run = _start(args)
+    for measure in (_measure_fidelity, _measure_throughput, _measure_latency, _measure_by_length, _measure_process):
+        measure(run)
+    for report in (_print_throughput, _print_latency, _print_cold_start, _print_per_text, _print_chart, _print_more):
+        report(run)
     print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
-    bench_base.main(["--reference-python", ref_python or ""])
+    bench_base.main(["--reference-python", run.ref_python or ""])
     print("\n## What it costs on Lambda (scripts/bench_cost.py)\n")
-    bench_cost.main([], init_ms=init_ms)
+    bench_cost.main([], init_ms=run.results["init_ms"])
     print(f"\nmachine: {perf.host()}, onnxruntime {ort.__version__}, numpy {np.__version__}")
     return 0
 

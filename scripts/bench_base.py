@@ -28,6 +28,7 @@ from devkit.corpus import texts_with_tokens
 from devkit.reference import fidelity
 from handler.expander import Expander
 from scripts import build_model
+from scripts.reference_client import Reference
 
 WORK = ROOT / "build" / "base"
 BUDGET_SECONDS = 4.5  # the costliest accepted request at 1 thread: splade-tiny's 256 windows take ~4.4 s
@@ -121,8 +122,6 @@ def artifact_size(model_dir: Path) -> tuple[float, float]:
 
 
 def rows(reference_python: str) -> None:
-    from scripts.bench import Reference
-
     for family in ("bert", "distilbert"):
         dirs = prepare(family)
         budget, per_window = write_budget(dirs["int8"])

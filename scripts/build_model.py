@@ -461,6 +461,36 @@ def _replace(path: Path, content: bytes) -> None:
     tmp.replace(path)
 
 
+def _manifest(
+    args: argparse.Namespace, facts: dict[str, Any], *, written: list[Path], tokenizer_from: str, optimization: str,
+    digest: str,
+) -> dict[str, Any]:  # fmt: skip
+    """manifest.json: the model's name and facts, every shipped file's sha256, the source's files, the build."""
+    tokenizer = args.out / "tokenizer.json"
+    provenance = json.loads(args.provenance.read_text()) if args.provenance else {}
+    name = args.model_name or provenance.pop("name", "") or args.source.resolve().name
+    provenance.pop("name", None)
+    sources = ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt")
+    return {
+        "name": name,
+        "precision": args.precision,
+        "max_length": facts["max_position_embeddings"],
+        **facts,
+        "files": {
+            **{path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for path in written},
+            "tokenizer.json": {"sha256": sha256_file(tokenizer), "bytes": tokenizer.stat().st_size},
+        },
+        "source": {
+            **provenance,
+            "tokenizer_from": tokenizer_from,
+            "files": {f: sha256_file(args.source / f) for f in sources if (args.source / f).is_file()},
+        },
+        "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
+        "graph_optimization": optimization,
+        "model_sha256": digest,  # the graph file's bytes, then its weights file's
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -515,34 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{' + '.join(p.name for p in written)}, sha256 {digest[:16]}...)"
     )
     if args.manifest:
-        tokenizer = args.out / "tokenizer.json"
-        provenance = json.loads(args.provenance.read_text()) if args.provenance else {}
-        name = args.model_name or provenance.pop("name", "") or args.source.resolve().name
-        provenance.pop("name", None)
-        manifest = {
-            "name": name,
-            "precision": args.precision,
-            "max_length": facts["max_position_embeddings"],
-            **facts,
-            "files": {
-                **{path.name: {"sha256": sha256_file(path), "bytes": path.stat().st_size} for path in written},
-                "tokenizer.json": {"sha256": sha256_file(tokenizer), "bytes": tokenizer.stat().st_size},
-            },
-            "source": {
-                **provenance,
-                "tokenizer_from": tokenizer_from,
-                "files": {
-                    name: sha256_file(args.source / name)
-                    for name in (
-                        "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"
-                    )
-                    if (args.source / name).is_file()
-                },
-            },
-            "build": {"script": "scripts/build_model.py", "opset": OPSET, "onnx": onnx.__version__},
-            "graph_optimization": optimization,
-            "model_sha256": digest,  # the graph file's bytes, then its weights file's
-        }  # fmt: skip
+        manifest = _manifest(
+            args, facts, written=written, tokenizer_from=tokenizer_from, optimization=optimization, digest=digest
+        )
         (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.out / 'manifest.json'}")
     return 0

@@ -134,6 +134,26 @@ def expected_shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _check_shapes(
+    tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], optional: dict[str, tuple[int | None, ...]],
+    family: str,
+) -> None:  # fmt: skip
+    """Every expected tensor is there with its shape; an optional one, when there, has its shape (None: any)."""
+    for name, shape in shapes.items():
+        if name not in tensors:
+            raise CheckpointError(f"model.safetensors: missing tensor {name!r} (any prefix) for a {family} model")
+        if tensors[name].shape != shape:
+            raise CheckpointError(
+                f"model.safetensors: tensor {name!r} has shape {tensors[name].shape}, expected {shape}"
+            )
+    for name, want in optional.items():
+        got = tensors.get(name)
+        if got is not None and (
+            len(got.shape) != len(want) or any(w and g != w for g, w in zip(got.shape, want, strict=False))
+        ):
+            raise CheckpointError(f"model.safetensors: tensor {name!r} has shape {got.shape}, expected {want}")
+
+
 def load_checkpoint(source: Path) -> Checkpoint:
     """Read ``config.json`` and ``model.safetensors`` from ``source``; CheckpointError names what is wrong."""
     from safetensors import safe_open
@@ -168,19 +188,7 @@ def load_checkpoint(source: Path) -> Checkpoint:
             except (TypeError, ValueError) as exc:  # bfloat16 has no numpy type
                 raise CheckpointError(f"model.safetensors: tensor {raw!r} cannot be read as numpy ({exc})") from None
             tensors[name] = array.astype(np.float32)
-    for name, shape in shapes.items():
-        if name not in tensors:
-            raise CheckpointError(f"model.safetensors: missing tensor {name!r} (any prefix) for a {c['family']} model")
-        if tensors[name].shape != shape:
-            raise CheckpointError(
-                f"model.safetensors: tensor {name!r} has shape {tensors[name].shape}, expected {shape}"
-            )
-    for name, want in optional.items():
-        got = tensors.get(name)
-        if got is not None and (
-            len(got.shape) != len(want) or any(w and g != w for g, w in zip(got.shape, want, strict=False))
-        ):
-            raise CheckpointError(f"model.safetensors: tensor {name!r} has shape {got.shape}, expected {want}")
+    _check_shapes(tensors, shapes, optional, c["family"])
     if "cls.predictions.decoder.bias" in tensors:
         bias = tensors.pop("cls.predictions.decoder.bias")
         tensors.setdefault("cls.predictions.bias", bias)
