@@ -35,6 +35,7 @@ from .errors import (
     UnsupportedMediaTypeError,
     echo,
 )
+from .events import EventKind
 from .request import parse_request
 from .routes import ROUTES, allowed_methods
 from .telemetry import count_rejection, logger
@@ -163,10 +164,10 @@ def make_resolver(cls: type[ApiGatewayResolver], origins: tuple[str, ...] = ()) 
     return resolver
 
 
-RESOLVER_TYPES: dict[str, type[ApiGatewayResolver]] = {
-    "http_v2": APIGatewayHttpResolver,
-    "rest_v1": APIGatewayRestResolver,
-    "function_url": LambdaFunctionUrlResolver,
+RESOLVER_TYPES: dict[EventKind, type[ApiGatewayResolver]] = {  # one per events.HTTP_KINDS
+    EventKind.HTTP_V2: APIGatewayHttpResolver,
+    EventKind.REST_V1: APIGatewayRestResolver,
+    EventKind.FUNCTION_URL: LambdaFunctionUrlResolver,
 }
 RESOLVERS = {source: make_resolver(cls, runtime.settings.allowed_origins) for source, cls in RESOLVER_TYPES.items()}
 
@@ -182,7 +183,7 @@ def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, **fixed} if fixed else event
 
 
-def resolve(source: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Resolve an HTTP event of ``source`` (events.event_source) with that payload format's resolver."""
+def resolve(source: EventKind, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve an HTTP event of kind ``source`` (events.classify) with that payload format's resolver."""
     result: dict[str, Any] = RESOLVERS[source].resolve(_without_trailing_slash(event), context)
     return result

@@ -1,4 +1,4 @@
-"""Lambda entry point: tell the event source apart (events.event_source) and dispatch. Nothing else happens here.
+"""Lambda entry point: tell the event apart (events.classify) and dispatch. Nothing else happens here.
 
 Importing this module is the Lambda init phase: the model loads once (handler.runtime).
 """
@@ -10,7 +10,7 @@ from typing import Any
 from . import artifact  # noqa: F401  # isort: skip  # first: a build for another machine fails before numpy loads
 from . import api, service
 from .errors import SpladeError
-from .events import HTTP_SOURCES, event_source
+from .events import EventKind, classify
 from .telemetry import count_rejection, logger, metrics
 
 
@@ -22,15 +22,15 @@ def _correlation_id(event: Any) -> str | None:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    source = event_source(event)
-    logger.append_keys(event_source=source)
+    kind = classify(event)
+    logger.append_keys(event_source=kind.source)
     logger.set_correlation_id(_correlation_id(event))
-    if source in HTTP_SOURCES:
-        return api.resolve(source, event, context)
-    if source == "ingest":
+    if kind.is_http:
+        return api.resolve(kind, event, context)
+    if kind is not EventKind.DIRECT:
         from .ingest import handle as handle_ingest  # boto3 stays off the HTTP path and out of cold start
 
-        return handle_ingest(event, context)
+        return handle_ingest(event, context, kind)
     try:
         return service.expand_payload(event)
     except SpladeError as exc:

@@ -1,45 +1,76 @@
 """Lambda events, classified once, and ingest events -> typed tasks: which object, which version, created or
 removed; a continuation carries its checkpoint.
 
-``event_source`` tells every caller apart (HTTP payload formats, ingest, direct invocation); app.py dispatches
-on it and the local runner uses it too. Ingest shapes served: SQS records whose body is an S3 notification, an
-EventBridge S3 event or a continuation of this function; direct S3 notifications; EventBridge "Object Created"
-/ "Object Deleted"; Step Functions Distributed Map item batches. Anything else raises UnrecognizedEventError
-naming the shape.
+``classify`` tells every event apart once (HTTP payload formats, each ingest shape, direct invocation):
+app.py and ingest.py dispatch on its EventKind, and the local runner uses it too. Ingest shapes served: SQS
+records whose body is an S3 notification, an EventBridge S3 event or a continuation of this function; direct S3
+notifications; EventBridge "Object Created" / "Object Deleted"; Step Functions Distributed Map item batches.
+Anything else raises UnrecognizedEventError naming the shape.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
 from .errors import UnrecognizedEventError
 from .states import Checkpoint
 
-HTTP_SOURCES = ("http_v2", "function_url", "rest_v1")
+
+class EventKind(StrEnum):
+    """What an event is, decided once (``classify``): an HTTP payload format, an ingest shape, or direct."""
+
+    HTTP_V2 = "http_v2"
+    FUNCTION_URL = "function_url"
+    REST_V1 = "rest_v1"
+    SQS = "sqs"  # SQS records: S3 notifications, EventBridge S3 events or continuations in their bodies
+    S3 = "s3"  # an S3 notification invoking the function directly
+    EVENTBRIDGE = "eventbridge"
+    STEPFUNCTIONS = "stepfunctions"  # a Distributed Map item batch
+    OTHER_RECORDS = "other_records"  # Kinesis, DynamoDB, SNS...: refused by ingest, naming the source
+    DIRECT = "direct"  # an expand request as the event itself
+
+    @property
+    def is_http(self) -> bool:
+        return self in HTTP_KINDS
+
+    @property
+    def source(self) -> str:
+        """The coarse source the logs and the local tools use: an HTTP format, ``ingest`` or ``direct``."""
+        return self.value if self.is_http or self is EventKind.DIRECT else "ingest"
 
 
-def event_source(event: Any) -> str:
-    """``http_v2`` | ``function_url`` | ``rest_v1`` | ``ingest`` | ``direct``."""
+HTTP_KINDS = (EventKind.HTTP_V2, EventKind.FUNCTION_URL, EventKind.REST_V1)
+
+
+def classify(event: Any) -> EventKind:
+    """The one classifier: every caller (app.py, ingest.py, the local runner) asks it."""
     if not isinstance(event, dict):
-        return "direct"
+        return EventKind.DIRECT
     context = event.get("requestContext")
     if isinstance(context, dict):
         if isinstance(context.get("http"), dict):
             domain = str(context.get("domainName", ""))
-            return "function_url" if ".lambda-url." in domain else "http_v2"
+            return EventKind.FUNCTION_URL if ".lambda-url." in domain else EventKind.HTTP_V2
         if "httpMethod" in event:
-            return "rest_v1"
+            return EventKind.REST_V1
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], dict) and "eventSource" in records[0]:
-        return "ingest"
+        source = records[0]["eventSource"]
+        return {"aws:sqs": EventKind.SQS, "aws:s3": EventKind.S3}.get(source, EventKind.OTHER_RECORDS)
     if "detail-type" in event and "source" in event:  # EventBridge (non-S3 shapes are refused by ingest)
-        return "ingest"
+        return EventKind.EVENTBRIDGE
     if isinstance(event.get("Items"), list) and "texts" not in event and "text" not in event:
-        return "ingest"
-    return "direct"
+        return EventKind.STEPFUNCTIONS
+    return EventKind.DIRECT
+
+
+def event_source(event: Any) -> str:
+    """``http_v2`` | ``function_url`` | ``rest_v1`` | ``ingest`` | ``direct`` (``classify(event).source``)."""
+    return classify(event).source
 
 
 @dataclass(frozen=True)
@@ -180,18 +211,18 @@ def from_message(body: str) -> list[Task]:
     return from_s3_notification(message)
 
 
-def from_event(event: dict[str, Any]) -> tuple[str, list[Task]]:
-    """(shape, tasks) of a non-SQS ingest event."""
-    records = event.get("Records")
-    if isinstance(records, list) and records:
-        source = records[0].get("eventSource") if isinstance(records[0], dict) else None
-        if source == "aws:s3":
-            return "s3", from_s3_notification(event)
+def from_event(event: dict[str, Any], kind: EventKind | None = None) -> tuple[str, list[Task]]:
+    """(shape, tasks) of a non-SQS ingest event of ``kind`` (classified here when not given)."""
+    kind = kind or classify(event)
+    if kind is EventKind.S3:
+        return "s3", from_s3_notification(event)
+    if kind is EventKind.EVENTBRIDGE:
+        return "eventbridge", from_eventbridge(event)
+    if kind is EventKind.STEPFUNCTIONS:
+        return "stepfunctions", from_items(event)
+    if kind is EventKind.OTHER_RECORDS:
+        source = event["Records"][0].get("eventSource")
         names = {"aws:kinesis": "Kinesis", "aws:dynamodb": "DynamoDB stream", "aws:sns": "SNS"}
         shape = names.get(str(source), f"eventSource {source!r}")
         raise UnrecognizedEventError(f"{shape} records are not an ingest event this function serves")
-    if "detail-type" in event:
-        return "eventbridge", from_eventbridge(event)
-    if isinstance(event.get("Items"), list):
-        return "stepfunctions", from_items(event)
     raise UnrecognizedEventError(f"not an ingest event: {_describe(event)}")

@@ -186,14 +186,15 @@ def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
     return {"processed": done, "continued": [t.ref.key for t in queued], "failed": []}
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Dispatch an ingest event (SQS batch, S3 notification, EventBridge, Step Functions item batch)."""
-    records = event.get("Records") or []
-    if records and isinstance(records[0], dict) and records[0].get("eventSource") == "aws:sqs":
+def handle(event: dict[str, Any], context: Any, kind: events.EventKind | None = None) -> dict[str, Any]:
+    """Dispatch an ingest event (SQS batch, S3 notification, EventBridge, Step Functions item batch) by its kind
+    (events.classify; classified here when not given)."""
+    kind = kind or events.classify(event)
+    if kind is events.EventKind.SQS:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return dict(process_partial_response(event, _record_handler(context), processor, context))
     try:
-        shape, tasks = events.from_event(event)
+        shape, tasks = events.from_event(event, kind)
     except UnrecognizedEventError as exc:
         _log_failure(exc)
         raise

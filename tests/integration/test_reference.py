@@ -15,7 +15,7 @@ from devkit.corpus import fidelity_texts
 from devkit.reference import fidelity
 from handler.expander import Expander
 from scripts import build_model
-from scripts.bench import Reference
+from scripts.reference_client import Reference
 
 pytestmark = [pytest.mark.integration, pytest.mark.reference]
 REFERENCE_PYTHON = ROOT / "build" / "venv-reference" / "bin" / "python"

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from devkit.events import direct_event, http_binary_event, http_event, http_response_body, load_event
+from devkit import ROOT
+from devkit.events import direct_event, foreign_records, http_binary_event, http_event, http_response_body, load_event
 from handler import app, events, options, runtime, service
 from handler.errors import InvalidRequestError, PayloadTooLargeError
 
@@ -31,6 +32,21 @@ def test_event_sources_are_told_apart() -> None:
         "function-url-expand": "function_url",
         "direct-expand": "direct",
     }
+
+
+def test_one_classifier_names_every_ingest_shape() -> None:
+    """classify gives each sample event its own kind (each ingest shape, each HTTP format, direct); app.py and
+    ingest.py dispatch on it, every HTTP kind has its resolver, and the coarse source is derived from it."""
+    from handler import api
+
+    kinds = {p.stem: events.classify(load_event(p.name)) for p in sorted((ROOT / "events").glob("*.json"))}
+    assert kinds["sqs-s3-ingest"] is events.EventKind.SQS and kinds["s3-put"] is events.EventKind.S3
+    assert kinds["eventbridge-object-created"] is events.EventKind.EVENTBRIDGE
+    assert kinds["stepfunctions-map-batch"] is events.EventKind.STEPFUNCTIONS
+    assert kinds["power-tuning-batch"] is events.EventKind.DIRECT
+    assert events.classify(foreign_records("aws:kinesis")) is events.EventKind.OTHER_RECORDS
+    assert set(api.RESOLVER_TYPES) == set(events.HTTP_KINDS) == {k for k in events.EventKind if k.is_http}
+    assert {k.source for k in events.EventKind} == {"http_v2", "function_url", "rest_v1", "ingest", "direct"}
 
 
 def test_every_event_source_returns_the_same_vectors_as_the_expander(lambda_context) -> None:
@@ -315,14 +331,14 @@ def test_cors_is_off_by_default_and_answers_preflight_when_origins_are_set(lambd
     assert app.lambda_handler(copy.deepcopy(preflight), lambda_context)["statusCode"] == 405
     origins = ("https://app.example", "https://admin.example")
     resolver = api.make_resolver(APIGatewayHttpResolver, origins)
-    monkeypatch.setitem(api.RESOLVERS, "http_v2", resolver)
-    response = api.resolve("http_v2", copy.deepcopy(preflight), lambda_context)
+    monkeypatch.setitem(api.RESOLVERS, events.EventKind.HTTP_V2, resolver)
+    response = api.resolve(events.EventKind.HTTP_V2, copy.deepcopy(preflight), lambda_context)
     assert response["statusCode"] == 204
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://app.example"
     assert "POST" in response["headers"]["Access-Control-Allow-Methods"]
     assert "X-Amz-Date" in response["headers"]["Access-Control-Allow-Headers"]
     for origin, allowed in (("https://admin.example", True), ("https://evil.example", False)):
         event = http_event(headers={"origin": origin})
-        response = api.resolve("http_v2", event, lambda_context)
+        response = api.resolve(events.EventKind.HTTP_V2, event, lambda_context)
         assert response["statusCode"] == 200
         assert (response["headers"].get("Access-Control-Allow-Origin") == origin) is allowed
