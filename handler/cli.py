@@ -45,7 +45,7 @@ from .cli_run import (
 )
 from .config import Settings
 from .docfreq import DocFreq
-from .documents import DocumentError, content_format, is_gzip, open_stream, read_documents
+from .documents import DocumentError, content_kind, is_gzip, open_stream, read_documents
 from .errors import ObjectFailedError
 from .expander import max_text_chars
 from .formats import FORMATS as OUTPUT_FORMATS
@@ -228,7 +228,7 @@ class Job:
 
 
 def _items(job: Job, options: Options) -> Iterator[Item]:
-    content = content_format(job.rel, None)
+    content = content_kind(job.rel, None)
     if content == "unsupported":
         return
     raw = job.path.open("rb")
@@ -262,7 +262,7 @@ def find_inputs(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
         if path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
                 rel = file.relative_to(path).as_posix()
-                if content_format(rel, None) != "unsupported" and out.resolve() not in file.resolve().parents:
+                if content_kind(rel, None) != "unsupported" and out.resolve() not in file.resolve().parents:
                     found.append((file, rel))
         elif path.is_file():
             found.append((path, path.name))
@@ -318,7 +318,7 @@ def _empty_counts(options: Options) -> DocFreq | None:
     return DocFreq(Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True))
 
 
-def run(
+def expand_files(
     inputs: list[tuple[Path, str]],
     out: Path,
     options: Options,
@@ -444,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     raise_on_sigterm()
     try:
-        run(inputs, args.out, options, workers=args.workers, resume=args.resume, progress=progress, record=record)
+        expand_files(
+            inputs, args.out, options, workers=args.workers, resume=args.resume, progress=progress, record=record
+        )
     except (KeyboardInterrupt, TerminatedError) as exc:
         print(
             f"splade-expand: interrupted after {progress.summary()}, {progress.files_done} of {len(inputs)} files "

@@ -80,7 +80,7 @@ def is_gzip(key: str) -> bool:
     return key.lower().endswith(".gz")
 
 
-def content_format(key: str, content_type: str | None) -> str:
+def content_kind(key: str, content_type: str | None) -> str:
     """``jsonl`` | ``text`` | ``unsupported`` from the key's suffix (before .gz) or the content type."""
     name = key.lower().removesuffix(".gz")
     if name.endswith(JSONL_SUFFIXES):

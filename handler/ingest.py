@@ -59,7 +59,7 @@ def _is_own_output(key: str, bucket: str) -> bool:
     )
 
 
-def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
+def process_task(task: Task, remaining: Callable[[], int]) -> Outcome:
     """One event on one object; raises for a transient failure (the event is retried)."""
     ref = task.ref
     if _is_own_output(ref.key, ref.bucket) or ref.key.endswith("/"):
@@ -77,7 +77,7 @@ def run_task(task: Task, remaining: Callable[[], int]) -> Outcome:
         checkpoint = started
     outcome = objects.expand(ref, checkpoint, remaining, can_continue=bool(runtime.settings.ingest_queue_url))
     if outcome.status is Status.MISSING and ref.raw_key and task.checkpoint is None:  # EventBridge: the literal key
-        return run_task(Task(replace(ref, key=ref.raw_key, raw_key=None)), remaining)
+        return process_task(Task(replace(ref, key=ref.raw_key, raw_key=None)), remaining)
     return outcome
 
 
@@ -118,7 +118,7 @@ def _drop_stale(outcomes: list[Outcome]) -> None:
         drop_carry(runtime.s3_client(), runtime.settings.output_bucket, key)
 
 
-def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Outcome], list[Task]]:
+def process_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Outcome], list[Task]]:
     """Run tasks in order until done or out of time: (outcomes, the tasks left to continue later)."""
     outcomes: list[Outcome] = []
     for i, task in enumerate(tasks):
@@ -126,7 +126,7 @@ def run_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list[Out
             if not runtime.settings.ingest_queue_url:
                 raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
             return outcomes, tasks[i:]
-        outcome = run_task(task, remaining)
+        outcome = process_task(task, remaining)
         _record(outcome)
         outcomes.append(outcome)
         if outcome.status.queues_again:
@@ -149,7 +149,7 @@ def _record_handler(context: Any) -> Callable[[SQSRecord], list[dict[str, Any]]]
 
     def handle(record: SQSRecord) -> list[dict[str, Any]]:
         try:
-            outcomes, left = run_tasks(events.from_message(record.body), remaining)
+            outcomes, left = process_tasks(events.from_message(record.body), remaining)
             _continue(left)
             _drop_stale(outcomes)
             return [o.summary() for o in outcomes]
@@ -171,7 +171,7 @@ def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
             queued.append(task)
             continue
         try:
-            outcomes, left = run_tasks([task], remaining)
+            outcomes, left = process_tasks([task], remaining)
             done.extend(o.summary() for o in outcomes if not o.status.queues_again)
             queued.extend(left)
         except Exception as exc:  # every object is tried; the invocation fails at the end if any failed

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import runtime, s3cond
 from .batches import Batch, Records, batches, max_doc_bytes, records, resume_point
-from .documents import DocumentError, content_format, is_gzip, open_stream, read_documents
+from .documents import DocumentError, content_kind, is_gzip, open_stream, read_documents
 from .errors import ObjectFailedError
 from .events import ObjectRef
 from .output import JsonLinesWriter
@@ -159,7 +159,7 @@ class Objects:
         """The object's content format; a permanent failure for one that is too large or of another type."""
         if not cp.continuing and int(response.get("ContentLength") or 0) > self.settings.max_object_bytes:
             raise too_large("the object exceeds")
-        content = content_format(ref.key, response.get("ContentType"))
+        content = content_kind(ref.key, response.get("ContentType"))
         if content == "unsupported":
             raise ObjectFailedError(
                 f"unsupported object type for {ref.key!r} (use .txt, .md, text/*, .jsonl, .ndjson, .gz)",

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from handler import batches, events, s3cond
 from handler.batches import Batch, max_doc_bytes, output_name, records, resume_point
-from handler.documents import Document, DocumentError, content_format, open_stream, read_documents
+from handler.documents import Document, DocumentError, content_kind, open_stream, read_documents
 from handler.errors import ObjectFailedError
 from handler.output import dumps_line, take_part
 from handler.states import Checkpoint, Outcome, Status
@@ -74,12 +74,12 @@ def test_existing_output_is_newer_only_by_sequencer() -> None:
 )  # fmt: skip
 def test_content_format_by_suffix_then_content_type(key, content_type, fmt) -> None:
     """A key's suffix (before .gz) decides its format; without a known suffix, a text/* Content-Type is text."""
-    assert content_format(key, content_type) == fmt
+    assert content_kind(key, content_type) == fmt
 
 
 def read(body: bytes, key: str = "k.jsonl", **kw) -> list:  # type: ignore[type-arg]
     stream = open_stream(io.BytesIO(body), key, 1 << 30)
-    return list(read_documents(stream, key, content_format(key, None), text_field="text", id_field="id",
+    return list(read_documents(stream, key, content_kind(key, None), text_field="text", id_field="id",
                                max_doc_bytes=kw.pop("max_doc_bytes", 1 << 20), **kw))  # fmt: skip
 
 
