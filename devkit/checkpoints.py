@@ -1,31 +1,45 @@
 """Synthetic masked-LM checkpoints written the way ``save_pretrained`` writes them, with numpy + safetensors (no
-torch): BERT and DistilBERT, with or without the model prefix, tied or untied decoder, with or without a decoder
-bias, legacy ``gamma``/``beta`` LayerNorm names, ``tokenizer.json`` or only ``vocab.txt``, and optionally outlier
-channels (a few hidden dimensions scaled ~20x by the LayerNorms, as trained BERTs have), which is what makes int8
-activations hard; as in trained models, the query and key weights keep the attention logits moderate. The
-vocabulary is the bundled model's (BERT uncased, 30,522 WordPieces).
+torch): BERT, DistilBERT, RoBERTa and XLM-RoBERTa, with or without the model prefix, tied or untied decoder,
+with or without a decoder bias, legacy ``gamma``/``beta`` LayerNorm names, ``tokenizer.json`` or only
+``vocab.txt``, and optionally outlier channels (a few hidden dimensions scaled ~20x by the LayerNorms, as trained
+BERTs have), which is what makes int8 activations hard; as in trained models, the query and key weights keep the
+attention logits moderate.
+
+Vocabularies: BERT and DistilBERT use the bundled model's (BERT uncased, 30,522 WordPieces). RoBERTa gets a
+byte-level BPE and XLM-R a SentencePiece-style Unigram tokenizer, each trained here with ``tokenizers``' own
+trainers on the local corpus (devkit/corpus.py, a few thousand sentences), framed and numbered as the real ones
+are: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3; RoBERTa's ``<mask>`` is 4, XLM-R's the last id.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from . import MODEL_DIR
+from .corpus import HAND_WRITTEN, prose_paragraphs
 
 BASE_SIZES = {
     "bert": {"layers": 12, "hidden": 768, "heads": 12},
     "distilbert": {"layers": 6, "hidden": 768, "heads": 12},
+    "roberta": {"layers": 12, "hidden": 768, "heads": 12},
+    "xlm-roberta": {"layers": 12, "hidden": 768, "heads": 12},
 }
+ROBERTA = ("roberta", "xlm-roberta")
+ROBERTA_PAD = 1  # roberta-base's and xlm-roberta-base's pad_token_id: positions start at row 2
+TRAINED_VOCAB = 4000
 
 
 @dataclass(frozen=True)
 class Spec:
-    family: str = "bert"  # bert | distilbert
+    family: str = "bert"  # bert | distilbert | roberta | xlm-roberta
     layers: int = 2
     hidden: int = 64
     heads: int = 4
@@ -33,7 +47,7 @@ class Spec:
     tied: bool = True  # no decoder weight in the file (save_pretrained drops tied weights)
     decoder_bias: bool = True
     legacy_layer_norm: bool = False  # LayerNorm.gamma / .beta (old BERT checkpoints, splade-tiny)
-    tokenizer: str = "json"  # json: tokenizer.json; vocab: vocab.txt + tokenizer_config.json only
+    tokenizer: str = "json"  # BERT: json (tokenizer.json) or vocab (vocab.txt + tokenizer_config.json only)
     outliers: int = 0  # hidden dimensions whose LayerNorm gain is ~20x
     seed: int = 0
 
@@ -41,6 +55,42 @@ class Spec:
 def vocabulary() -> list[str]:
     model = json.loads((MODEL_DIR / "tokenizer.json").read_text())["model"]["vocab"]
     return [t for t, _ in sorted(model.items(), key=lambda kv: kv[1])]
+
+
+def _training_texts() -> list[str]:
+    sentences = [s for p in prose_paragraphs(5) for s in re.split(r"(?<=[.!?]) ", p)]
+    return sentences + HAND_WRITTEN + ["café — 東京 ﬁne naïve façade 日本語のテキスト"]
+
+
+@cache
+def trained_tokenizer(family: str) -> str:
+    """tokenizer.json text: RoBERTa's byte-level BPE or XLM-R's Unigram, trained on the local corpus."""
+    if family == "roberta":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        bpe = trainers.BpeTrainer(
+            vocab_size=TRAINED_VOCAB, special_tokens=specials, show_progress=False,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )  # fmt: skip
+        tok.train_from_iterator(_training_texts(), bpe)
+        tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
+        return tok.to_str()
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    unigram = trainers.UnigramTrainer(
+        vocab_size=TRAINED_VOCAB, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>",
+        show_progress=False,
+    )  # fmt: skip
+    tok.train_from_iterator(_training_texts(), unigram)
+    tok.add_special_tokens(["<mask>"])  # XLM-R's <mask> is its last id
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return tok.to_str()
 
 
 def _names(spec: Spec) -> dict[str, str]:
@@ -62,6 +112,24 @@ def _names(spec: Spec) -> dict[str, str]:
             "head_ln": "cls.predictions.transform.LayerNorm",
             "decoder": "cls.predictions.decoder.weight",
             "bias": "cls.predictions.bias",
+        }
+    if spec.family in ROBERTA:
+        enc = "roberta." if spec.prefix else ""
+        layer = enc + "encoder.layer.{i}."
+        return {
+            "emb": enc + "embeddings.",
+            "q": layer + "attention.self.query",
+            "k": layer + "attention.self.key",
+            "v": layer + "attention.self.value",
+            "o": layer + "attention.output.dense",
+            "ln1": layer + "attention.output.LayerNorm",
+            "ff1": layer + "intermediate.dense",
+            "ff2": layer + "output.dense",
+            "ln2": layer + "output.LayerNorm",
+            "head": "lm_head.dense",
+            "head_ln": "lm_head.layer_norm",
+            "decoder": "lm_head.decoder.weight",
+            "bias": "lm_head.bias",
         }
     enc = "distilbert." if spec.prefix else ""
     layer = enc + "transformer.layer.{i}."
@@ -85,7 +153,8 @@ def _names(spec: Spec) -> dict[str, str]:
 def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     """A random ``spec`` checkpoint in ``dest`` (config.json, model.safetensors, tokenizer files)."""
     rng = np.random.default_rng(spec.seed)
-    vocab = vocabulary()
+    trained = trained_tokenizer(spec.family) if spec.family in ROBERTA else None
+    vocab = vocabulary() if trained is None else [""] * Tokenizer.from_str(trained).get_vocab_size()
     v, h, ff = len(vocab), spec.hidden, 4 * spec.hidden
     names = _names(spec)
     gain = np.ones(h, dtype=np.float32)
@@ -107,9 +176,9 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     # Word rows of norm ~1 and a negative decoder bias: most logits are below 0 and a vector keeps a few hundred
     # to a few thousand terms, as trained SPLADE models do (a zero-mean bias would give dense vectors).
     t[f"{emb}word_embeddings.weight"] = normal(v, h, std=h**-0.5)
-    t[f"{emb}position_embeddings.weight"] = normal(512, h)
-    if spec.family == "bert":
-        t[f"{emb}token_type_embeddings.weight"] = normal(2, h)
+    t[f"{emb}position_embeddings.weight"] = normal(_positions(spec), h)
+    if spec.family != "distilbert":
+        t[f"{emb}token_type_embeddings.weight"] = normal(1 if spec.family in ROBERTA else 2, h)
     norm(f"{emb}LayerNorm", outlier=True)
     for i in range(spec.layers):
         for part in ("q", "k", "v", "o"):
@@ -129,7 +198,10 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     save_file(t, str(dest / "model.safetensors"), metadata={"format": "pt"})
     (dest / "config.json").write_text(json.dumps(_config(spec, v), indent=2))
-    if spec.tokenizer == "json":
+    if trained is not None:
+        (dest / "tokenizer.json").write_text(trained)
+        (dest / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(), indent=2))
+    elif spec.tokenizer == "json":
         (dest / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
     else:
         (dest / "vocab.txt").write_text("\n".join(vocab) + "\n")
@@ -137,7 +209,30 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     return dest
 
 
+def _positions(spec: Spec) -> int:
+    """RoBERTa's table has pad + 1 more rows: 514 for 512 positions."""
+    return 512 + ROBERTA_PAD + 1 if spec.family in ROBERTA else 512
+
+
+def _tokenizer_config() -> dict[str, object]:
+    """What transformers' AutoTokenizer needs to load tokenizer.json with the model's special tokens."""
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "cls_token": "<s>",
+        "sep_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>", "mask_token": "<mask>",
+        "model_max_length": 512,
+    }  # fmt: skip
+
+
 def _config(spec: Spec, vocab: int) -> dict[str, object]:
+    if spec.family in ROBERTA:
+        arch = "RobertaForMaskedLM" if spec.family == "roberta" else "XLMRobertaForMaskedLM"
+        return {
+            "architectures": [arch], "model_type": spec.family, "vocab_size": vocab, "hidden_size": spec.hidden,
+            "num_hidden_layers": spec.layers, "num_attention_heads": spec.heads, "intermediate_size": 4 * spec.hidden,
+            "hidden_act": "gelu", "layer_norm_eps": 1e-5, "max_position_embeddings": _positions(spec),
+            "type_vocab_size": 1, "pad_token_id": ROBERTA_PAD, "bos_token_id": 0, "eos_token_id": 2,
+            "position_embedding_type": "absolute", "tie_word_embeddings": spec.tied,
+        }  # fmt: skip
     if spec.family == "bert":
         return {
             "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": vocab,

@@ -1,7 +1,10 @@
-"""An independent numpy forward pass of a BERT or DistilBERT masked-LM + SPLADE pooling, from the checkpoint.
+"""An independent numpy forward pass of a BERT, DistilBERT, RoBERTa or XLM-R masked-LM + SPLADE pooling, from the
+checkpoint.
 
 It shares nothing with ``scripts/build_model.py``, ``scripts/checkpoint.py`` or ``handler/``: it reads the
-safetensors tensors by their own names (``bert.``/``distilbert.`` prefix or none, tied or untied decoder),
+safetensors tensors by their own names (``bert.``/``distilbert.``/``roberta.`` prefix or none, tied or untied
+decoder), numbers RoBERTa's positions as transformers' ``create_position_ids_from_input_ids`` does (the running
+count of non-pad tokens, plus ``pad_token_id``),
 runs the model the textbook way (one sequence at a time, no padding, float64 math) and pools
 ``max_s log(1 + relu(logits))`` over the sequence (``log1p_log1p_relu``: one more log1p, OpenSearch v3's).
 The tests compare the ONNX graphs with it.
@@ -24,9 +27,14 @@ class ReferenceSplade:
         self.config = json.loads((source / "config.json").read_text())
         self.activation = activation
         raw = load_file(str(source / "model.safetensors"))
-        self.t = {k.removeprefix("bert.").removeprefix("distilbert."): v.astype(np.float64) for k, v in raw.items()}
+        self.t = {
+            k.removeprefix("bert.").removeprefix("distilbert.").removeprefix("roberta."): v.astype(np.float64)
+            for k, v in raw.items()
+        }
         if self.config.get("model_type") == "distilbert":
             self.logits = self._distil_logits  # type: ignore[method-assign]
+        if self.config.get("model_type") in ("roberta", "xlm-roberta"):
+            self.logits = self._roberta_logits  # type: ignore[method-assign]
 
     def _ln(self, x: np.ndarray, prefix: str) -> np.ndarray:
         gamma = self.t.get(f"{prefix}.gamma", self.t.get(f"{prefix}.weight"))
@@ -71,6 +79,35 @@ class ReferenceSplade:
         h = self._ln(self._gelu(self._linear(x, "vocab_transform")), "vocab_layer_norm")
         return self._decoder(h, "vocab_projector.weight", ("vocab_projector.bias",))
 
+    def _roberta_logits(self, ids: list[int]) -> np.ndarray:
+        """RoBERTa / XLM-R MLM logits [seq, vocab]: BERT's encoder, positions counted from pad_token_id + 1,
+        token type 0; lm_head.dense -> gelu -> lm_head.layer_norm -> decoder + lm_head.bias."""
+        pad = self.config["pad_token_id"]
+        not_pad = np.asarray(ids) != pad
+        positions = np.cumsum(not_pad) * not_pad + pad
+        x = (
+            self.t["embeddings.word_embeddings.weight"][ids]
+            + self.t["embeddings.position_embeddings.weight"][positions]
+            + self.t["embeddings.token_type_embeddings.weight"][0]
+        )
+        h = self._head(self._bert_encoder(self._ln(x, "embeddings.LayerNorm")), "lm_head.dense", "lm_head.layer_norm")
+        return self._decoder(h, "lm_head.decoder.weight", ("lm_head.bias", "lm_head.decoder.bias"))
+
+    def _bert_encoder(self, x: np.ndarray) -> np.ndarray:
+        """BERT's post-LayerNorm blocks (RoBERTa's are the same)."""
+        heads = self.config["num_attention_heads"]
+        for i in range(self.config["num_hidden_layers"]):
+            p = f"encoder.layer.{i}"
+            q, k, v = (self._linear(x, f"{p}.attention.self.{m}") for m in ("query", "key", "value"))
+            ctx = self._attention(q, k, v, heads)
+            x = self._ln(self._linear(ctx, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
+            inter = self._gelu(self._linear(x, f"{p}.intermediate.dense"))
+            x = self._ln(self._linear(inter, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
+        return x
+
+    def _head(self, x: np.ndarray, dense: str, norm: str) -> np.ndarray:
+        return self._ln(self._gelu(self._linear(x, dense)), norm)
+
     def _linear(self, x: np.ndarray, prefix: str) -> np.ndarray:
         return x @ self.t[f"{prefix}.weight"].T + self.t[f"{prefix}.bias"]
 
@@ -87,17 +124,8 @@ class ReferenceSplade:
             + self.t["embeddings.position_embeddings.weight"][:n]
             + self.t["embeddings.token_type_embeddings.weight"][0]
         )
-        x = self._ln(x, "embeddings.LayerNorm")
-        heads = self.config["num_attention_heads"]
-        for i in range(self.config["num_hidden_layers"]):
-            p = f"encoder.layer.{i}"
-            q, k, v = (self._linear(x, f"{p}.attention.self.{m}") for m in ("query", "key", "value"))
-            ctx = self._attention(q, k, v, heads)
-            x = self._ln(self._linear(ctx, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
-            inter = self._gelu(self._linear(x, f"{p}.intermediate.dense"))
-            x = self._ln(self._linear(inter, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
-        h = self._gelu(self._linear(x, "cls.predictions.transform.dense"))
-        h = self._ln(h, "cls.predictions.transform.LayerNorm")
+        x = self._bert_encoder(self._ln(x, "embeddings.LayerNorm"))
+        h = self._head(x, "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm")
         return self._decoder(
             h, "cls.predictions.decoder.weight", ("cls.predictions.bias", "cls.predictions.decoder.bias")
         )

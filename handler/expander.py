@@ -7,10 +7,10 @@ Importable on its own (no Lambda, no powertools): this is the library API.
     vectors[0].to_terms()   # {"pulmonary": 2.2, "lung": 1.8, ...}
 
 Inference is split as tokenize -> run session -> post-process. Texts are cut into windows of at most
-``window_tokens`` (including [CLS]/[SEP]); windows are sorted by length and packed into runs of at most
-``tokens_per_run`` padded tokens (a longer window runs alone), so padding is small, the projection's int32
-accumulators stay in cache and peak memory is bounded whatever the request;
-the vectors of a text's windows are max-pooled (SPLADE's own pooling), and results return in input order.
+``window_tokens`` (including the model's framing tokens: [CLS]/[SEP], or <s>/</s>); windows are sorted by length
+and packed into runs of at most ``tokens_per_run`` padded tokens (a longer window runs alone), so padding is small,
+the projection's int32 accumulators stay in cache and peak memory is bounded whatever the request; the vectors of a
+text's windows are max-pooled (SPLADE's own pooling), and results return in input order.
 
 Over 300 lines on purpose: this is the library API in one importable file (SparseVector, windowing, the session,
 pooling and pruning), with no dependency on Lambda or Powertools.
@@ -35,8 +35,8 @@ from .errors import ModelAssetsError, PayloadTooLargeError
 from .options import check_options, check_texts
 from .prune import Prune, keep_count, one_way_only
 from .queries import choose, load_idf, query_model_dir
+from .specials import SpecialTokensError, special_tokens
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 DEFAULT_REQUEST_WINDOWS = 256  # a model whose manifest has no max_request_windows (splade-tiny's measured budget)
 MAX_WINDOW_TOKENS = defaults.WINDOW_TOKENS_RANGE[1]
 # A text longer than max_windows x window x this many characters cannot fit and is refused before it is
@@ -59,7 +59,7 @@ class SparseVector:
 
     indices: np.ndarray
     values: np.ndarray
-    tokens: int  # WordPiece tokens of the text the vector covers ([CLS]/[SEP] not counted)
+    tokens: int  # tokens of the text the vector covers (the window framing not counted)
     windows: int  # model windows run for this text
     vocab: Sequence[str] = field(default=(), repr=False, compare=False)
     chunks: tuple[Chunk, ...] = field(default=(), repr=False)
@@ -168,7 +168,7 @@ def _session_options(threads: int, optimized: bool) -> ort.SessionOptions:
 
 @dataclass
 class _Plan:
-    """One expand call's windows: (text index, ids with [CLS]/[SEP]) each, the characters each covers (chunks),
+    """One expand call's windows: (text index, framed ids) each, the characters each covers (chunks),
     and per text its window count and the tokens its windows cover."""
 
     counts: list[int]
@@ -222,16 +222,18 @@ class Expander:
     def _load_tokenizer(self, path: Path) -> None:
         """The tokenizer (no truncation, no padding), its vocabulary and its special tokens."""
         self.tokenizer = Tokenizer.from_file(str(path))
+        try:  # the model's own special tokens (specials.py); the pad id conversion recorded, when there is one
+            self.specials = special_tokens(
+                self.tokenizer, self.manifest.get("special_tokens", {}).get("pad", {}).get("id")
+            )
+        except SpecialTokensError as exc:
+            raise ModelAssetsError(f"tokenizer in {self.model_dir}: {exc}") from None
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.vocab_size = self.tokenizer.get_vocab_size(with_added_tokens=True)
         self.vocab = _Vocabulary(self.tokenizer, self.vocab_size)
-        ids = [self.tokenizer.token_to_id(t) for t in SPECIAL_TOKENS]
-        self.special_ids = np.array(sorted({i for i in ids if i is not None}), dtype=np.int64)
-        cls_id, sep_id = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
-        if cls_id is None or sep_id is None:
-            raise ModelAssetsError(f"tokenizer in {self.model_dir} has no [CLS]/[SEP] tokens")
-        self.cls_id, self.sep_id = cls_id, sep_id
+        self.special_ids = np.array(self.specials.zeroed, dtype=np.int64)
+        self.content_tokens = self.window_tokens - self.specials.framing  # a window's own tokens
 
     def _load_session(self, path: Path) -> None:
         """The ONNX Runtime session, which must give one [batch, vocab] output."""
@@ -357,8 +359,9 @@ class Expander:
 
     # ----------------------------------------------------------------- expand's stages
     def _plan(self, texts: Sequence[str], one_window: bool, chunks: bool) -> _Plan:
-        """Tokenize and cut every text into windows of ids with [CLS]/[SEP] (MAX_WINDOWS checked per text)."""
-        content = self.window_tokens - 2
+        """Tokenize and cut every text into windows of ids framed by the model's special tokens (MAX_WINDOWS
+        checked per text)."""
+        content = self.content_tokens
         encodings = self._encode_first_window(texts, content) if one_window else self._encode(texts)
         plan = _Plan(counts=[0] * len(texts), covered=[0] * len(texts))
         for i, enc in enumerate(encodings):
@@ -380,7 +383,7 @@ class Expander:
                 )
             plan.counts[i] = len(starts)
             plan.covered[i] = min(n, content) if one_window else n
-            plan.windows.extend((i, [self.cls_id, *ids[s : s + length], self.sep_id]) for s in starts)
+            plan.windows.extend((i, self.specials.frame(ids[s : s + length])) for s in starts)
             if chunks:
                 offsets = enc.offsets
                 plan.spans.extend((offsets[s][0], offsets[min(s + length, n) - 1][1]) for s in starts)
@@ -401,7 +404,9 @@ class Expander:
                 i, ids = plan.windows[k]
                 vec = dense[row]
                 if chunks and counts[i] > 1:  # a one-window text's chunk is its pooled vector
-                    part = self._sparsify(vec.copy(), len(ids) - 2, 1, top_k, min_weight, prune=rule)
+                    part = self._sparsify(
+                        vec.copy(), len(ids) - self.specials.framing, 1, top_k, min_weight, prune=rule
+                    )
                     parts.setdefault(i, {})[k] = Chunk(plan.spans[k], part)
                 if counts[i] > 1:
                     acc = pending.get(i)
@@ -424,7 +429,7 @@ class Expander:
     ) -> list[SparseVector]:
         """Inference-free query vectors: each distinct token of the first window weighted by idf.json."""
         assert self.idf is not None
-        content = self.window_tokens - 2
+        content = self.content_tokens
         out = []
         for enc in self._encode_first_window(texts, content):
             ids = enc.ids[:content]
@@ -492,7 +497,7 @@ class Expander:
                 end += 1
             run = order[start:end]
             width = len(windows[run[-1]][1])
-            ids = np.zeros((len(run), width), dtype=np.int64)
+            ids = np.full((len(run), width), self.specials.pad, dtype=np.int64)
             mask = np.zeros((len(run), width), dtype=np.int64)
             for row, (_, toks) in enumerate(windows[k] for k in run):
                 ids[row, : len(toks)] = toks

@@ -40,7 +40,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from scripts.checkpoint import Checkpoint, CheckpointError, load_checkpoint, write_tokenizer_json
+from handler.specials import SpecialTokensError, special_tokens
+from scripts.checkpoint import Checkpoint, CheckpointError, load_checkpoint, position_offset, write_tokenizer_json
 
 OPSET = 18
 IR_VERSION = 8
@@ -365,6 +366,8 @@ def _facts(ck: Checkpoint, activation: str, encoder: str) -> dict[str, Any]:
         "num_hidden_layers": ck.layers,
         "num_attention_heads": ck.heads,
         "max_position_embeddings": ck.max_positions,
+        "position_offset": position_offset(ck.family, ck.pad_id),
+        "pad_token_id": ck.pad_id,
         "tied_decoder": ck.tied,
         "activation": activation,
         "encoder_precision": encoder,
@@ -461,6 +464,20 @@ def _replace(path: Path, content: bytes) -> None:
     tmp.replace(path)
 
 
+def _special_tokens(path: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    """The tokenizer's own framing, zeroed and padding tokens (handler/specials.py), checked against the model."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    if size != facts["vocab_size"]:
+        raise CheckpointError(f"tokenizer.json has {size} tokens, the model's vocabulary {facts['vocab_size']}")
+    try:
+        return special_tokens(tokenizer, facts["pad_token_id"]).describe(tokenizer)
+    except SpecialTokensError as exc:
+        raise CheckpointError(f"tokenizer.json: {exc}") from None
+
+
 def _manifest(
     args: argparse.Namespace, facts: dict[str, Any], *, written: list[Path], tokenizer_from: str, optimization: str,
     digest: str,
@@ -530,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.manifest:
             args.out.mkdir(parents=True, exist_ok=True)
-            tokenizer_from = write_tokenizer_json(args.source, args.out / "tokenizer.json")
+            tokenizer_from = write_tokenizer_json(args.source, args.out / "tokenizer.json", facts["model_type"])
+            facts["special_tokens"] = _special_tokens(args.out / "tokenizer.json", facts)
     except CheckpointError as exc:
         print(f"build_model: cannot convert {args.source}: {exc}", file=sys.stderr)
         return 2

@@ -1,11 +1,15 @@
 """A local Hugging Face masked-LM checkpoint -> one canonical set of tensors and facts, checked.
 
-Two families convert: ``model_type`` ``bert`` (BertForMaskedLM: naver/splade-v3, splade-cocondenser-*,
-Splade_PP_en_v1, splade-tiny) and ``distilbert`` (DistilBertForMaskedLM: naver/splade-v3-distilbert,
-opensearch-neural-sparse-encoding-doc-v2/v3-distill). Tensor names are read exactly as ``save_pretrained`` writes
-them, with or without the ``bert.`` / ``distilbert.`` prefix, with a tied decoder (no decoder weight: the word
-table) or an untied one, with or without a decoder bias. DistilBERT's names are mapped onto BERT's (the math is
-the same: post-LayerNorm blocks, a dense -> gelu -> LayerNorm -> decoder head; DistilBERT has no token types).
+Four families convert: ``model_type`` ``bert`` (BertForMaskedLM: naver/splade-v3, splade-cocondenser-*,
+Splade_PP_en_v1, splade-tiny), ``distilbert`` (DistilBertForMaskedLM: naver/splade-v3-distilbert,
+opensearch-neural-sparse-encoding-doc-v2/v3-distill), ``roberta`` (RobertaForMaskedLM: ibm-granite's
+granite-embedding-30m-sparse) and ``xlm-roberta`` (XLMRobertaForMaskedLM). Tensor names are read exactly as
+``save_pretrained`` writes them, with or without the ``bert.`` / ``distilbert.`` / ``roberta.`` prefix, with a
+tied decoder (no decoder weight: the word table) or an untied one, with or without a decoder bias. DistilBERT's
+and RoBERTa's names are mapped onto BERT's: the math is the same (post-LayerNorm blocks, a dense -> gelu ->
+LayerNorm -> decoder head). DistilBERT has no token types. RoBERTa numbers positions from ``pad_token_id + 1``
+(transformers' ``create_position_ids_from_input_ids``), so its position table is read from that row on: the
+graph's positions 0, 1, ... are RoBERTa's ``pad + 1``, ``pad + 2``, ...
 
 Every tensor of the checkpoint must be used or be one that an MLM never reads (``position_ids``, the pooler, the
 next-sentence head); every expected tensor must be there with its shape. Anything else is a CheckpointError that
@@ -22,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-FAMILIES = ("bert", "distilbert")
+FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta")
+ROBERTA = ("roberta", "xlm-roberta")  # one architecture; XLM-R only has another tokenizer (Unigram, 250,002)
+PREFIXES = ("bert.", "distilbert.", "roberta.")
 IGNORED = re.compile(r"^(embeddings\.position_ids|pooler\..*|cls\.seq_relationship\..*)$")
 DISTIL_RENAMES = (
     (r"^transformer\.layer\.(\d+)\.attention\.q_lin\.", r"encoder.layer.\1.attention.self.query."),
@@ -38,6 +44,15 @@ DISTIL_RENAMES = (
     (r"^vocab_projector\.weight$", "cls.predictions.decoder.weight"),
     (r"^vocab_projector\.bias$", "cls.predictions.bias"),
 )
+
+ROBERTA_RENAMES = (
+    (r"^lm_head\.dense\.", "cls.predictions.transform.dense."),
+    (r"^lm_head\.layer_norm\.", "cls.predictions.transform.LayerNorm."),
+    (r"^lm_head\.decoder\.weight$", "cls.predictions.decoder.weight"),
+    (r"^lm_head\.decoder\.bias$", "cls.predictions.decoder.bias"),
+    (r"^lm_head\.bias$", "cls.predictions.bias"),
+)
+RENAMES = {"distilbert": DISTIL_RENAMES, "roberta": ROBERTA_RENAMES, "xlm-roberta": ROBERTA_RENAMES}
 
 
 class CheckpointError(ValueError):
@@ -58,6 +73,7 @@ class Checkpoint:
     eps: float
     max_positions: int
     tied: bool
+    pad_id: int | None = None  # config.json's pad_token_id
 
     def get(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -93,17 +109,26 @@ def _facts(config: dict[str, Any]) -> dict[str, Any]:
     if facts["hidden"] % facts["heads"]:
         raise CheckpointError(f"hidden size {facts['hidden']} is not a multiple of {facts['heads']} heads")
     facts["max_positions"] = int(config.get("max_position_embeddings", 512))
+    pad = config.get("pad_token_id")
+    facts["pad_id"] = None if pad is None else int(pad)
+    if family in ROBERTA and facts["pad_id"] is None:
+        raise CheckpointError("config.json has no 'pad_token_id' (a RoBERTa model numbers positions from it)")
     return facts
+
+
+def position_offset(family: str, pad_id: int | None) -> int:
+    """The position-table row of a window's first token: ``pad_token_id + 1`` for RoBERTa, else 0."""
+    return pad_id + 1 if family in ROBERTA and pad_id is not None else 0
 
 
 def canonical_name(name: str, family: str) -> str:
     """``save_pretrained``'s name -> the BERT name without prefix."""
-    for prefix in ("bert.", "distilbert."):
+    for prefix in PREFIXES:
         if name.startswith(prefix):
             name = name[len(prefix) :]
             break
-    if family == "distilbert":
-        for pattern, replacement in DISTIL_RENAMES:
+    if family in RENAMES:
+        for pattern, replacement in RENAMES[family]:
             name, n = re.subn(pattern, replacement, name)
             if n:
                 break
@@ -179,7 +204,8 @@ def load_checkpoint(source: Path) -> Checkpoint:
             if name not in shapes and name not in optional:
                 raise CheckpointError(
                     f"model.safetensors: unknown tensor {raw!r} (not part of a {c['family']} masked-LM); "
-                    "only BertForMaskedLM / DistilBertForMaskedLM checkpoints convert"
+                    "only BertForMaskedLM / DistilBertForMaskedLM / RobertaForMaskedLM / XLMRobertaForMaskedLM "
+                    "checkpoints convert"
                 )
             if name in tensors:
                 raise CheckpointError(f"model.safetensors: {raw!r} duplicates {name!r}")
@@ -193,6 +219,13 @@ def load_checkpoint(source: Path) -> Checkpoint:
         bias = tensors.pop("cls.predictions.decoder.bias")
         tensors.setdefault("cls.predictions.bias", bias)
     tensors.setdefault("cls.predictions.bias", np.zeros(c["vocab"], dtype=np.float32))
+    offset = position_offset(c["family"], c["pad_id"])
+    if offset:
+        if offset >= c["max_positions"]:
+            raise CheckpointError(f"config.json: pad_token_id {c['pad_id']} leaves no position rows")
+        table = tensors["embeddings.position_embeddings.weight"]
+        tensors["embeddings.position_embeddings.weight"] = np.ascontiguousarray(table[offset:])
+        c["max_positions"] -= offset
     word = tensors["embeddings.word_embeddings.weight"]
     decoder = tensors.get("cls.predictions.decoder.weight")
     tied = decoder is None or np.array_equal(decoder, word)
@@ -201,12 +234,17 @@ def load_checkpoint(source: Path) -> Checkpoint:
     return Checkpoint(tensors=tensors, tied=tied, **c)
 
 
-def write_tokenizer_json(source: Path, dest: Path) -> str:
-    """``tokenizer.json`` copied from ``source``, or built from ``vocab.txt`` (BERT WordPiece, lowercasing as
-    ``tokenizer_config.json`` says, default on). Returns how it was made."""
+def write_tokenizer_json(source: Path, dest: Path, family: str = "bert") -> str:
+    """``tokenizer.json`` copied from ``source`` as it is, or for BERT and DistilBERT built from ``vocab.txt``
+    (WordPiece, lowercasing as ``tokenizer_config.json`` says, default on). Returns how it was made."""
     if (source / "tokenizer.json").is_file():
         dest.write_bytes((source / "tokenizer.json").read_bytes())
         return "tokenizer.json"
+    if family in ROBERTA:
+        raise CheckpointError(
+            f"could not find tokenizer.json in {source} (a {family} model needs it: save the fast tokenizer "
+            "with save_pretrained)"
+        )
     vocab = source / "vocab.txt"
     if not vocab.is_file():
         raise CheckpointError(f"could not find tokenizer.json or vocab.txt in {source}")

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 
 from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 from handler.docfreq import DocFreq
-from handler.expander import SPECIAL_TOKENS
+from handler.specials import special_tokens
 
 BATCH = 256
 
@@ -97,7 +97,7 @@ def merged(source: str) -> tuple[DocFreq, int]:
 
 def write_idf(df: DocFreq, out: Path, tokenizer: Tokenizer) -> Path:
     vocab = [tokenizer.id_to_token(i) or "" for i in range(df.vocab_size)]
-    special = [i for t in SPECIAL_TOKENS if (i := tokenizer.token_to_id(t)) is not None]
+    special = special_tokens(tokenizer).zeroed  # the model's own (specials.py)
     path = out / "idf.json"
     path.write_text(json.dumps(df.idf(vocab, special), ensure_ascii=False, separators=(",", ":")) + "\n")
     return path

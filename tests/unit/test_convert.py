@@ -1,5 +1,5 @@
-"""Bring-your-own checkpoints: BERT and DistilBERT masked-LMs written as `save_pretrained` writes them (numpy +
-safetensors, no torch) convert to graphs the Expander loads as is, within tolerance of the independent numpy
+"""Bring-your-own checkpoints: BERT, DistilBERT, RoBERTa and XLM-R masked-LMs written as `save_pretrained` writes
+them (numpy + safetensors, no torch) convert to graphs the Expander loads as is, within tolerance of the independent numpy
 reference; a checkpoint that cannot convert gets an error naming the tensor."""
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def compare(expander: Expander, reference: ReferenceSplade) -> dict[str, float]:
     """Fidelity of the Expander's vectors (first window) against the reference's, special tokens zeroed."""
     got, want = [], []
     for text in TEXTS:
-        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.window_tokens - 2]
-        vec = reference.splade([expander.cls_id, *ids, expander.sep_id])
+        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.content_tokens]
+        vec = reference.splade(expander.specials.frame(ids))
         vec[expander.special_ids] = 0.0
         want.append(vec)
         got.append(expander.expand([text], truncate=True)[0].dense(expander.vocab_size))
@@ -44,6 +44,10 @@ SPECS = {
         "bert", prefix=False, tied=False, decoder_bias=False, legacy_layer_norm=True, tokenizer="vocab"
     ),
     "distilbert-no-prefix-untied-vocab.txt": Spec("distilbert", prefix=False, tied=False, tokenizer="vocab"),
+    "roberta-bpe": Spec("roberta"),
+    "roberta-no-prefix-untied": Spec("roberta", prefix=False, tied=False),
+    "xlm-roberta-unigram": Spec("xlm-roberta"),
+    "xlm-roberta-untied-no-bias": Spec("xlm-roberta", tied=False, decoder_bias=False),
 }
 
 
@@ -77,7 +81,7 @@ def test_the_second_log1p_changes_the_vector(tmp_path: Path) -> None:
     assert np.allclose(twice.values, np.log1p(once.values), atol=1e-6) and twice.values.max() < once.values.max()
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert"])
+@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "xlm-roberta"])
 def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path, family: str) -> None:
     """int8 encoder and projection on a checkpoint with 4 outlier channels (~20x LayerNorm gain): mean cosine
     >= 0.995, min >= 0.98, top-32 overlap >= 0.9 against the float64 reference."""
@@ -117,7 +121,7 @@ def broken(tmp_path: Path, edit: str) -> Path:
     elif edit == "shape":
         tensors["bert.encoder.layer.0.intermediate.dense.bias"] = np.zeros(7, np.float32)
     elif edit == "model_type":
-        config["model_type"] = "roberta"
+        config["model_type"] = "gpt2"
     elif edit == "activation":
         config["hidden_act"] = "relu"
     elif edit == "tokenizer":
@@ -133,7 +137,7 @@ def broken(tmp_path: Path, edit: str) -> Path:
         ("missing", "missing tensor 'encoder.layer.1.output.dense.weight'"),
         ("unknown", "unknown tensor 'bert.encoder.layer.0.attention.self.rotary.weight'"),
         ("shape", "tensor 'encoder.layer.0.intermediate.dense.bias' has shape (7,), expected (256,)"),
-        ("model_type", "model_type 'roberta' is not supported"),
+        ("model_type", "model_type 'gpt2' is not supported"),
         ("activation", "activation 'relu' is not supported"),
         ("tokenizer", "could not find tokenizer.json or vocab.txt"),
     ],
