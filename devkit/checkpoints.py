@@ -195,6 +195,11 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
         t[names["decoder"]] = normal(v, h, std=h**-0.5)
     if spec.decoder_bias:
         t[names["bias"]] = normal(v, std=0.3) - 2.5
+        if not spec.tied and spec.family != "distilbert":
+            # transformers 5's save_pretrained of an untied head: the decoder's own bias (the one the forward
+            # adds) and the head's ``bias``, left at its zero init (it is no longer the decoder's).
+            t[names["bias"].replace(".bias", ".decoder.bias")] = t[names["bias"]]
+            t[names["bias"]] = np.zeros(v, dtype=np.float32)
     dest.mkdir(parents=True, exist_ok=True)
     save_file(t, str(dest / "model.safetensors"), metadata={"format": "pt"})
     (dest / "config.json").write_text(json.dumps(_config(spec, v), indent=2))

@@ -57,7 +57,8 @@ class ReferenceSplade:
         return out
 
     def _decoder(self, h: np.ndarray, weight: str, biases: tuple[str, ...]) -> np.ndarray:
-        """h @ decoder^T + bias: the decoder weight when the checkpoint has one, else the tied word table."""
+        """h @ decoder^T + bias: the decoder weight when the checkpoint has one, else the tied word table; the first
+        bias of ``biases`` there is (the decoder's own first: transformers 5 adds it, not the head's, when untied)."""
         table = self.t.get(weight, self.t["embeddings.word_embeddings.weight"])
         bias = next((self.t[b] for b in biases if b in self.t), 0.0)
         out: np.ndarray = h @ table.T + bias
@@ -91,7 +92,7 @@ class ReferenceSplade:
             + self.t["embeddings.token_type_embeddings.weight"][0]
         )
         h = self._head(self._bert_encoder(self._ln(x, "embeddings.LayerNorm")), "lm_head.dense", "lm_head.layer_norm")
-        return self._decoder(h, "lm_head.decoder.weight", ("lm_head.bias", "lm_head.decoder.bias"))
+        return self._decoder(h, "lm_head.decoder.weight", ("lm_head.decoder.bias", "lm_head.bias"))
 
     def _bert_encoder(self, x: np.ndarray) -> np.ndarray:
         """BERT's post-LayerNorm blocks (RoBERTa's are the same)."""
@@ -127,7 +128,7 @@ class ReferenceSplade:
         x = self._bert_encoder(self._ln(x, "embeddings.LayerNorm"))
         h = self._head(x, "cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm")
         return self._decoder(
-            h, "cls.predictions.decoder.weight", ("cls.predictions.bias", "cls.predictions.decoder.bias")
+            h, "cls.predictions.decoder.weight", ("cls.predictions.decoder.bias", "cls.predictions.bias")
         )
 
     def splade(self, ids: list[int]) -> np.ndarray:

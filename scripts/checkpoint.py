@@ -216,8 +216,9 @@ def load_checkpoint(source: Path) -> Checkpoint:
             tensors[name] = array.astype(np.float32)
     _check_shapes(tensors, shapes, optional, c["family"])
     if "cls.predictions.decoder.bias" in tensors:
-        bias = tensors.pop("cls.predictions.decoder.bias")
-        tensors.setdefault("cls.predictions.bias", bias)
+        # The decoder's own bias is the one the forward pass adds: transformers 5 unties it from the head's
+        # ``bias`` when the decoder is untied (and saves both); before 5 the two are one tensor.
+        tensors["cls.predictions.bias"] = tensors.pop("cls.predictions.decoder.bias")
     tensors.setdefault("cls.predictions.bias", np.zeros(c["vocab"], dtype=np.float32))
     offset = position_offset(c["family"], c["pad_id"])
     if offset:

@@ -1,6 +1,8 @@
 """Fidelity against transformers + torch (the reference venv of `make bench-reference`; `make test-reference`
-runs these, `make test` leaves them out): converted BERT and DistilBERT checkpoints, small and base size, give
-transformers' MLM output pooled the SPLADE way."""
+runs these, `make test` leaves them out): converted BERT, DistilBERT, RoBERTa (byte-level BPE) and XLM-R (Unigram)
+checkpoints, small and base size, give transformers' MLM output pooled the SPLADE way. transformers tokenizes with
+its own AutoTokenizer and numbers RoBERTa's positions itself, so the framing and the position offset are checked
+too."""
 
 from __future__ import annotations
 
@@ -45,18 +47,30 @@ def compare(src: Path, out: Path, activation: str, *args: str) -> dict[str, floa
     return fidelity([v.dense(expander.vocab_size) for v in expander.expand(texts)], want)
 
 
+FAMILIES = ["bert", "distilbert", "roberta", "xlm-roberta"]
+
+
 @pytest.mark.parametrize("activation", ["log1p_relu", "log1p_log1p_relu"])
-@pytest.mark.parametrize("family", ["bert", "distilbert"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_small_fp32_matches_transformers(tmp_path: Path, family: str, activation: str) -> None:
-    """2 layers x 64, untied decoder for DistilBERT: fp32 max abs diff <= 1e-4 against transformers."""
-    src = write_checkpoint(tmp_path / "src", Spec(family, tied=family == "bert"))
+    """2 layers x 64, untied decoder for DistilBERT and XLM-R: fp32 max abs diff <= 1e-4 against transformers."""
+    src = write_checkpoint(tmp_path / "src", Spec(family, tied=family in ("bert", "roberta")))
     assert compare(src, tmp_path / "out", activation, "--precision", "fp32")["max_abs"] <= 1e-4
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_small_int8_matches_transformers(tmp_path: Path, family: str) -> None:
+    """2 layers x 64 with 2 outlier channels, int8 encoder and projection: mean cosine >= 0.999, min >= 0.995
+    against transformers."""
+    src = write_checkpoint(tmp_path / "src", Spec(family, outliers=2, seed=5))
+    result = compare(src, tmp_path / "out", "log1p_relu", "--precision", "int8", "--encoder", "int8")
+    assert result["mean_cos"] >= 0.999 and result["min_cos"] >= 0.995, result
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_base_size_matches_transformers(tmp_path: Path, family: str) -> None:
-    """Base size (BERT 12 x 768, DistilBERT 6 x 768) with 6 outlier channels: fp32 max abs diff <= 1e-3; the int8
-    encoder keeps mean cosine >= 0.995, min >= 0.98 and top-32 overlap >= 0.9."""
+    """Base size (BERT, RoBERTa, XLM-R 12 x 768, DistilBERT 6 x 768) with 6 outlier channels: fp32 max abs diff
+    <= 1e-3; the int8 encoder keeps mean cosine >= 0.995, min >= 0.98 and top-32 overlap >= 0.9."""
     size = BASE_SIZES[family]
     spec = Spec(family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=11)
     src = write_checkpoint(tmp_path / "src", spec)
