@@ -1,6 +1,6 @@
 """Bring-your-own checkpoints: BERT, DistilBERT, RoBERTa and XLM-R masked-LMs written as `save_pretrained` writes
-them (numpy + safetensors, no torch) convert to graphs the Expander loads as is, within tolerance of the independent numpy
-reference; a checkpoint that cannot convert gets an error naming the tensor."""
+them (numpy + safetensors, no torch) convert to graphs the Expander loads as is, within tolerance of the
+independent numpy reference; a checkpoint that cannot convert gets an error naming the tensor."""
 
 from __future__ import annotations
 

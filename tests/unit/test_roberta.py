@@ -27,7 +27,7 @@ SPECIALS = {
 
 
 @pytest.fixture(scope="module", params=["roberta", "xlm-roberta"])
-def converted(request, tmp_path_factory) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+def converted(request, tmp_path_factory) -> tuple[Path, Path]:
     """(checkpoint, fp32 model dir) of a small random RoBERTa / XLM-R."""
     root = tmp_path_factory.mktemp(request.param)
     src = write_checkpoint(root / "src", Spec(request.param, seed=7))
