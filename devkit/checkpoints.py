@@ -49,6 +49,7 @@ class Spec:
     legacy_layer_norm: bool = False  # LayerNorm.gamma / .beta (old BERT checkpoints, splade-tiny)
     tokenizer: str = "json"  # BERT: json (tokenizer.json) or vocab (vocab.txt + tokenizer_config.json only)
     outliers: int = 0  # hidden dimensions whose LayerNorm gain is ~20x
+    vocab: int | None = None  # RoBERTa / XLM-R: the trained tokenizer padded to this size (e.g. 50,265)
     seed: int = 0
 
 
@@ -62,9 +63,26 @@ def _training_texts() -> list[str]:
     return sentences + HAND_WRITTEN + ["café — 東京 ﬁne naïve façade 日本語のテキスト"]
 
 
+def _padded(tok: Tokenizer, size: int | None) -> Tokenizer:
+    """``tok`` with its model's vocabulary padded to ``size`` by pieces no text ever produces (private-use
+    characters, no merges): the real model's vocabulary size, for size and speed, with the trained behaviour."""
+    if size is None:
+        return tok
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    have = len(vocab)
+    pieces = [f"\ue000{i}\ue001" for i in range(size - have)]
+    if isinstance(vocab, dict):  # BPE: token -> id
+        vocab.update({p: have + i for i, p in enumerate(pieces)})
+    else:  # Unigram: [piece, log probability]
+        vocab.extend([p, -99.0] for p in pieces)
+    return Tokenizer.from_str(json.dumps(spec))
+
+
 @cache
-def trained_tokenizer(family: str) -> str:
-    """tokenizer.json text: RoBERTa's byte-level BPE or XLM-R's Unigram, trained on the local corpus."""
+def trained_tokenizer(family: str, size: int | None = None) -> str:
+    """tokenizer.json text: RoBERTa's byte-level BPE or XLM-R's Unigram, trained on the local corpus (``size``:
+    padded to that many ids, e.g. roberta-base's 50,265)."""
     if family == "roberta":
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -75,6 +93,7 @@ def trained_tokenizer(family: str) -> str:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         )  # fmt: skip
         tok.train_from_iterator(_training_texts(), bpe)
+        tok = _padded(tok, size)
         tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
         return tok.to_str()
     tok = Tokenizer(models.Unigram())
@@ -86,6 +105,7 @@ def trained_tokenizer(family: str) -> str:
         show_progress=False,
     )  # fmt: skip
     tok.train_from_iterator(_training_texts(), unigram)
+    tok = _padded(tok, None if size is None else size - 1)
     tok.add_special_tokens(["<mask>"])  # XLM-R's <mask> is its last id
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
@@ -153,7 +173,7 @@ def _names(spec: Spec) -> dict[str, str]:
 def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     """A random ``spec`` checkpoint in ``dest`` (config.json, model.safetensors, tokenizer files)."""
     rng = np.random.default_rng(spec.seed)
-    trained = trained_tokenizer(spec.family) if spec.family in ROBERTA else None
+    trained = trained_tokenizer(spec.family, spec.vocab) if spec.family in ROBERTA else None
     vocab = vocabulary() if trained is None else [""] * Tokenizer.from_str(trained).get_vocab_size()
     v, h, ff = len(vocab), spec.hidden, 4 * spec.hidden
     names = _names(spec)

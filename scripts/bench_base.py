@@ -1,7 +1,9 @@
-"""Base-size bring-your-own models in ``make bench``: random BERT (12 x 768) and DistilBERT (6 x 768) checkpoints
-with outlier channels, converted with an int8 encoder, against transformers + torch fp32 on the same weights.
+"""Base-size bring-your-own models in ``make bench``: random BERT (12 x 768), DistilBERT (6 x 768) and RoBERTa
+(12 x 768, byte-level BPE padded to roberta-base's 50,265 ids) checkpoints with outlier channels, converted with an
+int8 encoder, against transformers + torch fp32 on the same weights.
 
     python scripts/bench_base.py [--reference-python build/venv-reference/bin/python] [--budget-only DIR]
+                                 [--families bert,distilbert,roberta]
 
 Prints markdown rows: fidelity (int8 and fp32 against torch), docs/s at 1 thread (~100-token texts, batch 1,
 alternated), local cold start (spawn -> first vector), peak RSS of a maximal request, the measured work budget
@@ -32,6 +34,8 @@ from scripts.reference_client import Reference
 
 WORK = ROOT / "build" / "base"
 BUDGET_SECONDS = 4.5  # the costliest accepted request at 1 thread: splade-tiny's 256 windows take ~4.4 s
+VOCAB = {"roberta": 50_265}  # the trained tokenizer padded to the real model's size (devkit/checkpoints.py)
+FAMILIES = ("bert", "distilbert", "roberta")
 BASE_ENV = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -40,7 +44,10 @@ def prepare(family: str) -> dict[str, Path]:
     src = WORK / f"{family}-src"
     if not (src / "model.safetensors").is_file():
         size = BASE_SIZES[family]
-        spec = Spec(family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=7)
+        spec = Spec(
+            family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=7,
+            vocab=VOCAB.get(family),
+        )  # fmt: skip
         write_checkpoint(src, spec)
     dirs = {"src": src}
     for precision in ("int8", "fp32"):
@@ -121,14 +128,16 @@ def artifact_size(model_dir: Path) -> tuple[float, float]:
     return unzipped / 1e6, zipped.stat().st_size / 1e6
 
 
-def rows(reference_python: str) -> None:
-    for family in ("bert", "distilbert"):
+def rows(reference_python: str, families: tuple[str, ...] = FAMILIES) -> None:
+    for family in families:
         dirs = prepare(family)
         budget, per_window = write_budget(dirs["int8"])
         ours = Expander(dirs["int8"], threads=1)
         ours32 = Expander(dirs["fp32"], threads=1)
         texts = texts_with_tokens(ours.tokenizer, 100, 16)
         size = f"{BASE_SIZES[family]['layers']}x{BASE_SIZES[family]['hidden']}"
+        if family in VOCAB:
+            size += f" ({VOCAB[family]:,} ids)"
         label = f"random {family} {size}, 6 outlier channels, int8 encoder"
         ref = Reference(reference_python, dirs["src"]) if reference_python else None
         if ref is not None:
@@ -206,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference-python", default="")
     parser.add_argument("--budget-only", type=Path, help="measure and record one model directory's work budget")
+    parser.add_argument("--families", default=",".join(FAMILIES), help="which base-size families to measure")
     args = parser.parse_args(argv)
     if args.budget_only:
         budget, per_window = write_budget(args.budget_only)
@@ -214,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     reference = args.reference_python if args.reference_python and Path(args.reference_python).is_file() else ""
     print("| base-size measure | value | target |\n|---|---|---|")
-    tiny_encoder_rows()
-    rows(reference)
+    families = tuple(f for f in args.families.split(",") if f)
+    if "tiny" in families or families == FAMILIES:
+        tiny_encoder_rows()
+    rows(reference, tuple(f for f in families if f != "tiny"))
     return 0
 
 
