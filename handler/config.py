@@ -38,7 +38,7 @@ class Settings:
     threads: int = _var(
         "ORT_THREADS", 0, "ONNX Runtime threads; 0: every CPU available to the process", lo=0, hi=lib.MAX_THREADS)
     window_tokens: int = _var(
-        "WINDOW_TOKENS", lib.WINDOW_TOKENS, "tokens per model window, [CLS]/[SEP] included",
+        "WINDOW_TOKENS", lib.WINDOW_TOKENS, "tokens per model window, the framing ([CLS]/[SEP] or <s>/</s>) included",
         lo=lib.WINDOW_TOKENS_RANGE[0], hi=lib.WINDOW_TOKENS_RANGE[1])
     max_windows: int = _var("MAX_WINDOWS", lib.MAX_WINDOWS, "windows one text may use (longer texts are refused)", lo=1)
     max_request_windows: int = _var(

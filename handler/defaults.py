@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"  # the bundled model
-WINDOW_TOKENS = 256  # tokens per model window, [CLS]/[SEP] included
+WINDOW_TOKENS = 256  # tokens per model window, its framing ([CLS]/[SEP] or <s>/</s>) included
 WINDOW_TOKENS_RANGE = (16, 512)
 MAX_WINDOWS = 64  # windows one text may use (longer texts are refused)
 TOKENS_PER_RUN = 128  # padded tokens per ONNX run (a longer window runs alone)

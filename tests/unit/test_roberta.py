@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file, save_file
 
 from devkit.checkpoints import Spec, write_checkpoint
 from devkit.corpus import prose_paragraphs
@@ -148,3 +149,38 @@ def test_idf_json_leaves_out_the_tokenizers_special_tokens(converted, tmp_path: 
     weights = json.loads((model / "idf.json").read_text())
     assert not {"<s>", "</s>", "<mask>", "<pad>", "<unk>"} & set(weights)
     assert len(weights) > 100
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("no tokenizer.json", "could not find tokenizer.json in"),
+        ("no pad_token_id", "config.json has no 'pad_token_id'"),
+        ("pad beyond the table", "pad_token_id 600 leaves no position rows"),
+        ("another vocabulary size", "tokenizer.json has 4000 tokens, the model's vocabulary 4001"),
+    ],
+)
+def test_a_roberta_checkpoint_that_cannot_convert_names_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, message: str
+) -> None:
+    """A RoBERTa checkpoint without its fast tokenizer, its pad_token_id (positions count from it) or a tokenizer
+    of the model's size is refused with exit status 2 and one line naming what is missing."""
+    src = write_checkpoint(tmp_path / "src", Spec("roberta"))
+    config = json.loads((src / "config.json").read_text())
+    if edit == "no tokenizer.json":
+        (src / "tokenizer.json").unlink()
+    elif edit == "no pad_token_id":
+        del config["pad_token_id"]
+    elif edit == "pad beyond the table":
+        config["pad_token_id"] = 600
+    else:
+        spec = json.loads((src / "tokenizer.json").read_text())
+        config["vocab_size"] = len(spec["model"]["vocab"]) + 1
+        tensors = load_file(str(src / "model.safetensors"))
+        for name in ("roberta.embeddings.word_embeddings.weight", "lm_head.bias"):
+            tensors[name] = np.concatenate([tensors[name], tensors[name][:1]])
+        save_file(tensors, str(src / "model.safetensors"))
+    (src / "config.json").write_text(json.dumps(config))
+    assert build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("build_model: cannot convert") and message in err
