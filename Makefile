@@ -59,7 +59,7 @@ OUT ?=
 PRECISION ?= int8
 ENCODER ?= auto
 ACTIVATION ?= log1p_relu
-convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
+convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> (BERT, DistilBERT, RoBERTa, XLM-R masked-LM) into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
 	@test -n "$(CHECKPOINT)" -a -n "$(OUT)" || { echo "usage: make convert CHECKPOINT=<checkpoint dir> OUT=<model dir>"; exit 2; }
 	$(PY) scripts/build_model.py --source "$(CHECKPOINT)" --out "$(OUT)" --precision $(PRECISION) \
 		--encoder $(ENCODER) --activation $(ACTIVATION) --manifest
@@ -155,7 +155,7 @@ test-all:  ## the tests only (sam images and builds when Docker answers); make t
 	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build MODEL_DIR=model_assets; fi
 	$(PY) -m pytest
 
-test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size, both families)
+test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size: BERT, DistilBERT, RoBERTa, XLM-R)
 	$(PY) -m pytest -m reference
 
 test-unit: venv model  ## the in-process unit tests only (< 30 s; the slow SAM-translation tests run in make test)
