@@ -79,6 +79,23 @@ def _padded(tok: Tokenizer, size: int | None) -> Tokenizer:
     return Tokenizer.from_str(json.dumps(spec))
 
 
+def _deterministic(tok: Tokenizer) -> Tokenizer:
+    """The Unigram trainer finds the same pieces on every run but not the same scores (its float sums run in
+    hash order), so ids and tokenizations would differ between runs: the pieces are put in sorted order after the
+    special tokens and scored by their own frequency in the normalized corpus, which every run computes alike."""
+    spec = json.loads(tok.to_str())
+    normalizer = tok.normalizer
+    assert normalizer is not None
+    text = "▁" + "▁".join(normalizer.normalize_str(t).replace(" ", "▁") for t in _training_texts())
+    vocab = spec["model"]["vocab"]
+    specials = [entry for entry in vocab[:4]]
+    pieces = sorted(p for p, _ in vocab[4:])
+    total = len(text)
+    spec["model"]["vocab"] = specials + [[p, float(np.log((text.count(p) + 1) / total))] for p in pieces]
+    spec["model"]["unk_id"] = 3
+    return Tokenizer.from_str(json.dumps(spec))
+
+
 @cache
 def trained_tokenizer(family: str, size: int | None = None) -> str:
     """tokenizer.json text: RoBERTa's byte-level BPE or XLM-R's Unigram, trained on the local corpus (``size``:
@@ -105,7 +122,7 @@ def trained_tokenizer(family: str, size: int | None = None) -> str:
         show_progress=False,
     )  # fmt: skip
     tok.train_from_iterator(_training_texts(), unigram)
-    tok = _padded(tok, None if size is None else size - 1)
+    tok = _padded(_deterministic(tok), None if size is None else size - 1)
     tok.add_special_tokens(["<mask>"])  # XLM-R's <mask> is its last id
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]

@@ -13,8 +13,10 @@ BERT-style MLM converts. Graph contract (precision int8 or fp32):
 The ``[batch, seq, vocab]`` logits never leave the graph. ``--precision logits`` builds the
 fastembed-style baseline (fp32, logits out, pooling left to the caller); it is for the benchmark only.
 
-int8: the tied word table is stored once as int8 with one symmetric scale per vocabulary row (the
-embedding Gather reads the same table). The head's hidden states get one symmetric scale per document,
+int8: the tied word table is stored once, as int8 with one symmetric scale per vocabulary row, in the
+projection's vocabulary chunks (``chunk_bounds``): the projection reads each chunk as it is, and the embedding
+gathers each token's row from its chunk (one Gather per chunk, then GatherND), so build-time constant folding has
+no slice of the table to copy. The head's hidden states get one symmetric scale per document,
 the projection is a MatMulInteger into int32 laid out as ``W[V,H] @ h^T[H, B*S]``, the max over positions
 is taken on the int32 accumulator (both scales are positive, so the max commutes with dequantizing), and
 only ``[batch, vocab]`` is dequantized. Padding positions are replaced by a copy of position 0 ([CLS]) before
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import math
 import sys
@@ -163,30 +164,73 @@ class _Inputs:
     batch: str = ""  # the batch size, made by the projection's input
 
 
-def _embeddings(g: Graph, ck: Checkpoint, inputs: _Inputs, quantized: bool) -> tuple[str, dict[str, str]]:
+def chunk_bounds(vocab: int, chunks: int) -> list[tuple[int, int]]:
+    """The projection's vocabulary chunks: ``ceil(vocab / chunks)`` rows each, the last one shorter, so row ``r`` is
+    in chunk ``r // size``."""
+    size = -(-vocab // chunks)
+    return [(start, min(start + size, vocab)) for start in range(0, vocab, size)]
+
+
+def _gather_rows(g: Graph, chunks: list[str], bounds: list[tuple[int, int]], ids: str) -> str:
+    """``table[ids]`` for a table stored only as its projection chunks: each chunk gathers ``ids mod size``
+    (clamped in the shorter last chunk), and GatherND keeps, per position, the chunk row ``ids // size`` names.
+    The table is stored once and no run copies it: the work is K gathers of [B, S, H]."""
+    if len(chunks) == 1:
+        return g.op("Gather", [chunks[0], ids], axis=0)
+    size = bounds[0][1] - bounds[0][0]
+    rows = g.const("chunk_rows", np.array(size, dtype=np.int64))
+    which = g.op("Unsqueeze", [g.op("Div", [ids, rows]), g.scalar_i64("axis_last", [-1])])  # [B, S, 1]
+    local = g.op("Mod", [ids, rows])
+    last = bounds[-1][1] - bounds[-1][0]
+    last_local = g.op("Min", [local, g.const("last_chunk_row", np.array(last - 1, dtype=np.int64))])
+    parts = []
+    for c, chunk in enumerate(chunks):
+        picked = g.op("Gather", [chunk, last_local if c == len(chunks) - 1 else local], axis=0)  # [B, S, H]
+        parts.append(g.op("Unsqueeze", [picked, g.scalar_i64("axis2", [2])]))
+    stacked = g.op("Concat", parts, axis=2)  # [B, S, K, H]
+    return g.op("GatherND", [stacked, which], batch_dims=2)  # [B, S, H]
+
+
+def _word_table(
+    g: Graph, ck: Checkpoint, name: str, table: np.ndarray, ids: str, *, tables: dict[str, Any], vocab_chunks: int
+) -> str:
+    """The word table, gathered at ``ids``. Tied: stored once, as the projection's chunks (``tables["chunks"]``),
+    which the projection reads as they are; untied: one table (the projection has its own)."""
+    if not ck.tied:
+        tables["table"] = g.const(name, table)
+        return g.op("Gather", [tables["table"], ids], axis=0)
+    bounds = chunk_bounds(ck.vocab, vocab_chunks)
+    tables["chunks"] = [g.const(f"{name}.chunk{c}", table[start:end]) for c, (start, end) in enumerate(bounds)]
+    return _gather_rows(g, tables["chunks"], bounds, ids)
+
+
+def _embeddings(
+    g: Graph, ck: Checkpoint, inputs: _Inputs, quantized: bool, vocab_chunks: int
+) -> tuple[str, dict[str, Any]]:
     """Word + position + token type 0 (single-segment input, folded into the position table), LayerNorm. Also
-    returns the word table as the projection may read it (tied decoder): ``table``, ``zero_point``, ``row_scale``."""
+    returns the word table as the projection may read it (tied decoder): ``chunks`` (or ``table`` when untied),
+    ``zero_point``, ``row_scale``."""
     hidden = ck.hidden
     word = ck.get("embeddings.word_embeddings.weight")
     positions = ck.get("embeddings.position_embeddings.weight")
     types = ck.tensors.get("embeddings.token_type_embeddings.weight")
     token_type = types if types is not None else np.zeros((1, hidden), dtype=np.float32)  # DistilBERT: none
     ids = inputs.ids
-    tables: dict[str, str] = {}
+    tables: dict[str, Any] = {}
     if quantized:
         # Stored as uint8 = int8 + 128 (zero point 128): MLAS's fast integer GEMM wants an unsigned A.
         word_q, word_scale = quantize_rows(word)
-        tables["table"] = g.const("word_embeddings.uint8", (word_q.astype(np.int16) + 128).astype(np.uint8))
+        word_u8 = (word_q.astype(np.int16) + 128).astype(np.uint8)
         tables["zero_point"] = g.const("word_embeddings.zero_point", np.array(128, dtype=np.uint8))
         tables["row_scale"] = g.const("word_embeddings.scale", word_scale)
-        gathered = g.op("Cast", [g.op("Gather", [tables["table"], ids], axis=0)], to=TensorProto.FLOAT)
+        raw = _word_table(g, ck, "word_embeddings.uint8", word_u8, ids, tables=tables, vocab_chunks=vocab_chunks)
+        gathered = g.op("Cast", [raw], to=TensorProto.FLOAT)
         gathered = g.op("Sub", [gathered, g.const("f128", np.array(128.0, dtype=np.float32))])
         scale_of = g.op("Gather", [tables["row_scale"], ids], axis=0)
         scales = g.op("Unsqueeze", [scale_of, g.scalar_i64("axis_last", [-1])])
         word_emb = g.op("Mul", [gathered, scales])
     else:
-        tables["table"] = g.const("word_embeddings.weight", word)
-        word_emb = g.op("Gather", [tables["table"], ids], axis=0)
+        word_emb = _word_table(g, ck, "word_embeddings.weight", word, ids, tables=tables, vocab_chunks=vocab_chunks)
     inputs.shape = g.op("Shape", [ids])
     seq_len = g.op("Gather", [inputs.shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
     pos_ids = g.op(
@@ -253,7 +297,7 @@ def _projection_input(g: Graph, h: str, inputs: _Inputs, hidden: int, quantized:
 
 
 def _pooled_projection(
-    g: Graph, ck: Checkpoint, hq_t: str, inputs: _Inputs, *, tables: dict[str, str], quantized: bool, vocab_chunks: int
+    g: Graph, ck: Checkpoint, hq_t: str, inputs: _Inputs, *, tables: dict[str, Any], quantized: bool, vocab_chunks: int
 ) -> str:
     """The vocabulary projection in chunks, each [chunk, B*S] accumulator max-pooled while it is still in cache
     (peak memory bounded by chunk x tokens instead of vocab x tokens): [B, V], before scales and bias."""
@@ -261,7 +305,7 @@ def _pooled_projection(
     # One [-1, B, S] shape for every chunk: computed once per run, not once per chunk.
     seq_1d = g.op("Gather", [inputs.shape, g.const("idx1_1d", np.array([1], dtype=np.int64))], axis=0)
     chunk_shape = g.op("Concat", [g.scalar_i64("m1", [-1]), batch_1d, seq_1d], axis=0)
-    table = tables["table"]
+    table = tables.get("table", "")
     if not ck.tied:  # an untied decoder: the projection reads its own table
         if quantized:
             dec_q, dec_scale = quantize_rows(ck.decoder)
@@ -269,11 +313,13 @@ def _pooled_projection(
             tables["row_scale"] = g.const("decoder.scale", dec_scale)
         else:
             table = g.const("decoder.weight", ck.decoder)
-    bounds = np.linspace(0, ck.vocab, vocab_chunks + 1).astype(np.int64)
     parts = []
-    for c, (start, end) in enumerate(itertools.pairwise(bounds)):
-        starts, ends = g.scalar_i64(f"chunk{c}_start", [int(start)]), g.scalar_i64(f"chunk{c}_end", [int(end)])
-        rows = g.op("Slice", [table, starts, ends, g.scalar_i64("ax0_", [0])])
+    for c, (start, end) in enumerate(chunk_bounds(ck.vocab, vocab_chunks)):
+        if ck.tied:  # the word table's own chunks (stored once, see _word_table)
+            rows = tables["chunks"][c]
+        else:  # build-time constant folding turns these slices into the table's only copy
+            starts, ends = g.scalar_i64(f"chunk{c}_start", [start]), g.scalar_i64(f"chunk{c}_end", [end])
+            rows = g.op("Slice", [table, starts, ends, g.scalar_i64("ax0_", [0])])
         # [chunk, B*S]: int32 accumulators (int8) or float logits minus bias (fp32)
         acc = g.op("MatMulInteger", [rows, hq_t, tables["zero_point"]]) if quantized else g.op("MatMul", [rows, hq_t])
         parts.append(g.op("ReduceMax", [g.op("Reshape", [acc, chunk_shape]), g.scalar_i64("axes_2", [2])], keepdims=0))
@@ -311,7 +357,8 @@ def build(
     quantized = precision == "int8"
     g = Graph()
     inputs = _Inputs("input_ids", "attention_mask")
-    x, tables = _embeddings(g, ck, inputs, quantized)
+    # the logits baseline gathers from one plain table, as fastembed's export does
+    x, tables = _embeddings(g, ck, inputs, quantized, 1 if precision == "logits" else vocab_chunks)
     x = _encoder(g, ck, x, inputs.mask, enc == "int8")
     # MLM head transform: dense -> gelu -> LayerNorm, then the decoder (the word table when tied).
     h = _gelu(g, _dense(g, x, ck, "cls.predictions.transform.dense"))
