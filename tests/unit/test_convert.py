@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 from safetensors.numpy import load_file, save_file
 
 from devkit.checkpoints import Spec, write_checkpoint
@@ -163,3 +165,17 @@ def test_ignored_tensors_are_the_ones_an_mlm_never_reads(tmp_path: Path) -> None
     save_file(tensors, str(src / "model.safetensors"))
     extra = convert(src, tmp_path / "extra", "--precision", "fp32").expand([TEXTS[0]])[0]
     assert np.array_equal(plain.indices, extra.indices) and np.array_equal(plain.values, extra.values)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_int8_vocabulary_tables_are_stored_once(tmp_path: Path, family: str, tied: bool) -> None:
+    """The int8 graph holds each [vocab, hidden] table once: a tied model's word table only as the projection's
+    chunks (the embedding gathers from them), an untied one's word table plus the decoder's chunks."""
+    spec = Spec(family, tied=tied)
+    src = write_checkpoint(tmp_path / "src", spec)
+    expander = convert(src, tmp_path / "out", "--precision", "int8")
+    model = onnx.load(str(tmp_path / "out" / "model.onnx"))
+    tables = [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.UINT8]
+    rows = sum(t.shape[0] for t in tables if t.ndim == 2 and t.shape[1] == spec.hidden)
+    assert rows == expander.vocab_size * (1 if tied else 2)

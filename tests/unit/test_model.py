@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import zipfile
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from safetensors.numpy import load_file
 
 from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
 from devkit.corpus import fidelity_texts
@@ -83,15 +83,15 @@ def test_graph_contract(model_dir: Path) -> None:
         ops = {n.op_type for n in model.graph.node}
         assert "MatMulInteger" in ops
         weights = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
-        (table,) = [w for w in weights.values() if w.shape == (30522, 128)]  # the embedding table, 8-bit
-        assert table.dtype == np.uint8
-        # Build-time constant folding stores the projection's 16 vocabulary chunks: exactly the table's rows.
-        chunks = [w for w in weights.values() if w.ndim == 2 and w.shape[1] == 128 and w.dtype == np.uint8]
-        chunks = sorted((c for c in chunks if c.shape[0] < 30522), key=lambda c: c.shape[0])
-        assert len(chunks) == 16
-        assert sorted(c.tobytes() for c in chunks) == sorted(
-            table[s:e].tobytes() for s, e in itertools.pairwise(np.linspace(0, 30522, 17).astype(int))
-        )
+        # The 8-bit word table is stored once: as the projection's 16 vocabulary chunks, which the embedding
+        # gathers from too; no other copy (build-time constant folding used to add one).
+        tables = {n: w for n, w in weights.items() if w.dtype == np.uint8 and w.ndim == 2 and w.shape[1] == 128}
+        assert sorted(tables) == sorted(f"word_embeddings.uint8.chunk{c}" for c in range(16))
+        table = np.concatenate([tables[f"word_embeddings.uint8.chunk{c}"] for c in range(16)])
+        assert table.shape == (30522, 128)
+        word = next(v for k, v in load_file(str(SOURCE_DIR / "model.safetensors")).items() if "word_embeddings" in k)
+        scale = np.abs(word).max(axis=1, keepdims=True) / 127.0
+        assert np.abs((table.astype(np.float32) - 128.0) * scale - word).max() <= scale.max() / 2 + 1e-6
 
 
 def test_fp32_graph_matches_independent_numpy_forward_pass(expander_fp32, reference) -> None:
@@ -148,7 +148,7 @@ def test_weights_live_beside_the_graph_page_aligned_and_load_the_same(tmp_path: 
     build_model.write_model(model, tmp_path / "two.onnx", weights=True)
     graph = onnx.load(str(tmp_path / "two.onnx"), load_external_data=False)
     external = {t.name: {e.key: e.value for e in t.external_data} for t in graph.graph.initializer if t.external_data}
-    assert "word_embeddings.uint8" in external and all(
+    assert "word_embeddings.uint8.chunk0" in external and all(
         int(info["offset"]) % 4096 == 0 and info["location"] == "two.onnx.data" for info in external.values()
     )
     inline = [t for t in graph.graph.initializer if not t.external_data]
