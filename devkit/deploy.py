@@ -53,10 +53,15 @@ class Stack:
         }
 
 
-def source_template() -> dict[str, Any]:
+def source_template(image: bool = False) -> dict[str, Any]:
+    """template.yaml parsed (``image``: as scripts/template_image.py rewrites it for a container image)."""
     from samtranslator.yaml_helper import yaml_parse
 
     parsed: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
+    if image:
+        from scripts.template_image import image_template
+
+        return image_template(parsed)
     return parsed
 
 
@@ -100,14 +105,16 @@ class _ManagedPolicies:
         }
 
 
-def translate(values: dict[str, str], stack: Stack, code_uri: str) -> dict[str, Any]:
-    """template.yaml through the SAM transform, with ``values`` and the code packaged at ``code_uri``."""
+def translate(values: dict[str, str], stack: Stack, code_uri: str, image: bool = False) -> dict[str, Any]:
+    """template.yaml through the SAM transform, with ``values`` and the code packaged at ``code_uri`` (``image``:
+    the container-image template, whose code is the ``ImageUri`` parameter)."""
     import boto3
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    template = source_template()
-    template["Globals"]["Function"]["CodeUri"] = code_uri  # what `sam package` writes
+    template = source_template(image)
+    if not image:
+        template["Globals"]["Function"]["CodeUri"] = code_uri  # what `sam package` writes
     given = {**values, "AWS::Region": stack.region, "AWS::Partition": "aws"}
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=stack.region))
     out: dict[str, Any] = translator.translate(template, given, get_managed_policy_map=_ManagedPolicies().load)
@@ -117,10 +124,19 @@ def translate(values: dict[str, str], stack: Stack, code_uri: str) -> dict[str, 
 class Deployed:
     """template.yaml as CloudFormation would create it for ``overrides`` (parameter name -> string value)."""
 
-    def __init__(self, overrides: dict[str, str] | None = None, stack: Stack | None = None, code_uri: str = "") -> None:
+    def __init__(
+        self, overrides: dict[str, str] | None = None, stack: Stack | None = None, code_uri: str = "",
+        image: bool = False,
+    ) -> None:  # fmt: skip
         self.stack = stack or Stack()
-        self.values = parameter_values(overrides)
-        self.template = translate(self.values, self.stack, code_uri or "s3://sam-artifacts/0123456789abcdef")
+        if image:  # an ImageUri as `docker push` to ECR gives it, unless the test names one
+            overrides = {
+                "ImageUri": f"{self.stack.account}.dkr.ecr.{self.stack.region}.amazonaws.com/splade:1",
+                **(overrides or {}),
+            }
+        self.values = parameter_values(overrides, source_template(image))
+        uri = code_uri or "s3://sam-artifacts/0123456789abcdef"
+        self.template = translate(self.values, self.stack, uri, image)
         raw = self.template["Resources"]
         self._names = {**self.values, **self.stack.pseudo()}
         self._raw = raw

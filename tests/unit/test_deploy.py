@@ -382,3 +382,68 @@ def test_the_functions_hold_exactly_what_lambda_needs_on_their_own_resources() -
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
     }  # Step Functions log delivery is account-level (Step Functions guide, "Logging using CloudWatch Logs")
+
+
+# --- container images (scripts/template_image.py) ----------------------------------------------------------------
+IMAGE_SETS = {name: values for name, values in SETS.items() if name != "snapstart"}
+
+
+@cache
+def _image(overrides: frozenset[tuple[str, str]], stack: str) -> Deployed:
+    return Deployed(dict(overrides), STACKS[stack], image=True)
+
+
+def image(name: str, stack: str = "short", **extra: str) -> Deployed:
+    return _image(frozenset({**IMAGE_SETS[name], **extra}.items()), stack)
+
+
+@pytest.mark.parametrize(("name", "stack"), [(s, k) for s in IMAGE_SETS for k in STACKS])
+def test_the_image_template_deploys_the_same_stack_from_an_image(name: str, stack: str) -> None:
+    """AWS::Lambda::Function (CloudFormation user guide): with PackageType Image, Code is an ImageUri and Runtime
+    and Handler must not be set (Runtime is "required if the deployment package is a .zip file archive"). Each
+    parameter set but SnapStart gives the zip stack's resources, with both functions running the image's
+    handler.app.lambda_handler and the architecture the image is built for."""
+    zipped, imaged = deployed(name, stack), image(name, stack)
+    assert imaged.rule_failures() == []
+
+    def types(d: Deployed) -> dict[str, str]:  # a version's logical id ends in a hash of the code
+        return {re.sub(r"Version[0-9a-f]{10}$", "Version", n): r["Type"] for n, r in d.resources.items()}
+
+    assert types(imaged) == types(zipped)
+    for function in ("ApiFunction", "IngestFunction"):
+        props = imaged.resources[function]["Properties"]
+        assert props["PackageType"] == "Image" and props["Code"] == {"ImageUri": imaged.values["ImageUri"]}
+        assert not {"Runtime", "Handler", "Layers", "SnapStart"} & set(props)
+        assert props["ImageConfig"] == {"Command": ["handler.app.lambda_handler"]}
+        assert props["Architectures"] == zipped.resources[function]["Properties"]["Architectures"]
+        want = {
+            k: v
+            for k, v in zipped.resources[function]["Properties"].items()
+            if k not in {"Code", "Runtime", "Handler", "SnapStart"}
+        }
+        assert {k: v for k, v in props.items() if k in want} == want
+
+
+def test_the_image_template_refuses_snapstart() -> None:
+    """AWS Lambda developer guide, "Improving startup performance with Lambda SnapStart": SnapStart does not
+    support container images. The image template's rule refuses EnableSnapStart=true before anything is created."""
+    failures = Deployed({"EnableSnapStart": "true"}, image=True).rule_failures()
+    assert failures == [
+        "Lambda SnapStart does not support container images: deploy the zip (template.yaml) for SnapStart, "
+        "or set EnableSnapStart=false."
+    ]
+
+
+def test_a_new_image_publishes_a_new_version_and_the_same_image_does_not() -> None:
+    """A pushed image with a new tag or digest gives the API function a new version behind `live`; the same
+    ImageUri and values give the same version id, so an unchanged redeploy publishes nothing."""
+    repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/splade"
+    a = Deployed({"ImageUri": f"{repo}:1"}, image=True).version()
+    assert Deployed({"ImageUri": f"{repo}@sha256:{'b' * 64}"}, image=True).version()[0] != a[0]
+    assert Deployed({"ImageUri": f"{repo}:1"}, image=True).version() == a
+
+
+def test_cfn_lint_passes_the_image_template(tmp_path: Path) -> None:
+    """cfn-lint finds nothing in the translated image template, for every parameter set it accepts."""
+    paths = [image(name).write(tmp_path / f"image-{name}.json") for name in IMAGE_SETS]
+    assert lint(paths) == {str(p): [] for p in paths}
