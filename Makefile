@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-cost bench-reference lint format clean build build-host invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -123,6 +123,18 @@ build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (Bui
 build: $(MODEL) $(VENV)/.installed  ## the deployable zip for ARCH=arm64|x86_64 and its sizes [MODEL_DIR=<converted model>]; refuses > 250 MB unzipped
 	$(PY) scripts/build_artifact.py --dest build/artifact-$(ARCH) --arch $(ARCH) --python-version $(LAMBDA_PYTHON) \
 		--zip build/splade-$(ARCH).zip --model-dir "$(MODEL_DIR)" $(COMPILE_FLAG)
+
+# A container image for models past the zip (10 GB instead of 250 MB unzipped): the same /var/task as the zip, on
+# the project's offline Debian base image by default, or BASE_IMAGE=public.ecr.aws/lambda/python:3.13 (a registry).
+# Deploy it with template-image.yaml (docs/deploy.md: push to ECR, sam deploy --template build/template-image.yaml).
+IMAGE ?= splade-expander:$(ARCH)
+image: $(VENV)/.installed $(if $(SHIPS_BUNDLED_MODEL),$(MODEL))  ## a Lambda container image of MODEL_DIR for ARCH, tagged IMAGE=splade-expander:<arch> [BASE_IMAGE=public.ecr.aws/lambda/python:3.13]
+	@STRICT=1 scripts/docker_host.sh up
+	$(if $(BASE_IMAGE),,scripts/lambda_image.sh $(ARCH))
+	COMPILE_WITH=$(PYC_PYTHON) scripts/function_image.sh $(ARCH) "$(MODEL_DIR)" $(IMAGE) $(BASE_IMAGE)
+	$(PY) scripts/template_image.py > build/template-image.yaml
+	@echo "template build/template-image.yaml: sam local invoke ApiFunction --template build/template-image.yaml \
+		--parameter-overrides 'ImageUri=$(IMAGE) Architecture=$(ARCH)' --skip-pull-image --event <event>"
 
 # The same recipe for this machine, plus what the Lambda runtime provides (awslambdaric, boto3 in /var/runtime).
 build-host: $(HOST_ARTIFACT)/.built $(HOST_RUNTIME)/.installed $(RIE)  ## the artifact for this machine, awslambdaric and the runtime interface emulator

@@ -14,11 +14,12 @@ from scripts import build_artifact
 
 
 def test_over_250_mb_unzipped_is_refused_naming_the_limit() -> None:
-    """One byte over 262,144,000 unzipped: SystemExit that names Lambda's 250 MB limit and what to do."""
+    """One byte over 262,144,000 unzipped: SystemExit that names Lambda's 250 MB limit and what to do (make image,
+    the container-image path, or int8)."""
     build_artifact.check_lambda_limits(build_artifact.LAMBDA_UNZIPPED_LIMIT, None)
     with pytest.raises(SystemExit, match="over Lambda's 250 MB limit") as refused:
         build_artifact.check_lambda_limits(build_artifact.LAMBDA_UNZIPPED_LIMIT + 1, None)
-    assert "int8" in str(refused.value)
+    assert "int8" in str(refused.value) and "make image MODEL_DIR=" in str(refused.value)
 
 
 def test_a_zip_over_50_mb_must_go_through_s3() -> None:
