@@ -49,7 +49,9 @@ class Spec:
     legacy_layer_norm: bool = False  # LayerNorm.gamma / .beta (old BERT checkpoints, splade-tiny)
     tokenizer: str = "json"  # BERT: json (tokenizer.json) or vocab (vocab.txt + tokenizer_config.json only)
     outliers: int = 0  # hidden dimensions whose LayerNorm gain is ~20x
-    vocab: int | None = None  # RoBERTa / XLM-R: the trained tokenizer padded to this size (e.g. 50,265)
+    vocab: int | None = (
+        None  # the tokenizer padded to this many ids (50,265 roberta-base, 105,879 mBERT, 250,002 XLM-R)
+    )
     seed: int = 0
 
 
@@ -65,14 +67,15 @@ def _training_texts() -> list[str]:
 
 def _padded(tok: Tokenizer, size: int | None) -> Tokenizer:
     """``tok`` with its model's vocabulary padded to ``size`` by pieces no text ever produces (private-use
-    characters, no merges): the real model's vocabulary size, for size and speed, with the trained behaviour."""
+    characters; no merges reach them in BPE, WordPiece and Unigram never meet them in text): the real model's
+    vocabulary size, for size and speed, with the trained behaviour."""
     if size is None:
         return tok
     spec = json.loads(tok.to_str())
     vocab = spec["model"]["vocab"]
     have = len(vocab)
     pieces = [f"\ue000{i}\ue001" for i in range(size - have)]
-    if isinstance(vocab, dict):  # BPE: token -> id
+    if isinstance(vocab, dict):  # BPE, WordPiece: token -> id
         vocab.update({p: have + i for i, p in enumerate(pieces)})
     else:  # Unigram: [piece, log probability]
         vocab.extend([p, -99.0] for p in pieces)
@@ -190,7 +193,7 @@ def _names(spec: Spec) -> dict[str, str]:
 def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     """A random ``spec`` checkpoint in ``dest`` (config.json, model.safetensors, tokenizer files)."""
     rng = np.random.default_rng(spec.seed)
-    trained = trained_tokenizer(spec.family, spec.vocab) if spec.family in ROBERTA else None
+    trained = _tokenizer_text(spec)
     vocab = vocabulary() if trained is None else [""] * Tokenizer.from_str(trained).get_vocab_size()
     v, h, ff = len(vocab), spec.hidden, 4 * spec.hidden
     names = _names(spec)
@@ -240,15 +243,29 @@ def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     save_file(t, str(dest / "model.safetensors"), metadata={"format": "pt"})
     (dest / "config.json").write_text(json.dumps(_config(spec, v), indent=2))
+    _write_tokenizer(dest, spec, trained, vocab)
+    return dest
+
+
+def _tokenizer_text(spec: Spec) -> str | None:
+    """tokenizer.json for RoBERTa / XLM-R (trained here) or a padded BERT vocabulary; None: the bundled one."""
+    if spec.family in ROBERTA:
+        return trained_tokenizer(spec.family, spec.vocab)
+    if spec.vocab:  # the bundled WordPiece vocabulary padded, e.g. to multilingual-v1's (mBERT's) 105,879
+        return _padded(Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json")), spec.vocab).to_str()
+    return None
+
+
+def _write_tokenizer(dest: Path, spec: Spec, trained: str | None, vocab: list[str]) -> None:
     if trained is not None:
         (dest / "tokenizer.json").write_text(trained)
-        (dest / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(), indent=2))
+        if spec.family in ROBERTA:
+            (dest / "tokenizer_config.json").write_text(json.dumps(_tokenizer_config(), indent=2))
     elif spec.tokenizer == "json":
         (dest / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
     else:
         (dest / "vocab.txt").write_text("\n".join(vocab) + "\n")
         (dest / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
-    return dest
 
 
 def _positions(spec: Spec) -> int:

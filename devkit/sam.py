@@ -116,9 +116,16 @@ def env_file(path: Path, **variables: str) -> Path:
     return path
 
 
-def _local_args(arch: str, env_vars: Path | None) -> list[str]:
+IMAGE_TEMPLATE = ROOT / "build" / "template-image.yaml"  # make image writes it (scripts/template_image.py)
+
+
+def _local_args(arch: str, env_vars: Path | None, image: str | None = None) -> list[str]:
+    """The zip built by `sam build` on the invoke image, or (``image``) the image template running that image."""
     overrides = f"Architecture={arch}" + (f" ApiTimeout={EMULATED_TIMEOUT_S}" if arch == "arm64" else "")
-    args = ["--template", str(ROOT / "build" / f"sam-{arch}" / "template.yaml"), "--invoke-image", image_for(arch)]
+    if image is None:
+        args = ["--template", str(ROOT / "build" / f"sam-{arch}" / "template.yaml"), "--invoke-image", image_for(arch)]
+    else:
+        args, overrides = ["--template", str(IMAGE_TEMPLATE)], f"{overrides} ImageUri={image}"
     args += ["--skip-pull-image", "--parameter-overrides", overrides]
     return args + (["--env-vars", str(env_vars)] if env_vars else [])
 
@@ -131,9 +138,12 @@ def _sam_env() -> dict[str, str]:
     return {**os.environ, **creds, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def sam_invoke(function: str, event: Path, arch: str, env_vars: Path | None = None) -> tuple[Any, str]:
-    """The real `sam local invoke`: (the function's response, SAM's and the function's log on stderr)."""
-    cmd = [str(SAM), "local", "invoke", function, "--event", str(event), *_local_args(arch, env_vars)]
+def sam_invoke(
+    function: str, event: Path, arch: str, env_vars: Path | None = None, image: str | None = None
+) -> tuple[Any, str]:
+    """The real `sam local invoke` (of the zip, or of the container ``image`` through the image template): (the
+    function's response, SAM's and the function's log on stderr)."""
+    cmd = [str(SAM), "local", "invoke", function, "--event", str(event), *_local_args(arch, env_vars, image)]
     result = subprocess.run(cmd, capture_output=True, text=True, env=_sam_env(), timeout=600, check=False, cwd=ROOT)
     if result.returncode != 0 or not result.stdout.strip():
         raise AssertionError(f"sam local invoke failed ({result.returncode}):\n{result.stderr[-3000:]}")

@@ -37,5 +37,8 @@ CMD ["handler.app.lambda_handler"]
 DOCKERFILE
 DOCKER_BUILDKIT=0 docker build -q --platform "$PLATFORM" -t "$TAG" "$WORK" > /dev/null 2> "$WORK/build.log" \
   || { cat "$WORK/build.log" >&2; exit 1; }
+# SAM layers its emulator onto an image function as <repository>:rapid-<arch> and reuses it: drop it, so the next
+# sam local invoke layers it onto this image.
+docker image rm -f "${TAG%:*}:rapid-$ARCH" > /dev/null 2>&1 || true
 size=$(docker image inspect -f '{{.Size}}' "$TAG")
 echo "image $TAG ($ARCH, on $BASE): $(( size / 1000000 )) MB; /var/task $(du -sm "$WORK/task" | cut -f1) MiB"

@@ -48,7 +48,7 @@ def source() -> dict[str, Any]:
 
 def image_template(template: dict[str, Any]) -> dict[str, Any]:
     """``template`` (parsed template.yaml) with every function packaged as the ``ImageUri`` image."""
-    out = json.loads(json.dumps(template))
+    out: dict[str, Any] = json.loads(json.dumps(template))
     out["Description"] = out["Description"].replace("model baked into the zip", "model baked into a container image")
     for key in ("CodeUri", "Handler", "Runtime"):
         out["Globals"]["Function"].pop(key, None)

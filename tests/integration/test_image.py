@@ -1,0 +1,75 @@
+"""Models past the zip, as container images under the real `sam local invoke`: a BERT with multilingual-v1's
+105,879-word vocabulary and an XLM-R with 250,002 ids (reduced width, so CI stays fast), converted, built into an
+image by scripts/function_image.sh on the project's offline base, and run through the image template
+(scripts/template_image.py) on x86_64 and on arm64 under qemu. The full base-size image is `make bench`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devkit import ROOT
+from devkit.checkpoints import Spec, write_checkpoint
+from devkit.events import load_event, request_options, request_texts, same_vector
+from devkit.sam import ARCHES, IMAGE_TEMPLATE, require_docker, sam_invoke
+from handler.expander import Expander
+from scripts import build_model
+from scripts.template_image import image_template, source
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+MODELS = {"bert-105879": Spec("bert", vocab=105_879, seed=4), "xlm-roberta-250002": Spec("xlm-roberta", vocab=250_002)}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each large-vocabulary model converted to int8 (2 layers x 64), and the image template written."""
+    require_docker()
+    IMAGE_TEMPLATE.write_text(json.dumps(image_template(source()), indent=1))
+    out = {}
+    for name, spec in MODELS.items():
+        root = tmp_path_factory.mktemp(name)
+        src = write_checkpoint(root / "src", spec)
+        args = ["--source", str(src), "--out", str(root / "model"), "--manifest", "--model-name", f"random-{name}"]
+        assert build_model.main([*args, "--precision", "int8"]) == 0
+        out[name] = root / "model"
+    return out
+
+
+@pytest.fixture(scope="module", params=[(m, a) for m in MODELS for a in ARCHES], ids=lambda p: f"{p[0]}-{p[1]}")
+def image(request: pytest.FixtureRequest, converted: dict[str, Path]) -> Iterator[tuple[str, str, Path]]:
+    """(tag, arch, model dir): the model's image for that architecture, removed afterwards."""
+    name, arch = request.param
+    tag = f"splade-image-test-{name}:{arch}"
+    script = ROOT / "scripts" / "function_image.sh"
+    run = subprocess.run(
+        [str(script), arch, str(converted[name]), tag], capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "COMPILE_WITH": ""},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"image {tag} ({arch}" in run.stdout
+    yield tag, arch, converted[name]
+    rapid = tag.replace(f":{arch}", f":rapid-{arch}")
+    subprocess.run(["docker", "image", "rm", "-f", tag, rapid], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("event_name", ["http-api-v2-expand", "direct-expand"])
+def test_the_image_returns_the_models_own_vectors(image: tuple[str, str, Path], event_name: str) -> None:
+    """sam local invoke ApiFunction on the image gives, for the sample event's texts and options, the vectors the
+    Expander gives on the same model directory, and names that model (its vocabulary size) in the response."""
+    tag, arch, model_dir = image
+    response, log = sam_invoke("ApiFunction", ROOT / "events" / f"{event_name}.json", arch, image=tag)
+    event = load_event(event_name)
+    expander = Expander(model_dir, threads=1)
+    want = expander.expand(request_texts(event), **request_options(event))
+    body = json.loads(response["body"]) if "statusCode" in response else response
+    assert "statusCode" not in response or response["statusCode"] == 200, response
+    assert (body["model"]["name"], body["model"]["vocab_size"]) == (expander.manifest["name"], expander.vocab_size)
+    assert len(body["data"]) == len(want)
+    for item, vec in zip(body["data"], want, strict=True):
+        assert same_vector(item, vec.indices.tolist(), vec.values.tolist()), item
+    assert f"Invoking Container created from {tag}" in log
