@@ -47,7 +47,7 @@ TRIM_DIRS = (
     "numpy/ma",
     "numpy/fft",
     "numpy/tests",
-    "numpy/testing/tests",
+    "numpy/testing",
     "tokenizers/tools",
     "aws_lambda_powertools/utilities/parser",
     "aws_lambda_powertools/utilities/data_masking",
@@ -66,7 +66,18 @@ TRIM_DIRS = (
 # service models the function calls are kept (botocore's data for every AWS service is ~30 MB unzipped).
 BOTOCORE_SERVICES = ("s3", "sqs", "sts")
 SERVICE_DATA_DIRS = ("botocore/data", "boto3/data")
-TRIM_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)  # the C-API library; the Python binding links ORT statically
+TRIM_GLOBS = (
+    "onnxruntime/capi/libonnxruntime.so*",  # the C-API library; the Python binding links ORT statically
+    # numpy's test extension modules (only numpy's conftest.py and testing/print_coercion_tables.py import them;
+    # _simd is the SIMD test bridge): 1.6 MB unzipped on arm64.
+    "numpy/_core/_multiarray_tests.*",
+    "numpy/_core/_operand_flag_tests.*",
+    "numpy/_core/_rational_tests.*",
+    "numpy/_core/_struct_ufunc_tests.*",
+    "numpy/_core/_umath_tests.*",
+    "numpy/_core/_simd.*",
+    "numpy/conftest.py",
+)
 TRIM_DIR_NAMES = ("__pycache__", "tests")
 TRIM_FILE_NAMES = ("RECORD",)  # the installer's file lists (*.dist-info/RECORD); METADATA and versions stay
 # With .pyc compiled for the runtime, these pure-Python packages (the AWS SDK, imported on the ingest path only)
