@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-image bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -260,6 +260,11 @@ $(REF_VENV)/.installed:
 BASELINE ?= b24c5fe
 bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
+	$(MAKE) --no-print-directory bench-image
+
+bench-image: venv model build-host  ## a base-size model as a zip and as a container image: emulator-measured init and sizes (Docker, started as root)
+	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && \
+		$(PY) scripts/bench_image.py --compile-with "$(PYC_PYTHON)"'
 
 bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)
 	$(PY) scripts/bench.py --only-ingest --baseline $(BASELINE)
