@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-all bench bench-image bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -169,6 +169,9 @@ test-all:  ## the tests only (sam images and builds when Docker answers); make t
 
 test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size: BERT, DistilBERT, RoBERTa, XLM-R)
 	$(PY) -m pytest -m reference
+
+test-image-base: venv model build-host sam-venv  ## a full base-size XLM-R (250,002 ids) as a container image under sam local invoke (slow; not in make test)
+	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && $(PY) -m pytest -m base_size'
 
 test-unit: venv model  ## the in-process unit tests only (< 30 s; the slow SAM-translation tests run in make test)
 	$(PY) -m pytest -m "not integration and not slow"
