@@ -190,7 +190,7 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
-lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on)
+lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on, and the image template)
 	$(PY) -m ruff format --check handler devkit scripts tests
 	$(PY) -m ruff check handler devkit scripts tests
 	$(PY) -m mypy  # handler, devkit, scripts, tests (pyproject.toml)
@@ -202,6 +202,11 @@ lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate -
 	$(SAM_VENV)/bin/cfn-lint build/template-snapstart.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		-f build/template-snapstart.yaml
+	$(PY) scripts/template_image.py > build/template-image.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template build/template-image.yaml
+	$(SAM_VENV)/bin/cfn-lint build/template-image.yaml
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f build/template-image.yaml
 
 format: venv  ## ruff format and ruff check --fix
 	$(PY) -m ruff format handler devkit scripts tests
