@@ -35,6 +35,10 @@ class ReferenceSplade:
             self.logits = self._distil_logits  # type: ignore[method-assign]
         if self.config.get("model_type") in ("roberta", "xlm-roberta"):
             self.logits = self._roberta_logits  # type: ignore[method-assign]
+        if self.config.get("model_type") == "new":  # GTE v1.5: devkit/gte.py
+            from .gte import GteReference
+
+            self.logits = GteReference(self.config, raw).logits  # type: ignore[method-assign]
 
     def _ln(self, x: np.ndarray, prefix: str) -> np.ndarray:
         gamma = self.t.get(f"{prefix}.gamma", self.t.get(f"{prefix}.weight"))

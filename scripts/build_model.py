@@ -161,6 +161,7 @@ class _Inputs:
     ids: str
     mask: str
     shape: str = ""  # Shape(input_ids), made by the embeddings
+    seq_len: str = ""  # its second dimension
     batch: str = ""  # the batch size, made by the projection's input
 
 
@@ -212,7 +213,7 @@ def _embeddings(
     ``zero_point``, ``row_scale``."""
     hidden = ck.hidden
     word = ck.get("embeddings.word_embeddings.weight")
-    positions = ck.get("embeddings.position_embeddings.weight")
+    positions = ck.tensors.get("embeddings.position_embeddings.weight")
     types = ck.tensors.get("embeddings.token_type_embeddings.weight")
     token_type = types if types is not None else np.zeros((1, hidden), dtype=np.float32)  # DistilBERT: none
     ids = inputs.ids
@@ -232,11 +233,17 @@ def _embeddings(
     else:
         word_emb = _word_table(g, ck, "word_embeddings.weight", word, ids, tables=tables, vocab_chunks=vocab_chunks)
     inputs.shape = g.op("Shape", [ids])
-    seq_len = g.op("Gather", [inputs.shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
+    inputs.seq_len = g.op("Gather", [inputs.shape, g.const("idx1", np.array(1, dtype=np.int64))], axis=0)
+    if positions is None:  # RoPE (GTE): no position table, token type 0 only when the model has token types
+        x = word_emb if types is None else g.op("Add", [word_emb, g.const("token_type0", token_type[0])])
+        return _layer_norm(g, x, ck, "embeddings.LayerNorm", ck.eps), tables
     pos_ids = g.op(
         "Range",
-        [g.const("zero_i64", np.array(0, dtype=np.int64)), seq_len, g.const("one_i64", np.array(1, dtype=np.int64))],
-    )
+        [
+            g.const("zero_i64", np.array(0, dtype=np.int64)), inputs.seq_len,
+            g.const("one_i64", np.array(1, dtype=np.int64)),
+        ],
+    )  # fmt: skip
     pos_table = g.const("position_embeddings.type0", positions + token_type[0][None, :])
     pos_emb = g.op("Gather", [pos_table, pos_ids], axis=0)
     x = g.op("Add", [word_emb, pos_emb])
@@ -359,7 +366,12 @@ def build(
     inputs = _Inputs("input_ids", "attention_mask")
     # the logits baseline gathers from one plain table, as fastembed's export does
     x, tables = _embeddings(g, ck, inputs, quantized, 1 if precision == "logits" else vocab_chunks)
-    x = _encoder(g, ck, x, inputs.mask, enc == "int8")
+    if ck.family == "new":  # GTE: RoPE, gated feed-forward (scripts/gte_graph.py)
+        from scripts import gte_graph
+
+        x = gte_graph.encoder(g, ck, x, inputs.mask, seq_len=inputs.seq_len, int8_encoder=enc == "int8")
+    else:
+        x = _encoder(g, ck, x, inputs.mask, enc == "int8")
     # MLM head transform: dense -> gelu -> LayerNorm, then the decoder (the word table when tied).
     h = _gelu(g, _dense(g, x, ck, "cls.predictions.transform.dense"))
     h = _layer_norm(g, h, ck, "cls.predictions.transform.LayerNorm", ck.eps)
@@ -419,6 +431,7 @@ def _facts(ck: Checkpoint, activation: str, encoder: str) -> dict[str, Any]:
         "activation": activation,
         "encoder_precision": encoder,
         "max_request_windows": estimated_request_windows(ck.layers, ck.hidden, ck.vocab),
+        **({"architecture": ck.extra} if ck.extra else {}),  # GTE: RoPE, norms, qkv layout (scripts/gte.py)
     }
 
 

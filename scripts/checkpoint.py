@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta")
+from scripts import gte
+
+FAMILIES = ("bert", "distilbert", "roberta", "xlm-roberta", "new")  # new: GTE v1.5 (scripts/gte.py)
 ROBERTA = ("roberta", "xlm-roberta")  # one architecture; XLM-R only has another tokenizer (Unigram, 250,002)
-PREFIXES = ("bert.", "distilbert.", "roberta.")
+PREFIXES = ("bert.", "distilbert.", "roberta.", "new.")
 IGNORED = re.compile(r"^(embeddings\.position_ids|pooler\..*|cls\.seq_relationship\..*)$")
 DISTIL_RENAMES = (
     (r"^transformer\.layer\.(\d+)\.attention\.q_lin\.", r"encoder.layer.\1.attention.self.query."),
@@ -52,7 +54,7 @@ ROBERTA_RENAMES = (
     (r"^lm_head\.decoder\.bias$", "cls.predictions.decoder.bias"),
     (r"^lm_head\.bias$", "cls.predictions.bias"),
 )
-RENAMES = {"distilbert": DISTIL_RENAMES, "roberta": ROBERTA_RENAMES, "xlm-roberta": ROBERTA_RENAMES}
+RENAMES = {"distilbert": DISTIL_RENAMES, "roberta": ROBERTA_RENAMES, "xlm-roberta": ROBERTA_RENAMES, "new": gte.RENAMES}
 
 
 class CheckpointError(ValueError):
@@ -74,6 +76,7 @@ class Checkpoint:
     max_positions: int
     tied: bool
     pad_id: int | None = None  # config.json's pad_token_id
+    extra: dict[str, Any] = field(default_factory=dict)  # the family's own settings (GTE: RoPE, norms, qkv)
 
     def get(self, name: str) -> np.ndarray:
         return self.tensors[name]
@@ -88,6 +91,11 @@ def _facts(config: dict[str, Any]) -> dict[str, Any]:
     family = config.get("model_type")
     if family not in FAMILIES:
         raise CheckpointError(f"config.json: model_type {family!r} is not supported (supported: {', '.join(FAMILIES)})")
+    if family == "new":
+        try:
+            return gte.facts(config)
+        except gte.ConfigError as exc:
+            raise CheckpointError(f"config.json: {exc}") from None
     if family == "distilbert":
         keys = {"hidden": "dim", "heads": "n_heads", "layers": "n_layers", "intermediate": "hidden_dim"}
         act = config.get("activation", "gelu")
@@ -137,6 +145,8 @@ def canonical_name(name: str, family: str) -> str:
 
 def expected_shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Every tensor the graph needs (optional ones excluded), with its shape."""
+    if c["family"] == "new":
+        return gte.shapes(c)
     h, v, i = c["hidden"], c["vocab"], c["intermediate"]
     shapes: dict[str, tuple[int, ...]] = {
         "embeddings.word_embeddings.weight": (v, h),
@@ -215,6 +225,8 @@ def load_checkpoint(source: Path) -> Checkpoint:
                 raise CheckpointError(f"model.safetensors: tensor {raw!r} cannot be read as numpy ({exc})") from None
             tensors[name] = array.astype(np.float32)
     _check_shapes(tensors, shapes, optional, c["family"])
+    if c["family"] == "new":
+        gte.finish(tensors, c)
     if "cls.predictions.decoder.bias" in tensors:
         # The decoder's own bias is the one the forward pass adds: transformers 5 unties it from the head's
         # ``bias`` when the decoder is untied (and saves both); before 5 the two are one tensor.
