@@ -167,8 +167,9 @@ test-all:  ## the tests only (sam images and builds when Docker answers); make t
 	if docker info > /dev/null 2>&1; then $(MAKE) --no-print-directory sam-images sam-build MODEL_DIR=model_assets; fi
 	$(PY) -m pytest
 
-test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size: BERT, DistilBERT, RoBERTa, XLM-R)
+test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size: BERT, DistilBERT, RoBERTa, XLM-R) and GTE's reference checks
 	$(PY) -m pytest -m reference
+	$(PY) -m pytest tests/unit/test_gte.py  # GTE has no transformers class: its float64 reference, cross-checked
 
 test-image-base: venv model build-host sam-venv  ## a full base-size XLM-R (250,002 ids) as a container image under sam local invoke (slow; not in make test)
 	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && $(PY) -m pytest -m base_size'

@@ -33,8 +33,12 @@ DOC_V3_GTE: dict[str, Any] = {
 SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
 
 
-def write_gte(dest: Path, config: dict[str, Any], *, outliers: int = 0, seed: int = 0, tied: bool = True) -> Path:
-    """A random checkpoint of ``config`` (DOC_V3_GTE with overrides) in ``dest``, the bundled WordPiece tokenizer."""
+def write_gte(
+    dest: Path, config: dict[str, Any], *, outliers: int = 0, seed: int = 0, tied: bool = True, qk_std: float = 0.02
+) -> Path:
+    """A random checkpoint of ``config`` (DOC_V3_GTE with overrides) in ``dest``, the bundled WordPiece tokenizer.
+    Linears are drawn as the modeling file initialises them (normal, initializer_range 0.02); ``qk_std`` above that
+    sharpens attention, so that positions (and so RoPE's frequencies) weigh more in the vector."""
     rng = np.random.default_rng(seed)
     h, i, v = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
     gain = np.ones(h, dtype=np.float32)
@@ -57,7 +61,8 @@ def write_gte(dest: Path, config: dict[str, Any], *, outliers: int = 0, seed: in
     norm("new.embeddings.LayerNorm")
     for n in range(config["num_hidden_layers"]):
         p = f"new.encoder.layer.{n}"
-        qkv = normal(3 * h, h, std=h**-0.5)
+        qkv = normal(3 * h, h)
+        qkv[: 2 * h] *= qk_std / 0.02
         qkv[: 2 * h] /= gain[None, :]  # as in trained models, outlier channels do not blow up attention logits
         if config.get("pack_qkv", True):
             t[f"{p}.attention.qkv_proj.weight"], t[f"{p}.attention.qkv_proj.bias"] = qkv, normal(3 * h, std=0.01)
@@ -66,7 +71,7 @@ def write_gte(dest: Path, config: dict[str, Any], *, outliers: int = 0, seed: in
                 t[f"{p}.attention.{name}.weight"] = qkv[k * h : (k + 1) * h]
                 t[f"{p}.attention.{name}.bias"] = normal(h, std=0.01)
         t[f"{p}.attention.o_proj.weight"], t[f"{p}.attention.o_proj.bias"] = normal(h, h), normal(h, std=0.01)
-        t[f"{p}.mlp.up_gate_proj.weight"] = normal(2 * i, h, std=h**-0.5)
+        t[f"{p}.mlp.up_gate_proj.weight"] = normal(2 * i, h)
         t[f"{p}.mlp.down_proj.weight"], t[f"{p}.mlp.down_proj.bias"] = normal(h, i), normal(h, std=0.01)
         norm(f"{p}.attn_ln")
         norm(f"{p}.mlp_ln")

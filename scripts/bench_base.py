@@ -3,7 +3,7 @@
 int8 encoder, against transformers + torch fp32 on the same weights.
 
     python scripts/bench_base.py [--reference-python build/venv-reference/bin/python] [--budget-only DIR]
-                                 [--families bert,distilbert,roberta]
+                                 [--families bert,distilbert,roberta,mbert,gte,tiny]
 
 Prints markdown rows: fidelity (int8 and fp32 against torch), docs/s at 1 thread (~100-token texts, batch 1,
 alternated), local cold start (spawn -> first vector), peak RSS of a maximal request, the measured work budget
@@ -235,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     families = tuple(f for f in args.families.split(",") if f)
     if "tiny" in families or families == FAMILIES:
         tiny_encoder_rows()
-    rows(reference, tuple(f for f in families if f != "tiny"))
+    rows(reference, tuple(f for f in families if f in SHAPES))
+    if "gte" in families or families == FAMILIES:  # no transformers class: against its own fp32 graph
+        from scripts import bench_gte
+
+        bench_gte.rows()
     return 0
 
 

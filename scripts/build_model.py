@@ -92,14 +92,31 @@ def _layer_norm(g: Graph, x: str, ck: Checkpoint, prefix: str, eps: float) -> st
     )
 
 
-def _dense(g: Graph, x: str, ck: Checkpoint, prefix: str, int8: bool = False) -> str:
+def _dense(
+    g: Graph, x: str, ck: Checkpoint, prefix: str, int8: bool = False, *, float_channels: np.ndarray | None = None
+) -> str:
     """A torch Linear (weight [out, in]). ``int8``: weights symmetric int8 per output column, activations
     symmetric int8 per token (one scale per row of ``x``, so a vector never depends on its batch), an integer
-    GEMM into int32, then both scales and the bias in float."""
+    GEMM into int32, then both scales and the bias in float. ``float_channels``: input channels that stay float
+    (a small fp32 MatMul beside the integer one), so a few huge channels set neither scale."""
     weight, bias = ck.get(f"{prefix}.weight"), ck.get(f"{prefix}.bias")
     if not int8:
         y = g.op("MatMul", [x, g.const(f"{prefix}.weight_t", np.ascontiguousarray(weight.T))])
         return g.op("Add", [y, g.const(f"{prefix}.bias", bias)])
+    if float_channels is not None and len(float_channels):
+        keep = np.ones(weight.shape[1], dtype=np.float32)
+        keep[float_channels] = 0.0
+        picked = g.op("Gather", [x, g.const(f"{prefix}.float_channels", float_channels.astype(np.int64))], axis=-1)
+        side = g.op(
+            "MatMul", [picked, g.const(f"{prefix}.weight_t.float", np.ascontiguousarray(weight[:, float_channels].T))]
+        )
+        rest = g.op("Mul", [x, g.const(f"{prefix}.int8_channels", keep)])
+        main = _dense_int8(g, rest, weight * keep[None, :], bias, prefix)
+        return g.op("Add", [main, side])
+    return _dense_int8(g, x, weight, bias, prefix)
+
+
+def _dense_int8(g: Graph, x: str, weight: np.ndarray, bias: np.ndarray, prefix: str) -> str:
     wq, w_scale = quantize_rows(weight)  # rows of [out, in] = output columns
     amax = g.op("ReduceMax", [g.op("Abs", [x]), g.scalar_i64("axis_last", [-1])], keepdims=1)  # [B, S, 1]
     tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))

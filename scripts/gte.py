@@ -122,17 +122,16 @@ def shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 def finish(tensors: dict[str, np.ndarray], c: dict[str, Any]) -> None:
-    """One layout for the graph: a packed ``qkv_proj`` split into q/k/v (rows in that order, as the modeling
-    file's ``split``), and the bias-free ``up_gate_proj`` given a zero bias."""
-    h = c["hidden"]
+    """One layout for the graph: q/k/v as one packed ``qkv_proj`` (rows q, k, v, as the modeling file's
+    ``split``; separate ``q_proj``/``k_proj``/``v_proj`` are stacked into it), and the bias-free ``up_gate_proj``
+    given a zero bias."""
     for n in range(c["layers"]):
-        p = f"encoder.layer.{n}"
-        if c["extra"]["pack_qkv"]:
-            weight, bias = tensors.pop(f"{p}.attention.qkv_proj.weight"), tensors.pop(f"{p}.attention.qkv_proj.bias")
-            for k, name in enumerate(("q_proj", "k_proj", "v_proj")):
-                tensors[f"{p}.attention.{name}.weight"] = np.ascontiguousarray(weight[k * h : (k + 1) * h])
-                tensors[f"{p}.attention.{name}.bias"] = np.ascontiguousarray(bias[k * h : (k + 1) * h])
-        tensors[f"{p}.mlp.up_gate_proj.bias"] = np.zeros(2 * c["intermediate"], dtype=np.float32)
+        p = f"encoder.layer.{n}.attention"
+        if not c["extra"]["pack_qkv"]:
+            for part in ("weight", "bias"):
+                stacked = [tensors.pop(f"{p}.{name}.{part}") for name in ("q_proj", "k_proj", "v_proj")]
+                tensors[f"{p}.qkv_proj.{part}"] = np.ascontiguousarray(np.concatenate(stacked))
+        tensors[f"encoder.layer.{n}.mlp.up_gate_proj.bias"] = np.zeros(2 * c["intermediate"], dtype=np.float32)
 
 
 def inverse_frequencies(head_dim: int, theta: float, factor: float, mixed_b: float | None) -> np.ndarray:

@@ -1,7 +1,9 @@
 """The GTE (``new``) encoder layers as ONNX nodes, for scripts/build_model.py: RoPE on queries and keys from
 constant tables (scripts/gte.py), the optional log-n query scale, the gated feed-forward and LayerNorm or RMSNorm.
-Every linear goes through build_model's ``_dense``, so ``--encoder int8`` quantizes these exactly as it does BERT's
-(per-column weights, per-token activations)."""
+Every linear goes through build_model's ``_dense``, so ``--encoder int8`` quantizes these as it does BERT's
+(per-column weights, per-token activations), except that the few outlier channels a norm's gain blows up stay float
+on the linears that read that norm's output (``float_channels``): the gated feed-forward multiplies two of those
+linears, which doubles what a per-token scale set by one 20x channel costs the other channels."""
 
 from __future__ import annotations
 
@@ -22,6 +24,16 @@ def _norm(g: Graph, x: str, ck: Checkpoint, prefix: str) -> str:
     mean_sq = g.op("ReduceMean", [g.op("Mul", [x, x]), g.scalar_i64("axis_last", [-1])], keepdims=1)
     rms = g.op("Sqrt", [g.op("Add", [mean_sq, g.const("rms_eps", np.array(ck.eps, dtype=np.float32))])])
     return g.op("Mul", [g.op("Div", [x, rms]), g.const(f"{prefix}.weight", ck.get(f"{prefix}.weight"))])
+
+
+def float_channels(ck: Checkpoint, prefix: str) -> np.ndarray:
+    """The channels of norm ``prefix``'s output whose size (|gain| + |bias|) is over 4x the median's, the largest
+    hidden / 32 of them at most, sorted: read from the weights at build time, no calibration data."""
+    size = np.abs(ck.get(f"{prefix}.weight"))
+    if f"{prefix}.bias" in ck.tensors:
+        size = size + np.abs(ck.get(f"{prefix}.bias"))
+    wide = np.flatnonzero(size > 4.0 * np.median(size))
+    return np.sort(wide[np.argsort(-size[wide], kind="stable")][: ck.hidden // 32])
 
 
 class _Rope:
@@ -69,14 +81,14 @@ def encoder(g: Graph, ck: Checkpoint, x: str, mask: str, *, seq_len: str, int8_e
     inv_sqrt = g.const("inv_sqrt_dh", np.array(1.0 / math.sqrt(head_dim), dtype=np.float32))
     rope = _Rope(g, ck, seq_len) if ck.extra["position"] == "rope" else None
     logn = _logn_scale(g, ck, mask) if ck.extra["logn"] else None
+    norm_in = "embeddings.LayerNorm"
     for i in range(ck.layers):
         p = f"encoder.layer.{i}"
-
-        def heads_of(name: str, p: str = p, x: str = x) -> str:  # [B, nh, S, dh]
-            y = _dense(g, x, ck, f"{p}.attention.{name}", int8_encoder)
-            return g.op("Transpose", [g.op("Reshape", [y, split_shape])], perm=[0, 2, 1, 3])
-
-        q, k, v = heads_of("q_proj"), heads_of("k_proj"), heads_of("v_proj")
+        qkv = _dense(g, x, ck, f"{p}.attention.qkv_proj", int8_encoder, float_channels=float_channels(ck, norm_in))
+        q, k, v = (  # [B, nh, S, dh] each
+            g.op("Transpose", [g.op("Reshape", [y, split_shape])], perm=[0, 2, 1, 3])
+            for y in g.ops("Split", [qkv], 3, axis=-1, num_outputs=3)
+        )
         if rope is not None:
             q, k = rope(q), rope(k)
         if logn is not None:
@@ -87,7 +99,11 @@ def encoder(g: Graph, ck: Checkpoint, x: str, mask: str, *, seq_len: str, int8_e
         ctx = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3]), merge_shape])
         attn_out = _dense(g, ctx, ck, f"{p}.attention.o_proj", int8_encoder)
         x = _norm(g, g.op("Add", [x, attn_out]), ck, f"{p}.attn_ln")
-        up, gate = g.ops("Split", [_dense(g, x, ck, f"{p}.mlp.up_gate_proj", int8_encoder)], 2, axis=-1, num_outputs=2)
+        up_gate = _dense(
+            g, x, ck, f"{p}.mlp.up_gate_proj", int8_encoder, float_channels=float_channels(ck, f"{p}.attn_ln")
+        )
+        up, gate = g.ops("Split", [up_gate], 2, axis=-1, num_outputs=2)
         down = _dense(g, g.op("Mul", [_gelu(g, gate), up]), ck, f"{p}.mlp.down_proj", int8_encoder)
         x = _norm(g, g.op("Add", [x, down]), ck, f"{p}.mlp_ln")
+        norm_in = f"{p}.mlp_ln"
     return x

@@ -18,7 +18,8 @@ from devkit.corpus import fidelity_texts, prose_paragraphs
 from devkit.gte import DOC_V3_GTE, SMALL, GteReference, write_gte
 from devkit.reference import ReferenceSplade, fidelity
 from handler.expander import Expander
-from scripts import build_model
+from scripts import build_model, gte_graph
+from scripts.checkpoint import load_checkpoint
 
 TEXTS = fidelity_texts()[:8]
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -73,7 +74,7 @@ def test_ntk_scaling_changes_even_short_windows(tmp_path: Path) -> None:
     unscaled model's on the same weights, and each graph matches its own reference."""
     vectors = []
     for name, scaling in (("ntk", {"type": "ntk", "factor": 2.0}), ("plain", None)):
-        src = write_gte(tmp_path / name, config(rope_scaling=scaling), seed=5)
+        src = write_gte(tmp_path / name, config(rope_scaling=scaling), seed=5, qk_std=0.2)
         expander = convert(src, tmp_path / f"{name}-out", "--precision", "fp32")
         assert compare(expander, ReferenceSplade(src), TEXTS[:3])["max_abs"] <= 1e-4
         vectors.append(expander.expand([TEXTS[0]])[0].dense(expander.vocab_size))
@@ -103,6 +104,22 @@ def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path) -> 
     expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
     result = compare(expander, ReferenceSplade(src))
     assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98, result
+
+
+def test_outlier_channels_stay_float_and_that_keeps_int8_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The float channels are exactly the norms' 20x outlier channels (4 <= 128 / 32), and keeping them out of
+    the int8 scales cuts the int8 encoder's cosine error (fp32 projection, so only the encoder differs) by 30%+."""
+    src = write_gte(tmp_path / "src", config(hidden_size=128, num_attention_heads=4, num_hidden_layers=3), outliers=4)
+    ck = load_checkpoint(src)
+    for name in ("embeddings.LayerNorm", "encoder.layer.0.attn_ln", "encoder.layer.2.mlp_ln"):
+        want = np.sort(np.argsort(-np.abs(ck.get(f"{name}.weight")))[:4])
+        assert np.array_equal(gte_graph.float_channels(ck, name), want)
+        assert np.abs(ck.get(f"{name}.weight"))[want].min() > 15.0
+    reference, args = ReferenceSplade(src), ("--precision", "fp32", "--encoder", "int8")
+    with_float = compare(convert(src, tmp_path / "float", *args), reference)
+    monkeypatch.setattr(gte_graph, "float_channels", lambda ck, prefix: np.zeros(0, dtype=np.int64))
+    all_int8 = compare(convert(src, tmp_path / "int8", *args), reference)
+    assert 1.0 - with_float["mean_cos"] <= 0.7 * (1.0 - all_int8["mean_cos"]), (with_float, all_int8)
 
 
 def test_untied_decoder_and_separate_qkv_convert(tmp_path: Path) -> None:
