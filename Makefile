@@ -59,7 +59,7 @@ OUT ?=
 PRECISION ?= int8
 ENCODER ?= auto
 ACTIVATION ?= log1p_relu
-convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> (BERT, DistilBERT, RoBERTa, XLM-R masked-LM) into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
+convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> (BERT, DistilBERT, RoBERTa, XLM-R, GTE v1.5 masked-LM) into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
 	@test -n "$(CHECKPOINT)" -a -n "$(OUT)" || { echo "usage: make convert CHECKPOINT=<checkpoint dir> OUT=<model dir>"; exit 2; }
 	$(PY) scripts/build_model.py --source "$(CHECKPOINT)" --out "$(OUT)" --precision $(PRECISION) \
 		--encoder $(ENCODER) --activation $(ACTIVATION) --manifest
