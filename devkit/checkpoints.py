@@ -135,10 +135,10 @@ def trained_tokenizer(family: str, size: int | None = None) -> str:
 
 def _names(spec: Spec) -> dict[str, str]:
     """Canonical part -> the name in the file."""
-    if spec.family == "bert":
-        enc = "bert." if spec.prefix else ""
+    if spec.family == "bert" or spec.family in ROBERTA:
+        enc = ("bert." if spec.family == "bert" else "roberta.") if spec.prefix else ""
         layer = enc + "encoder.layer.{i}."
-        return {
+        encoder = {
             "emb": enc + "embeddings.",
             "q": layer + "attention.self.query",
             "k": layer + "attention.self.key",
@@ -148,29 +148,13 @@ def _names(spec: Spec) -> dict[str, str]:
             "ff1": layer + "intermediate.dense",
             "ff2": layer + "output.dense",
             "ln2": layer + "output.LayerNorm",
-            "head": "cls.predictions.transform.dense",
-            "head_ln": "cls.predictions.transform.LayerNorm",
-            "decoder": "cls.predictions.decoder.weight",
-            "bias": "cls.predictions.bias",
         }
-    if spec.family in ROBERTA:
-        enc = "roberta." if spec.prefix else ""
-        layer = enc + "encoder.layer.{i}."
-        return {
-            "emb": enc + "embeddings.",
-            "q": layer + "attention.self.query",
-            "k": layer + "attention.self.key",
-            "v": layer + "attention.self.value",
-            "o": layer + "attention.output.dense",
-            "ln1": layer + "attention.output.LayerNorm",
-            "ff1": layer + "intermediate.dense",
-            "ff2": layer + "output.dense",
-            "ln2": layer + "output.LayerNorm",
-            "head": "lm_head.dense",
-            "head_ln": "lm_head.layer_norm",
-            "decoder": "lm_head.decoder.weight",
-            "bias": "lm_head.bias",
-        }
+        if spec.family == "bert":
+            head = ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.")
+            return {**encoder, "head": head[0], "head_ln": head[1], "decoder": head[2] + "decoder.weight",
+                    "bias": head[2] + "bias"}  # fmt: skip
+        return {**encoder, "head": "lm_head.dense", "head_ln": "lm_head.layer_norm",
+                "decoder": "lm_head.decoder.weight", "bias": "lm_head.bias"}  # fmt: skip
     enc = "distilbert." if spec.prefix else ""
     layer = enc + "transformer.layer.{i}."
     return {

@@ -15,9 +15,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors.numpy import load_file
+
+if TYPE_CHECKING:
+    from handler.expander import Expander
 
 
 class ReferenceSplade:
@@ -156,3 +160,16 @@ def fidelity(got: list[np.ndarray], want: list[np.ndarray], top: int = 32) -> di
         "min_cos": float(np.min(cos)),
         "top_overlap": float(np.mean(overlap)),
     }
+
+
+def window_fidelity(expander: Expander, reference: ReferenceSplade, texts: list[str]) -> dict[str, float]:
+    """``fidelity`` of the Expander's first-window vectors against the reference's on the same framed ids, special
+    tokens zeroed in both."""
+    got, want = [], []
+    for text in texts:
+        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.content_tokens]
+        vec = reference.splade(expander.specials.frame(ids))
+        vec[expander.special_ids] = 0.0
+        want.append(vec)
+        got.append(expander.expand([text], truncate=True)[0].dense(expander.vocab_size))
+    return fidelity(got, want)

@@ -145,12 +145,9 @@ def canonical_name(name: str, family: str) -> str:
 
 def expected_shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """Every tensor the graph needs (optional ones excluded), with its shape."""
-    if c["family"] == "new":
-        return gte.shapes(c)
     h, v, i = c["hidden"], c["vocab"], c["intermediate"]
     shapes: dict[str, tuple[int, ...]] = {
         "embeddings.word_embeddings.weight": (v, h),
-        "embeddings.position_embeddings.weight": (c["max_positions"], h),
         "embeddings.LayerNorm.weight": (h,),
         "embeddings.LayerNorm.bias": (h,),
         "cls.predictions.transform.dense.weight": (h, h),
@@ -158,6 +155,9 @@ def expected_shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         "cls.predictions.transform.LayerNorm.weight": (h,),
         "cls.predictions.transform.LayerNorm.bias": (h,),
     }
+    if c["family"] == "new":
+        return {**shapes, **gte.shapes(c)}
+    shapes["embeddings.position_embeddings.weight"] = (c["max_positions"], h)
     for n in range(c["layers"]):
         p = f"encoder.layer.{n}"
         for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):

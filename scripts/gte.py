@@ -90,17 +90,10 @@ def facts(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """Every tensor a ``new`` MLM needs (optional ones excluded), by its name without the ``new.`` prefix."""
+    """The tensors a ``new`` MLM needs beyond BERT's word table, embedding norm and head (checkpoint.py adds those;
+    optional ones excluded), by name without the ``new.`` prefix."""
     h, i, x = c["hidden"], c["intermediate"], c["extra"]
-    out: dict[str, tuple[int, ...]] = {
-        "embeddings.word_embeddings.weight": (c["vocab"], h),
-        "embeddings.LayerNorm.weight": (h,),
-        "embeddings.LayerNorm.bias": (h,),
-        "cls.predictions.transform.dense.weight": (h, h),
-        "cls.predictions.transform.dense.bias": (h,),
-        "cls.predictions.transform.LayerNorm.weight": (h,),
-        "cls.predictions.transform.LayerNorm.bias": (h,),
-    }
+    out: dict[str, tuple[int, ...]] = {}
     if x["type_vocab_size"] > 0:
         out["embeddings.token_type_embeddings.weight"] = (x["type_vocab_size"], h)
     if x["position"] == "absolute":

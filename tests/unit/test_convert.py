@@ -15,7 +15,7 @@ from safetensors.numpy import load_file, save_file
 
 from devkit.checkpoints import Spec, write_checkpoint
 from devkit.corpus import fidelity_texts
-from devkit.reference import ReferenceSplade, fidelity
+from devkit.reference import ReferenceSplade, window_fidelity
 from handler.expander import Expander
 from scripts import build_model
 
@@ -29,14 +29,7 @@ def convert(src: Path, out: Path, *args: str) -> Expander:
 
 def compare(expander: Expander, reference: ReferenceSplade) -> dict[str, float]:
     """Fidelity of the Expander's vectors (first window) against the reference's, special tokens zeroed."""
-    got, want = [], []
-    for text in TEXTS:
-        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.content_tokens]
-        vec = reference.splade(expander.specials.frame(ids))
-        vec[expander.special_ids] = 0.0
-        want.append(vec)
-        got.append(expander.expand([text], truncate=True)[0].dense(expander.vocab_size))
-    return fidelity(got, want)
+    return window_fidelity(expander, reference, TEXTS)
 
 
 SPECS = {

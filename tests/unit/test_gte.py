@@ -16,7 +16,7 @@ import pytest
 
 from devkit.corpus import fidelity_texts, prose_paragraphs
 from devkit.gte import DOC_V3_GTE, SMALL, GteReference, write_gte
-from devkit.reference import ReferenceSplade, fidelity
+from devkit.reference import ReferenceSplade, window_fidelity
 from handler.expander import Expander
 from scripts import build_model, gte_graph
 from scripts.checkpoint import load_checkpoint
@@ -45,14 +45,7 @@ def convert(src: Path, out: Path, *args: str) -> Expander:
 
 
 def compare(expander: Expander, reference: ReferenceSplade, texts: list[str] = TEXTS) -> dict[str, float]:
-    got, want = [], []
-    for text in texts:
-        ids = expander.tokenizer.encode(text, add_special_tokens=False).ids[: expander.content_tokens]
-        vec = reference.splade(expander.specials.frame(ids))
-        vec[expander.special_ids] = 0.0
-        want.append(vec)
-        got.append(expander.expand([text], truncate=True)[0].dense(expander.vocab_size))
-    return fidelity(got, want)
+    return window_fidelity(expander, reference, texts)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
