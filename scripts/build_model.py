@@ -93,12 +93,20 @@ def _layer_norm(g: Graph, x: str, ck: Checkpoint, prefix: str, eps: float) -> st
 
 
 def _dense(
-    g: Graph, x: str, ck: Checkpoint, prefix: str, int8: bool = False, *, float_channels: np.ndarray | None = None
+    g: Graph,
+    x: str,
+    ck: Checkpoint,
+    prefix: str,
+    int8: bool = False,
+    *,
+    float_channels: np.ndarray | None = None,
+    two_pass: bool = False,
 ) -> str:
     """A torch Linear (weight [out, in]). ``int8``: weights symmetric int8 per output column, activations
     symmetric int8 per token (one scale per row of ``x``, so a vector never depends on its batch), an integer
     GEMM into int32, then both scales and the bias in float. ``float_channels``: input channels that stay float
-    (a small fp32 MatMul beside the integer one), so a few huge channels set neither scale."""
+    (a small fp32 MatMul beside the integer one), so a few huge channels set neither scale. ``two_pass``: see
+    ``_dense_int8``."""
     weight, bias = ck.get(f"{prefix}.weight"), ck.get(f"{prefix}.bias")
     if not int8:
         y = g.op("MatMul", [x, g.const(f"{prefix}.weight_t", np.ascontiguousarray(weight.T))])
@@ -111,23 +119,33 @@ def _dense(
             "MatMul", [picked, g.const(f"{prefix}.weight_t.float", np.ascontiguousarray(weight[:, float_channels].T))]
         )
         rest = g.op("Mul", [x, g.const(f"{prefix}.int8_channels", keep)])
-        main = _dense_int8(g, rest, weight * keep[None, :], bias, prefix)
+        main = _dense_int8(g, rest, weight * keep[None, :], bias, prefix, two_pass=two_pass)
         return g.op("Add", [main, side])
-    return _dense_int8(g, x, weight, bias, prefix)
+    return _dense_int8(g, x, weight, bias, prefix, two_pass=two_pass)
 
 
-def _dense_int8(g: Graph, x: str, weight: np.ndarray, bias: np.ndarray, prefix: str) -> str:
+def _dense_int8(g: Graph, x: str, weight: np.ndarray, bias: np.ndarray, prefix: str, *, two_pass: bool = False) -> str:
+    """``two_pass``: the rounding error of the int8 activations (within half a step) is quantized again at 1/254 of
+    the step and goes through a second integer GEMM on the same weights: ~15-bit activations for a heavy-tailed
+    input (GTE's gated product), at twice that GEMM's integer work."""
     wq, w_scale = quantize_rows(weight)  # rows of [out, in] = output columns
     amax = g.op("ReduceMax", [g.op("Abs", [x]), g.scalar_i64("axis_last", [-1])], keepdims=1)  # [B, S, 1]
     tiny = g.const("tiny", np.array(1e-12, dtype=np.float32))
     x_scale = g.op("Div", [g.op("Max", [amax, tiny]), g.const("q127", np.array(127.0, dtype=np.float32))])
-    shifted = g.op("Add", [g.op("Round", [g.op("Div", [x, x_scale])]), g.const("f128", np.array(128.0, np.float32))])
-    xq = g.op("Cast", [shifted], to=TensorProto.UINT8)  # int8 + 128: MLAS's fast path is u8 x s8
-    acc = g.op(
-        "MatMulInteger",
-        [xq, g.const(f"{prefix}.weight_t.int8", np.ascontiguousarray(wq.T)), g.const("zp128", np.array(128, np.uint8))],
-    )
-    y = g.op("Mul", [g.op("Cast", [acc], to=TensorProto.FLOAT), x_scale])
+    steps = g.op("Div", [x, x_scale])
+    coarse = g.op("Round", [steps])
+    f128 = g.const("f128", np.array(128.0, np.float32))
+    xq = g.op("Cast", [g.op("Add", [coarse, f128])], to=TensorProto.UINT8)  # int8 + 128: MLAS's fast path is u8 x s8
+    w_int8 = g.const(f"{prefix}.weight_t.int8", np.ascontiguousarray(wq.T))
+    zp = g.const("zp128", np.array(128, np.uint8))
+    acc = g.op("Cast", [g.op("MatMulInteger", [xq, w_int8, zp])], to=TensorProto.FLOAT)
+    if two_pass:
+        fine_steps = g.const("f254", np.array(254.0, dtype=np.float32))
+        fine = g.op("Round", [g.op("Mul", [g.op("Sub", [steps, coarse]), fine_steps])])  # in [-127, 127]
+        fine_q = g.op("Cast", [g.op("Add", [fine, f128])], to=TensorProto.UINT8)
+        fine_acc = g.op("Cast", [g.op("MatMulInteger", [fine_q, w_int8, zp])], to=TensorProto.FLOAT)
+        acc = g.op("Add", [acc, g.op("Div", [fine_acc, fine_steps])])
+    y = g.op("Mul", [acc, x_scale])
     y = g.op("Mul", [y, g.const(f"{prefix}.weight_scale", w_scale)])
     return g.op("Add", [y, g.const(f"{prefix}.bias", bias)])
 

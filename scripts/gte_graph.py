@@ -3,7 +3,8 @@ constant tables (scripts/gte.py), the optional log-n query scale, the gated feed
 Every linear goes through build_model's ``_dense``, so ``--encoder int8`` quantizes these as it does BERT's
 (per-column weights, per-token activations), except that the few outlier channels a norm's gain blows up stay float
 on the linears that read that norm's output (``float_channels``): the gated feed-forward multiplies two of those
-linears, which doubles what a per-token scale set by one 20x channel costs the other channels."""
+linears, which doubles what a per-token scale set by one 20x channel costs the other channels; and ``down_proj``,
+whose input is that heavy-tailed product, quantizes its activations in two passes (``two_pass``)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def encoder(g: Graph, ck: Checkpoint, x: str, mask: str, *, seq_len: str, int8_e
             g, x, ck, f"{p}.mlp.up_gate_proj", int8_encoder, float_channels=float_channels(ck, f"{p}.attn_ln")
         )
         up, gate = g.ops("Split", [up_gate], 2, axis=-1, num_outputs=2)
-        down = _dense(g, g.op("Mul", [_gelu(g, gate), up]), ck, f"{p}.mlp.down_proj", int8_encoder)
+        down = _dense(g, g.op("Mul", [_gelu(g, gate), up]), ck, f"{p}.mlp.down_proj", int8_encoder, two_pass=True)
         x = _norm(g, g.op("Add", [x, down]), ck, f"{p}.mlp_ln")
         norm_in = f"{p}.mlp_ln"
     return x
