@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down
 
@@ -169,12 +169,12 @@ test-all:  ## the tests only (sam images and builds when Docker answers); make t
 
 test-reference: venv model bench-reference  ## fidelity against transformers + torch (small and base size: BERT, DistilBERT, RoBERTa, XLM-R) and GTE's reference checks
 	$(PY) -m pytest -m reference
-	$(PY) -m pytest tests/unit/test_gte.py  # GTE has no transformers class: its float64 reference, cross-checked
+	$(PY) -m pytest tests/integration/test_gte.py  # GTE has no transformers class: its float64 reference, cross-checked
 
 test-image-base: venv model build-host sam-venv  ## a full base-size XLM-R (250,002 ids) as a container image under sam local invoke (slow; not in make test)
 	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && $(PY) -m pytest -m base_size'
 
-test-unit: venv model  ## the in-process unit tests only (< 30 s; the slow SAM-translation tests run in make test)
+test-unit: venv model  ## the in-process unit tests only (~19 s here, budget 30 s; conversions and SAM translation run in make test)
 	$(PY) -m pytest -m "not integration and not slow"
 
 SAM_VENV := build/venv-sam
@@ -266,10 +266,15 @@ $(REF_VENV)/.installed:
 	touch $@
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
-BASELINE ?= b24c5fe
+BASELINE ?= 13e28a4
 bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
 	$(MAKE) --no-print-directory bench-image
+
+# Every stage of make bench once, tiny sizes, no base-size models or image (make test runs it through
+# tests/integration/test_bench.py): proves the bench runs; its figures are not measurements.
+bench-quick: venv model build-host  ## every stage of make bench once at tiny sizes (what make test runs; figures are not measurements)
+	$(PY) scripts/bench.py --quick --reference-python $(REF_VENV)/bin/python --baseline HEAD
 
 bench-image: venv model build-host  ## a base-size model as a zip and as a container image: emulator-measured init and sizes (Docker, started as root)
 	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && \

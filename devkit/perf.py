@@ -38,13 +38,24 @@ def floor_session(model_dir: Path = MODEL_DIR) -> ort.InferenceSession:
     return ort.InferenceSession(floor_model(model_dir), options, providers=["CPUExecutionProvider"])
 
 
+def vocabulary_table(model: onnx.ModelProto) -> np.ndarray:
+    """The model's int8 vocabulary table ([vocab, hidden], uint8 with zero point 128) as it is stored now: the tied
+    table only as the projection's chunks (``word_embeddings.uint8.chunk<N>``, joined in order), an untied one
+    whole under ``word_embeddings.uint8``."""
+    tables = {i.name: i for i in model.graph.initializer if i.name == TABLE or i.name.startswith(TABLE + ".chunk")}
+    if TABLE in tables:
+        return numpy_helper.to_array(tables[TABLE])
+    chunks = sorted((int(name.rsplit("chunk", 1)[1]), init) for name, init in tables.items())
+    if not chunks:
+        raise ValueError(f"the graph has no {TABLE} table nor its chunks: is it an int8 build (make model)?")
+    return np.concatenate([numpy_helper.to_array(init) for _, init in chunks])
+
+
 def floor_model(model_dir: Path = MODEL_DIR) -> bytes:
     """The floor graph (serialized): ``MatMulInteger`` of the model's int8 table with an int8 [128, T] block, then
     ``ReduceMax``."""
     model = onnx.load(str(model_dir / "model.onnx"))
-    (table,) = [i for i in model.graph.initializer if i.name == TABLE]
-    table = onnx.TensorProto.FromString(table.SerializeToString())
-    table.name = "table"
+    table = numpy_helper.from_array(vocabulary_table(model), "table")
     nodes = [
         helper.make_node("MatMulInteger", ["table", "h", "zero_point"], ["acc"]),
         helper.make_node("ReduceMax", ["acc", "axes"], ["pooled"], keepdims=0),

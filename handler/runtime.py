@@ -8,15 +8,24 @@ Code reads them as ``runtime.settings`` / ``runtime.expander`` at call time, so 
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from typing import Any
 
 from .config import Settings
 from .expander import Expander
+from .telemetry import logger
 
+_started = time.perf_counter()
 settings = Settings.from_env()
 expander = Expander(**settings.expander_options())
 expander.warm()  # the first request costs what a warm one does (ONNX Runtime allocates on its first run)
+# One line per init, before the first invocation: the model that serves and what loading it cost (the emulator
+# test reads its place in the log to prove the model loads in the init phase, once).
+logger.info(
+    "model loaded",
+    extra={"model_sha256": expander.model_info["sha256"], "load_ms": round((time.perf_counter() - _started) * 1e3, 1)},
+)
 
 
 def _register_snapshot_hooks() -> bool:
@@ -51,8 +60,6 @@ def _client_config() -> Any:
 def s3_client() -> Any:
     import boto3
     import botocore
-
-    from .telemetry import logger
 
     # The SDK the function runs with (it ships in the zip: S3's conditional writes need botocore >= 1.35.69; the
     # first-deploy checklist in docs/deploy.md reads this line).

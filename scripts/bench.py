@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,37 @@ BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
 CHART_LENGTHS = [16, 64, 128, 256, 512, 2048]
 PER_TEXT_LENGTHS = [16, 64, 128, 256]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much each stage measures. ``FULL`` is ``make bench``; ``QUICK`` (``--quick``, run by ``make test``) runs
+    every stage of splade-tiny once with tiny rounds and sizes, so a stage that crashes fails CI; its figures are
+    not measurements."""
+
+    texts: int = 128  # texts per throughput measurement
+    reps: int = 60  # calls per latency measurement
+    ingest_lines: int = 10_000
+    cli_lines: int = 10_000
+    per_text: int = 80  # medians of this many calls per length (vs the floor graph)
+    batch_rounds: int = 8
+    cold_rounds: int = 7
+    init_rounds: int = 3
+    overhead_reps: int = 300
+    prune_rounds: int = 200
+    worst_reps: int = 3
+    baseline_rounds: int = 6
+    cli_rounds: int = 2
+    by_length_tokens: int = 64 * 64  # tokens per length of the chart (at least 4 texts)
+    base_models: bool = True  # bench_base and the base-size rows of the cost table
+
+
+FULL = Scale()
+QUICK = Scale(
+    texts=8, reps=3, ingest_lines=200, cli_lines=200, per_text=3, batch_rounds=1, cold_rounds=1, init_rounds=1,
+    overhead_reps=3, prune_rounds=3, worst_reps=1, baseline_rounds=1, cli_rounds=1, by_length_tokens=0,
+    base_models=False,
+)  # fmt: skip
 
 
 class Progress:
@@ -233,7 +264,7 @@ def expander_throughput(root: Path, model_dir: Path) -> dict[str, float]:
     return data
 
 
-def print_vs_baseline(baseline: str, rounds: int = 6) -> None:
+def print_vs_baseline(baseline: str, rounds: int = FULL.baseline_rounds) -> None:
     """docs/s at 1 thread, batch 1 and 16: this checkout vs the baseline (its code and its model), in fresh
     processes alternated round by round; the median of the per-round ratios (each pair saw the same load)."""
     root = baseline_checkout(baseline)
@@ -282,7 +313,7 @@ def cli_run(corpus: Path, out: Path, workers: int, threads: int) -> float:
     return sum(1 for _ in (out / f"{corpus.name}.jsonl").open()) / elapsed
 
 
-def print_cli(lines: int, rounds: int = 2) -> None:
+def print_cli(lines: int, rounds: int = FULL.cli_rounds) -> None:
     """splade-expand on a ``lines``-document JSONL: one process at 1 thread, one process at 2 threads, and one
     process per CPU at 1 thread each; alternated, best of ``rounds`` each."""
     work = ROOT / "build" / "bench-cli"
@@ -307,7 +338,7 @@ def print_cli(lines: int, rounds: int = 2) -> None:
     shutil.rmtree(work / "out", ignore_errors=True)
 
 
-def prune_overhead(expander: Expander, rounds: int = 200) -> dict[str, float]:
+def prune_overhead(expander: Expander, rounds: int = FULL.prune_rounds) -> dict[str, float]:
     """Median expand time of one ~100-token text with each prune kind / without, alternated."""
     (text,) = texts_with_tokens(expander.tokenizer, 100, 1)
     kinds: dict[str, Any] = {
@@ -354,7 +385,7 @@ def handler_overhead(reps: int, texts: list[str]) -> list[tuple[int, float, floa
     return results
 
 
-def worst_requests(reps: int = 3) -> dict[str, Any]:
+def worst_requests(reps: int = FULL.worst_reps) -> dict[str, Any]:
     """The costliest requests the default limits accept and refuse, through lambda_handler at 1 thread.
 
     Accepted: 64 texts of <= 20,000 characters using all 256 windows of the work budget (4 texts of 'a. ' x 6,600
@@ -415,6 +446,7 @@ class Run:
     """One full bench run: the systems it measures, and what each stage measured (``results``, filled in order)."""
 
     args: argparse.Namespace
+    scale: Scale
     tok: Tokenizer
     texts: list[str]
     short: list[str]
@@ -433,11 +465,11 @@ def fmt(x: float | None, digits: int = 0) -> str:
     return "n/a" if x is None else f"{x:,.{digits}f}"
 
 
-def _start(args: argparse.Namespace) -> Run:
+def _start(args: argparse.Namespace, scale: Scale) -> Run:
     """The texts, the reference process (when installed) and the systems, loaded once."""
     tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
     prose = [p for p in prose_paragraphs() if 24 <= len(tok.encode(p, add_special_tokens=False)) <= 254]
-    texts = prose[: args.texts]
+    texts = prose[: scale.texts]
     mean_tokens = statistics.mean(len(tok.encode(t, add_special_tokens=False)) for t in texts)
     short = texts_with_tokens(tok, 100, 20)
     long = texts_with_tokens(tok, 400, 20)
@@ -461,7 +493,7 @@ def _start(args: argparse.Namespace) -> Run:
     configs = [(t, b) for t in (1, 2) for b in (1, 16)]
     steps = len(configs) * 4 + 2 * 3 + 5 + len(CHART_LENGTHS) + 3
     bar = Progress(steps)
-    return Run(args, tok, texts, short, long, reference, ref_python, ours, ours32, base, configs, bar)
+    return Run(args, scale, tok, texts, short, long, reference, ref_python, ours, ours32, base, configs, bar)
 
 
 def _measure_fidelity(r: Run) -> None:
@@ -498,15 +530,15 @@ def _measure_throughput(r: Run) -> None:
 def _measure_latency(r: Run) -> None:
     """p50 / p95 of one ~100- and one ~400-token text per call at 1 thread."""
     ours, base, reference, bar = r.ours, r.base, r.reference, r.bar
-    args, short, long = r.args, r.short, r.long
+    reps, short, long = r.scale.reps, r.short, r.long
     lat: dict[str, dict[str, tuple[float, float] | None]] = {"int8": {}, "baseline": {}, "torch": {}}
     for name, sample in (("~100", short), ("~400", long)):
-        lat["int8"][name] = latency(ours[1].expand, sample, args.reps)
+        lat["int8"][name] = latency(ours[1].expand, sample, reps)
         bar.step(f"latency int8 {name} tokens")
-        lat["baseline"][name] = latency(base[1].expand, sample, args.reps)
+        lat["baseline"][name] = latency(base[1].expand, sample, reps)
         bar.step(f"latency baseline {name} tokens")
         if reference is not None:
-            answer = reference.ask(op="latency", texts=sample, threads=1, reps=args.reps)
+            answer = reference.ask(op="latency", texts=sample, threads=1, reps=reps)
             lat["torch"][name] = (answer["p50_ms"], answer["p95_ms"])
         else:
             lat["torch"][name] = None
@@ -519,7 +551,7 @@ def _measure_by_length(r: Run) -> None:
     tok, ours, base, reference, bar = r.tok, r.ours, r.base, r.reference, r.bar
     by_length: dict[str, list[float | None]] = {"fused int8 (ours)": [], "fastembed-style ONNX": [], "torch": []}
     for tokens in CHART_LENGTHS:
-        sample = texts_with_tokens(tok, tokens, max(4, 64 * 64 // tokens))
+        sample = texts_with_tokens(tok, tokens, max(4, r.scale.by_length_tokens // tokens))
         by_length["fused int8 (ours)"].append(throughput(ours[1].expand, sample, 1))
         by_length["fastembed-style ONNX"].append(throughput(base[1].expand, sample, 1))
         by_length["torch"].append(
@@ -535,19 +567,21 @@ def _measure_process(r: Run) -> None:
     """Per-text overhead, batching, cold starts, peak RSS, the emulator's init, the handler's overhead."""
     tok, texts, ours, reference, bar = r.tok, r.texts, r.ours, r.reference, r.bar
     ref_python = r.ref_python
-    per_text = perf.per_text(ours[1].expand, {n: texts_with_tokens(tok, n, 1)[0] for n in PER_TEXT_LENGTHS})
+    scale = r.scale
+    lengths = {n: texts_with_tokens(tok, n, 1)[0] for n in PER_TEXT_LENGTHS}
+    per_text = perf.per_text(ours[1].expand, lengths, reps=scale.per_text)
     bar.step("per-text overhead vs the floor graph")
-    batching = batch_gain(ours[1].expand, texts)
+    batching = batch_gain(ours[1].expand, texts, rounds=scale.batch_rounds)
     bar.step("batch 16 vs batch 1, alternated")
 
     cold_ref = ref_python if reference is not None else None
-    colds = perf.cold_starts(7, cold_ref)
-    bar.step("cold starts x7, alternated")
+    colds = perf.cold_starts(scale.cold_rounds, cold_ref)
+    bar.step(f"cold starts x{scale.cold_rounds}, alternated")
     rss = fresh_process(PEAK_RSS)
     bar.step("peak RSS 64 x 512 tokens")
-    init_ms, init_bare_ms = perf.emulator_init_with_and_without_pyc()
+    init_ms, init_bare_ms = perf.emulator_init_with_and_without_pyc(scale.init_rounds)
     bar.step("Init Duration under the emulator")
-    overheads = handler_overhead(300, [HAND_WRITTEN[0], texts[0]])
+    overheads = handler_overhead(scale.overhead_reps, [HAND_WRITTEN[0], texts[0]])
     bar.step("handler overhead")
     bar.step("done")
     r.results.update(per_text=per_text, batching=batching, colds=colds, rss=rss, init_ms=init_ms)
@@ -584,7 +618,7 @@ def _print_latency(r: Run) -> None:
 def _print_cold_start(r: Run) -> None:
     colds, init_ms, init_bare_ms = r.results["colds"], r.results["init_ms"], r.results["init_bare_ms"]
     floor = colds["floor"]
-    print("\n## Cold start (fresh processes, 1 thread, median of 7, alternated)\n")
+    print(f"\n## Cold start (fresh processes, 1 thread, median of {r.scale.cold_rounds}, alternated)\n")
     print("| what | time | vs the floor | target |")
     print("|---|---|---|---|")
     print(f"| floor: `import numpy, onnxruntime, tokenizers` | {floor:.3f} s | 1x | |")
@@ -625,7 +659,7 @@ def _print_cold_start(r: Run) -> None:
 
 def _print_per_text(r: Run) -> None:
     per_text, batching = r.results["per_text"], r.results["batching"]
-    print("\n## One text per call vs the floor graph (1 thread, medians of 80, alternated)\n")
+    print(f"\n## One text per call vs the floor graph (1 thread, medians of {r.scale.per_text}, alternated)\n")
     print("| tokens (T) | expand / floor(T) | expand / floor(T + 2): [CLS] and [SEP] are positions too | target |")
     print("|---|---|---|---|")
     for tokens, (over, over_positions) in per_text.items():
@@ -633,7 +667,7 @@ def _print_per_text(r: Run) -> None:
         print(f"| {tokens} | **{over:.2f}x** | {over_positions:.2f}x | {target} |")
     b1, b16, gain = batching
     print(
-        f"\nbatch 16 vs batch 1 at 1 thread, alternated over 8 rounds: {b16:,.0f} vs {b1:,.0f} docs/s (medians); "
+        f"\nbatch 16 vs batch 1 at 1 thread, alternated over {r.scale.batch_rounds} rounds: {b16:,.0f} vs {b1:,.0f} docs/s (medians); "
         f"median of the per-round ratios **{gain:.2f}x** (target >= 1x)"
     )
 
@@ -653,7 +687,7 @@ def _print_chart(r: Run) -> None:
 
 def _print_more(r: Run) -> None:
     """Memory, size, handler overhead, ingest, the CLI, pruning, the last main, the work budget, fidelity."""
-    args, ours, rss, overheads = r.args, r.ours, r.results["rss"], r.results["overheads"]
+    args, scale, ours, rss, overheads = r.args, r.scale, r.ours, r.results["rss"], r.results["overheads"]
     fidelity = r.results["fidelity"]
     size = sum(path.stat().st_size for path in MODEL_DIR.glob("model.onnx*"))  # the graph and its weights
     print("\n## Memory, size, overhead\n")
@@ -667,21 +701,22 @@ def _print_more(r: Run) -> None:
         overhead = (handler_ms - expand_ms) / expand_ms * 100
         print(
             f"| one-text ({tokens} tokens) HTTP API v2 call through lambda_handler vs Expander.expand alone "
-            f"(1 thread, median of 300) | {handler_ms:.2f} ms vs {expand_ms:.2f} ms: "
+            f"(1 thread, median of {scale.overhead_reps}) | {handler_ms:.2f} ms vs {expand_ms:.2f} ms: "
             f"{handler_ms - expand_ms:+.2f} ms, **{overhead:+.0f}%** | <= 10% |"
         )
-    print_ingest(args.ingest_lines, args.baseline)
-    print_cli(args.cli_lines)
-    overhead_by_kind = prune_overhead(ours[1])
+    print_ingest(scale.ingest_lines, args.baseline)
+    print_cli(scale.cli_lines, scale.cli_rounds)
+    overhead_by_kind = prune_overhead(ours[1], scale.prune_rounds)
     print(
-        "| prune of a ~100-token text, expand time vs no pruning (1 thread, medians of 200, alternated) | "
+        f"| prune of a ~100-token text, expand time vs no pruning (1 thread, medians of {scale.prune_rounds}, "
+        "alternated) | "
         + ", ".join(f"{k}: {v:.3f}x" for k, v in overhead_by_kind.items())
         + " | <= 1.05x |"
     )
     if args.baseline:
-        print_vs_baseline(args.baseline)
+        print_vs_baseline(args.baseline, scale.baseline_rounds)
     print(f"| model.onnx + model.onnx.data (int8) | {size / 1e6:.1f} MB | |")
-    print_worst(worst_requests())
+    print_worst(worst_requests(scale.worst_reps))
     if fidelity is not None:
         print(f"| max abs diff, torch reference vs fused fp32 (16 texts) | {fidelity:.2e} | <= 1e-4 |")
 
@@ -689,21 +724,25 @@ def _print_more(r: Run) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference-python", default="", help="python of the torch reference venv")
-    parser.add_argument("--texts", type=int, default=128, help="texts per throughput measurement")
-    parser.add_argument("--reps", type=int, default=60, help="calls per latency measurement")
-    parser.add_argument("--ingest-lines", type=int, default=10_000, help="JSONL lines for the ingest benchmark")
+    parser.add_argument("--quick", action="store_true", help="every stage once, tiny sizes (make test runs it)")
+    parser.add_argument("--texts", type=int, help="texts per throughput measurement (128)")
+    parser.add_argument("--reps", type=int, help="calls per latency measurement (60)")
+    parser.add_argument("--ingest-lines", type=int, help="JSONL lines for the ingest benchmark (10,000)")
     parser.add_argument("--only-worst", action="store_true", help="only the worst-request (work budget) rows")
     parser.add_argument("--only-ingest", action="store_true", help="only the ingest rows (with the baseline)")
     parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
     parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
     parser.add_argument("--only-cost", action="store_true", help="only the cost table (scripts/bench_cost.py)")
-    parser.add_argument("--cli-lines", type=int, default=10_000, help="JSONL documents for the splade-expand rows")
+    parser.add_argument("--cli-lines", type=int, help="JSONL documents for the splade-expand rows (10,000)")
     parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
-    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "bench.png", help="where the chart is written")
+    parser.add_argument("--chart", type=Path, help="where the chart is written (docs/bench.png; quick: build/)")
     args = parser.parse_args(argv)
+    args.chart = args.chart or ROOT / ("build/bench-quick.png" if args.quick else "docs/bench.png")
+    given = {k: getattr(args, k) for k in ("texts", "reps", "ingest_lines", "cli_lines") if getattr(args, k)}
+    scale = replace(QUICK if args.quick else FULL, **given)
     if args.only_ingest:
         print("| measure | value | target |\n|---|---|---|")
-        print_ingest(args.ingest_lines, args.baseline)
+        print_ingest(scale.ingest_lines, args.baseline)
         return 0
     if args.only_base:
         return bench_base.main(["--reference-python", args.reference_python])
@@ -711,22 +750,23 @@ def main(argv: list[str] | None = None) -> int:
         return bench_cost.main([])
     if args.only_cli:
         print("| measure | value | target |\n|---|---|---|")
-        print_cli(args.cli_lines)
+        print_cli(scale.cli_lines, scale.cli_rounds)
         return 0
     if args.only_worst:
         print("| measure | value | target |\n|---|---|---|")
-        print_worst(worst_requests())
+        print_worst(worst_requests(scale.worst_reps))
         return 0
 
-    run = _start(args)
+    run = _start(args, scale)
     for measure in (_measure_fidelity, _measure_throughput, _measure_latency, _measure_by_length, _measure_process):
         measure(run)
     for report in (_print_throughput, _print_latency, _print_cold_start, _print_per_text, _print_chart, _print_more):
         report(run)
-    print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
-    bench_base.main(["--reference-python", run.ref_python or ""])
+    if scale.base_models:
+        print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
+        bench_base.main(["--reference-python", run.ref_python or ""])
     print("\n## What it costs on Lambda (scripts/bench_cost.py)\n")
-    bench_cost.main([], init_ms=run.results["init_ms"])
+    bench_cost.main([] if scale.base_models else ["--quick"], init_ms=run.results["init_ms"])
     print(f"\nmachine: {perf.host()}, onnxruntime {ort.__version__}, numpy {np.__version__}")
     return 0
 

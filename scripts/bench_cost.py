@@ -151,19 +151,22 @@ def with_idf(model_dir: Path) -> Path:
     return out
 
 
-def measure(init_ms: float | None) -> list[Measured]:
-    """splade-tiny and the two base-size models, each measured in this run."""
+def measure(init_ms: float | None, quick: bool = False) -> list[Measured]:
+    """splade-tiny and the two base-size models, each measured in this run (``quick``: splade-tiny only, a few
+    calls each: the stage runs, its figures are not measurements)."""
     from devkit import perf
 
-    share = handler_share()
-    rates, gains = ingest_speeds(MODEL_DIR, 64)
+    reps = 3 if quick else 200
+    share = handler_share(reps)
+    rates, gains = ingest_speeds(MODEL_DIR, 4 if quick else 64, rounds=1 if quick else ROUNDS)
     tiny = Expander(with_idf(MODEL_DIR), threads=1)
-    queries = {encoder: query_seconds(tiny, encoder) + share for encoder in ("model", "idf")}
+    queries = {encoder: query_seconds(tiny, encoder, reps) + share for encoder in ("model", "idf")}
     if init_ms is None:
-        init_ms = perf.emulator_init_ms(3)
+        init_ms = perf.emulator_init_ms(1 if quick else 3)
     basis = "the emulator's measured init"
-    out = [Measured("splade-tiny (shipped)", rates, gains, queries, query_gain(MODEL_DIR), init_ms / 1e3, basis)]
-    for family in ("bert", "distilbert"):
+    gain = query_gain(MODEL_DIR, reps)
+    out = [Measured("splade-tiny (shipped)", rates, gains, queries, gain, init_ms / 1e3, basis)]
+    for family in () if quick else ("bert", "distilbert"):
         model_dir = bench_base.prepare(family)["int8"]
         rates, gains = ingest_speeds(model_dir, 16)
         query = query_seconds(Expander(model_dir, threads=1), "model") + share
@@ -220,9 +223,10 @@ def table(models: list[Measured], prices: Prices) -> str:
 def main(argv: list[str] | None = None, init_ms: float | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--init-ms", type=float, default=init_ms, help="splade-tiny's init (default: measure it)")
+    parser.add_argument("--quick", action="store_true", help="splade-tiny only, a few calls each (make test)")
     args = parser.parse_args(argv)
     prices = Prices.from_env()
-    models = measure(args.init_ms)
+    models = measure(args.init_ms, args.quick)
     print(table(models, prices))
     print("\nAssumptions:\n")
     print(assumptions(prices))

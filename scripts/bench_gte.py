@@ -1,7 +1,7 @@
 """GTE v1.5 at OpenSearch doc-v3-gte's shape in ``make bench`` (``scripts/bench_base.py`` calls it): a random
 checkpoint (12 x 768, 30,522 words, NTK-scaled RoPE, 6 outlier channels) converted fp32 and int8. There is no
 transformers class for it, so fidelity and speed are against this project's own fp32 graph (itself within 1e-4 of
-the float64 reference, tests/unit/test_gte.py), at 1 thread, alternated.
+the float64 reference, tests/integration/test_gte.py), at 1 thread, alternated.
 
     python scripts/bench_gte.py
 """

@@ -10,7 +10,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from handler import batches, events, s3cond
+from handler import batches, events, ingest, s3cond
 from handler.batches import Batch, max_doc_bytes, output_name, records, resume_point
 from handler.documents import Document, DocumentError, content_kind, open_stream, read_documents
 from handler.errors import ObjectFailedError
@@ -192,12 +192,36 @@ def test_parts_are_cut_at_line_ends_by_the_bytes_alone() -> None:
     assert (first + rest, end) == (parts, tail)
 
 
-def test_states_end_or_queue_again_and_checkpoints_travel_whole() -> None:
-    """CONTINUED and RESTART queue the event again; every other status ends it. A CONTINUED checkpoint survives
-    the continuation message unchanged; a RESTART is queued with none."""
-    assert {s for s in Status if s.queues_again} == {Status.CONTINUED, Status.RESTART}
+@pytest.mark.parametrize("status", list(Status))
+def test_a_run_that_is_not_over_queues_the_object_and_the_rest_of_the_batch(monkeypatch, status: Status) -> None:
+    """process_tasks, given an object's outcome: CONTINUED queues that object again with its checkpoint, RESTART
+    queues it again from the start, and either stops the batch there (the objects after it are queued too,
+    unstarted); every other status ends that object and the batch goes on to the next."""
+    refs = [events.ObjectRef("in", f"docs/{n}.jsonl", etag=f"e{n}") for n in range(3)]
+    cp = Checkpoint(run=1, line=10, offset=99)
+    ran: list[str] = []
+
+    def process_task(task: events.Task, remaining: object) -> Outcome:
+        ran.append(task.ref.key)
+        first = task.ref is refs[0]
+        return Outcome(status if first else Status.WRITTEN, task.ref.key, ref=task.ref, checkpoint=cp if first else None)
+
+    monkeypatch.setattr(ingest, "process_task", process_task)
+    monkeypatch.setattr(ingest, "_record", lambda outcome: None)
+    outcomes, left = ingest.process_tasks([events.Task(r) for r in refs], lambda: 10**9)
+    if status in (Status.CONTINUED, Status.RESTART):
+        assert ran == ["docs/0.jsonl"] and [o.status for o in outcomes] == [status]
+        assert [t.ref for t in left] == refs
+        assert [t.checkpoint for t in left] == [cp if status is Status.CONTINUED else None, None, None]
+    else:
+        assert ran == [r.key for r in refs] and left == []
+
+
+def test_checkpoints_travel_whole_in_the_continuation_message() -> None:
+    """A CONTINUED checkpoint survives the continuation message unchanged, next to an unstarted task; an outcome's
+    summary is its status and counts."""
     summary = {"status": "missing", "key": "k", "documents": 0, "errors": 0}
-    assert str(Status.WRITTEN) == "written" and Outcome(Status.MISSING, "k").summary() == summary
+    assert Outcome(Status.MISSING, "k").summary() == summary
     ref = events.ObjectRef("in", "docs/a.jsonl", etag="e1", sequencer="0A")
     cp = Checkpoint(run=2, line=640, offset=12345, upload_id="u", parts=[{"PartNumber": 1, "ETag": '"p"'}],
                     carry_key="vectors/_checkpoints/docs/a.jsonl.e1.2", output_etag='"o"', df_bytes=9)  # fmt: skip

@@ -19,6 +19,8 @@ from devkit.reference import ReferenceSplade, window_fidelity
 from handler.expander import Expander
 from scripts import build_model
 
+pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
+
 TEXTS = fidelity_texts()[:8]
 
 
@@ -98,11 +100,21 @@ def test_int8_encoder_vectors_do_not_depend_on_the_batch(tmp_path: Path) -> None
         assert np.array_equal(other.indices, alone.indices) and np.array_equal(other.values, alone.values)
 
 
-def test_auto_encoder_precision_is_int8_from_hidden_512(tmp_path: Path) -> None:
-    """--encoder auto: fp32 for small hidden sizes (splade-tiny keeps its graph), int8 from 512 up."""
-    assert build_model.encoder_precision("auto", 128) == "fp32"
-    assert build_model.encoder_precision("auto", 768) == "int8"
-    assert build_model.encoder_precision("fp32", 768) == "fp32"
+@pytest.mark.parametrize(("hidden", "heads", "expected"), [(64, 4, "fp32"), (512, 8, "int8")])
+def test_a_default_int8_build_quantizes_the_encoder_from_hidden_512(
+    tmp_path: Path, hidden: int, heads: int, expected: str
+) -> None:
+    """``--precision int8`` with no ``--encoder`` (auto): build() keeps a small encoder fp32 (splade-tiny keeps its
+    graph) and quantizes it from hidden size 512 up: the manifest says so and the graph has the encoder's integer
+    GEMMs (one MatMulInteger per vocabulary chunk is the projection; an int8 encoder adds its linears)."""
+    src = write_checkpoint(tmp_path / "src", Spec("bert", layers=1, hidden=hidden, heads=heads))
+    convert(src, tmp_path / "out", "--precision", "int8")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["encoder_precision"] == expected
+    graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
+    integer_gemms = sum(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node)
+    projection_gemms = sum(node.op_type == "MatMulInteger" and "chunk" in " ".join(node.input) for node in graph.node)
+    assert (integer_gemms > projection_gemms) == (expected == "int8"), (integer_gemms, projection_gemms)
 
 
 def broken(tmp_path: Path, edit: str) -> Path:

@@ -18,6 +18,8 @@ from devkit.reference import ReferenceSplade
 from handler.expander import Expander, window_starts
 from scripts import build_model, idf
 
+pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
+
 NON_ASCII = "Café déjà vu — naïve façade, 東京 and ﬁne ligatures; 日本語のテキスト “quoted” — end. "
 # The framing each family's tokenizer declares, by token: (prefix, suffix, pad, every zeroed token).
 SPECIALS = {

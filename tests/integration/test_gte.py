@@ -23,6 +23,8 @@ from handler.expander import Expander
 from scripts import build_model, gte_graph
 from scripts.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
+
 TEXTS = fidelity_texts()[:8]
 VARIANTS: dict[str, dict[str, Any]] = {
     "doc-v3-gte (NTK x2, theta 500k)": {},
