@@ -667,8 +667,8 @@ def _print_per_text(r: Run) -> None:
         print(f"| {tokens} | **{over:.2f}x** | {over_positions:.2f}x | {target} |")
     b1, b16, gain = batching
     print(
-        f"\nbatch 16 vs batch 1 at 1 thread, alternated over {r.scale.batch_rounds} rounds: {b16:,.0f} vs {b1:,.0f} docs/s (medians); "
-        f"median of the per-round ratios **{gain:.2f}x** (target >= 1x)"
+        f"\nbatch 16 vs batch 1 at 1 thread, alternated over {r.scale.batch_rounds} rounds: {b16:,.0f} vs "
+        f"{b1:,.0f} docs/s (medians); median of the per-round ratios **{gain:.2f}x** (target >= 1x)"
     )
 
 
@@ -709,9 +709,7 @@ def _print_more(r: Run) -> None:
     overhead_by_kind = prune_overhead(ours[1], scale.prune_rounds)
     print(
         f"| prune of a ~100-token text, expand time vs no pruning (1 thread, medians of {scale.prune_rounds}, "
-        "alternated) | "
-        + ", ".join(f"{k}: {v:.3f}x" for k, v in overhead_by_kind.items())
-        + " | <= 1.05x |"
+        "alternated) | " + ", ".join(f"{k}: {v:.3f}x" for k, v in overhead_by_kind.items()) + " | <= 1.05x |"
     )
     if args.baseline:
         print_vs_baseline(args.baseline, scale.baseline_rounds)

@@ -4,7 +4,6 @@ run are not measurements; a stage that crashes or a table that goes missing fail
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def test_the_quick_bench_runs_every_stage_and_prints_every_table() -> None:
     against a baseline checkout included)."""
     reference = ROOT / "build" / "venv-reference" / "bin" / "python"  # used when make bench-reference ran
     cmd = [sys.executable, "scripts/bench.py", "--quick", "--baseline", "HEAD", "--reference-python", str(reference)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     missing = [line for line in TABLES + ROWS if line not in out]

@@ -125,16 +125,16 @@ def test_sqs_ingest_writes_the_expected_output_object(emulator: Emulator, aws: A
 
 def test_the_model_loads_in_the_init_phase_once(emulator: Emulator) -> None:
     """The model loads in the init phase, once: its "model loaded" line is logged exactly once, before the first
-    invocation's START line, and the one INIT REPORT's duration covers its load time. A model loaded lazily on the
-    first invocation logs after START; one loaded per invocation logs more than once."""
+    invocation starts (the emulator's INVOKE START), and the one INIT REPORT's duration covers its load time. A
+    model loaded lazily on the first invocation logs after INVOKE START; one loaded per invocation, more than once."""
     emulator.invoke({"text": "warm call"})
     emulator.invoke({"text": "another warm call"})
     logs = emulator.logs()
-    loaded = [json.loads(line) for line in logs.splitlines() if '"message":"model loaded"' in line.replace(" ", "")]
+    records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    loaded = [r for r in records if r.get("message") == "model loaded"]
     assert len(loaded) == 1, loaded
     assert loaded[0]["model_sha256"] == runtime.expander.model_info["sha256"]
-    first_start = logs.index("START RequestId")
-    assert logs.index("model loaded") < first_start
+    assert logs.index('"message":"model loaded"') < logs.index("INVOKE START(")  # the emulator's first invocation
     inits = emulator.init_durations_ms()
     assert len(inits) == 1 and inits[0] >= loaded[0]["load_ms"] > 0
 

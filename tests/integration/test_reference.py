@@ -83,8 +83,8 @@ def test_base_size_matches_transformers(tmp_path: Path, family: str) -> None:
 def test_gte_at_doc_v3_shape_matches_its_reference(tmp_path: Path) -> None:
     """GTE v1.5 has no transformers class: at doc-v3-gte's full shape (12 x 768, NTK-scaled RoPE, 6 outlier
     channels) the fp32 graph is within 1e-3 of the float64 reference of devkit/gte.py (cross-checked in
-    tests/integration/test_gte.py, which make test-reference runs too), and the int8 graph keeps mean cosine >= 0.995 and
-    min >= 0.98 against the fp32 graph."""
+    tests/integration/test_gte.py, which make test-reference runs too), and the int8 graph keeps mean cosine
+    >= 0.995 and min >= 0.98 against the fp32 graph."""
     src = write_gte(tmp_path / "src", DOC_V3_GTE, outliers=6, seed=11)
     outs = {}
     for precision in ("fp32", "int8"):

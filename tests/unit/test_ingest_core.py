@@ -204,7 +204,9 @@ def test_a_run_that_is_not_over_queues_the_object_and_the_rest_of_the_batch(monk
     def process_task(task: events.Task, remaining: object) -> Outcome:
         ran.append(task.ref.key)
         first = task.ref is refs[0]
-        return Outcome(status if first else Status.WRITTEN, task.ref.key, ref=task.ref, checkpoint=cp if first else None)
+        return Outcome(
+            status if first else Status.WRITTEN, task.ref.key, ref=task.ref, checkpoint=cp if first else None
+        )
 
     monkeypatch.setattr(ingest, "process_task", process_task)
     monkeypatch.setattr(ingest, "_record", lambda outcome: None)
