@@ -22,7 +22,7 @@ endif
 
 .PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
-	sam-lambda sam-build-arch docker-up docker-down
+	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
 help:  ## this list (every target; VAR=value pairs are optional)
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z][a-zA-Z_ -]*:[^=]*## / {printf "make %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -160,7 +160,7 @@ invoke: build-host  ## run EVENT=events/x.json through the built function under 
 # --- tests ------------------------------------------------------------------------------------------
 # As root on Linux, scripts/docker_host.sh starts Docker (and arm64 emulation) for the `sam local` tests and
 # stops what it started afterwards; elsewhere those tests skip unless Docker already answers.
-test: venv model build-host lint sam-venv  ## set everything up, lint, and run every test (starts Docker for the sam local tests as root)
+test: venv model build-host lint sam-venv asl-validator  ## set everything up, lint, and run every test (starts Docker for the sam local tests as root)
 	scripts/docker_host.sh run $(MAKE) --no-print-directory test-all
 
 test-all:  ## the tests only (sam images and builds when Docker answers); make test calls it
@@ -176,6 +176,12 @@ test-image-base: venv model build-host sam-venv  ## a full base-size XLM-R (250,
 
 test-unit: venv model  ## the in-process unit tests only (~19 s here, budget 30 s; conversions and SAM translation run in make test)
 	$(PY) -m pytest -m "not integration and not slow"
+
+# asl-validator (npm, pinned): the backfill state machine as Step Functions receives it (tests/unit/test_services.py).
+ASL_VALIDATOR := build/node/node_modules/.bin/asl-validator
+asl-validator: $(ASL_VALIDATOR)  ## asl-validator 4.0.0 from npm in build/node (Node is on these machines)
+$(ASL_VALIDATOR):
+	npm install --silent --no-audit --no-fund --prefix build/node asl-validator@4.0.0
 
 SAM_VENV := build/venv-sam
 CHECKOV_VENV := build/venv-checkov

@@ -276,7 +276,11 @@ class Deployed:
 
 def lint(paths: list[Path]) -> dict[str, list[str]]:
     """cfn-lint's findings per file, from one cfn-lint run over all of them."""
-    cmd = [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--", *map(str, paths)]
+    # W1028 (an unreachable Fn::If branch): SAM writes an HttpApi event of a conditional function (the CORS
+    # preflight route) into the API body as Fn::If on the function's condition nested in another on the same
+    # condition; the inner else-branch is SAM's, unreachable by construction, and absent from template.yaml.
+    cmd = [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", "--ignore-checks", "W1028", "--",
+           *map(str, paths)]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode and not result.stdout.strip():
         raise RuntimeError(f"cfn-lint failed: {result.stderr.strip()}")

@@ -223,7 +223,7 @@ def s3_record(
     record["eventName"] = event
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     obj: dict[str, Any] = {"key": quote_plus(key, safe="/"), "sequencer": sequencer or next_sequencer()}
-    if not event.startswith("ObjectRemoved"):
+    if not event.startswith(("ObjectRemoved", "LifecycleExpiration")):
         obj.update(size=size, eTag=etag or "0" * 32)
     if version_id:
         obj["versionId"] = version_id

@@ -120,6 +120,11 @@ def continuation_body(tasks: list[Task]) -> str:
     return json.dumps({CONTINUATION: 1, "tasks": [t.to_dict() for t in tasks]}, separators=(",", ":"))
 
 
+# S3 event names that remove the source: deletes, and lifecycle expirations (their own event type, which S3 sends
+# instead of ObjectRemoved when a lifecycle rule expires an object; S3 user guide "Event notification types").
+REMOVED_EVENTS = ("ObjectRemoved:", "LifecycleExpiration:")
+
+
 def is_test_event(message: Any) -> bool:
     """The message S3 sends once when a notification is configured: acknowledged, nothing to do."""
     return isinstance(message, dict) and message.get("Event") == "s3:TestEvent"
@@ -143,8 +148,10 @@ def from_s3_notification(message: dict[str, Any]) -> list[Task]:
         if source != "aws:s3":
             raise UnrecognizedEventError(f"a record with eventSource {source!r} is not an S3 event")
         name = str(record.get("eventName", ""))
-        if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
-            raise UnrecognizedEventError(f"S3 eventName {name!r} is neither ObjectCreated nor ObjectRemoved")
+        if not name.startswith(("ObjectCreated:", *REMOVED_EVENTS)):
+            raise UnrecognizedEventError(
+                f"S3 eventName {name!r} is not ObjectCreated, ObjectRemoved or LifecycleExpiration"
+            )
         s3 = record["s3"]
         obj = s3["object"]
         ref = ObjectRef(
@@ -154,7 +161,7 @@ def from_s3_notification(message: dict[str, Any]) -> list[Task]:
             etag=obj.get("eTag") or None,
             size=obj.get("size"),
             sequencer=obj.get("sequencer") or None,
-            removed=name.startswith("ObjectRemoved:"),
+            removed=name.startswith(REMOVED_EVENTS),
         )
         tasks.append(Task(ref))
     return tasks

@@ -58,8 +58,8 @@ def image_template(template: dict[str, Any]) -> dict[str, Any]:
     )
     out.setdefault("Rules", {})["SnapStartNeedsTheZip"] = NO_SNAPSTART_RULE
     for resource in out["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
+        if resource["Type"] != "AWS::Serverless::Function" or "InlineCode" in resource["Properties"]:
+            continue  # the preflight function is a few inline lines: it stays a zip
         resource.get("Metadata", {}).pop("BuildMethod", None)
         props = resource["Properties"]
         props.pop("SnapStart", None)

@@ -489,12 +489,15 @@ def test_a_delete_never_removes_an_output_published_after_its_check(s3, folder, 
     assert s3.get_object(Bucket=OUT, Key=output)["Body"].read() == b'{"id": "newer"}\n'
 
 
-def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys) -> None:
-    """ObjectRemoved for an ingested key removes its .jsonl and .errors.jsonl."""
+@pytest.mark.parametrize("event", ["ObjectRemoved:Delete", "LifecycleExpiration:Delete"])
+def test_delete_removes_the_vectors_and_errors_file(s3, folder, lambda_context, capsys, event: str) -> None:
+    """ObjectRemoved, and a lifecycle rule's expiration (S3's own event type in SQS mode), for an ingested key
+    removes its .jsonl and .errors.jsonl."""
     key = f"{folder}bye.jsonl"
     run_sqs(lambda_context, put_object(s3, key, b'{"text": "lung"}\n{"bad": 1}\n'))
     assert len(output_keys(s3, folder)) == 2
-    failures, _ = run_sqs(lambda_context, delete_object(s3, key))
+    s3.delete_object(Bucket=IN, Key=key)  # what the expiration did
+    failures, _ = run_sqs(lambda_context, s3_notification(s3_record(key, event=event)))
     assert failures == [] and output_keys(s3, folder) == []
     assert "DeletedSources" in capsys.readouterr().out
 
