@@ -8,14 +8,22 @@ assumed-role credentials (``function_env``); tests use ``client()`` (admin).
 
 moto evaluates identity policies only (Conditions count as DENY, bucket policies are ignored), so the template's
 function statements carry no Conditions; bucket policies are checked by template tests.
+
+``drain`` plays the SQS event source mapping, with Lambda's recursive loop detection modelled: each message
+belongs to a chain (a message sent during an invocation continues that invocation's chain), and unless the
+translated template's ingest function has ``RecursiveLoop: Allow`` the invocation a chain would make past
+``RECURSION_LIMIT`` hops never happens (Lambda guide, "Use Lambda recursive loop detection to prevent infinite
+loops"; boto/boto3#3899: an SQS -> function -> same queue chain stops after 16 calls).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,17 @@ from .servers import MotoServer
 ACCOUNT, REGION = "123456789012", "us-east-1"
 QUEUE = "splade-ingest-queue"
 PRIVATE_BUCKET = "splade-private"  # a bucket the function's role may not read
+RECURSION_LIMIT = 16  # invocations Lambda lets one SQS -> function -> SQS chain make (RecursiveLoop: Terminate)
+
+
+@cache
+def ingest_recursive_loop() -> str:
+    """The ingest function's ``RecursiveLoop`` as ``sam deploy`` creates it (the translated template, default
+    parameters); Lambda's default, ``Terminate``, when the template leaves it out."""
+    from .deploy import Deployed
+
+    value: str = Deployed().resources["IngestFunction"]["Properties"].get("RecursiveLoop", "Terminate")
+    return value
 
 
 def create_buckets(s3: Any, *names: str) -> None:
@@ -114,6 +133,7 @@ class AwsWorld:
     def __init__(self) -> None:
         self.server = MotoServer()
         self.url = self.server.url
+        self.dropped: list[str] = []  # message bodies Lambda's recursive loop detection stopped (drain)
         try:
             self._setup()
         except BaseException:
@@ -192,24 +212,51 @@ class AwsWorld:
     def purge_queue(self) -> None:
         """Delete every visible message (SQS allows one PurgeQueue a minute, so receive and delete)."""
         sqs = self.client("sqs")
+        self.dropped.clear()
         while got := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in got:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def drain(self, invoke: Callable[[dict[str, Any]], Any], rounds: int = 60) -> list[Any]:
+    def drain(
+        self, invoke: Callable[[dict[str, Any]], Any], rounds: int = 60, recursive_loop: str | None = None
+    ) -> list[Any]:
         """Play the SQS event source mapping, which no emulator has: receive up to 10 messages, invoke the
         function with them as an SQS batch, delete those not reported in batchItemFailures; until the queue is
-        empty. Returns the responses, one per invocation."""
+        empty. Returns the responses, one per invocation.
+
+        Lambda's recursive loop detection is applied (``recursive_loop``: the template's, unless given): a
+        message whose chain already made RECURSION_LIMIT invocations is not delivered under ``Terminate``; it
+        is removed from the queue and kept in ``self.dropped``. A message's chain is the invocation it was
+        sent during (its SentTimestamp within that invocation's time; drain invokes one batch at a time), or a
+        new chain for one sent from outside (a test, S3)."""
         from .events import sqs_event
 
+        allow = (recursive_loop or ingest_recursive_loop()) == "Allow"
         sqs = self.client("sqs")
         responses: list[Any] = []
+        hops: dict[str, int] = {}  # message id -> invocations its chain made before it
+        windows: list[tuple[float, float, int]] = []  # each invocation: start ms, end ms, its chain's hop count
         for _ in range(rounds):
-            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"]
+            ).get("Messages", [])
             if not got:
                 return responses
+            for message in got:
+                sent = int(message["Attributes"]["SentTimestamp"])
+                chain = [hop for start, end, hop in windows if start - 1 < sent <= end + 1]
+                hops.setdefault(message["MessageId"], chain[-1] if chain else 0)
+            stopped = [m for m in got if hops[m["MessageId"]] >= RECURSION_LIMIT and not allow]
+            for message in stopped:
+                self.dropped.append(message["Body"])
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            got = [m for m in got if m not in stopped]
+            if not got:
+                continue
             event, ids = sqs_event(*(m["Body"] for m in got))
+            start = time.time() * 1000
             response = invoke(event)
+            windows.append((start, time.time() * 1000, 1 + max(hops[m["MessageId"]] for m in got)))
             responses.append(response)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
             for message, message_id in zip(got, ids, strict=True):

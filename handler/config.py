@@ -58,6 +58,8 @@ class Settings:
     max_object_bytes: int = _var("MAX_OBJECT_BYTES", 200_000_000, "ingest: object bytes (and decompressed bytes)", lo=1)
     ingest_time_margin_ms: int = _var(
         "INGEST_TIME_MARGIN_MS", 10_000, "ingest: take no new object, and checkpoint the current one, below this", lo=0)
+    max_object_runs: int = _var(
+        "MAX_OBJECT_RUNS", 200, "ingest: runs one object may take (continuations included) before it is failed", lo=1)
     ingest_queue_url: str = _var(
         "INGEST_QUEUE_URL", "", "ingest: where checkpointed objects continue; empty: no continuations")
     allowed_origins: tuple[str, ...] = _var("ALLOWED_ORIGINS", (), "CORS origins (comma-separated); empty: CORS off")

@@ -49,6 +49,7 @@ CODES = _codes(
     ("binary_object",          "object",         None, True),
     ("not_utf8",               "object line",    None, True),
     ("unreadable_object",      "object",         None, True),
+    ("too_many_runs",          "object",         None, True),
     ("access_denied",          "object",         None, False),
     ("timeout",                "object",         None, False),
     ("commit_conflict",        "object",         None, False),

@@ -88,6 +88,8 @@ def _record(outcome: Outcome) -> None:
         metrics.add_metric(name="DocumentErrors", unit=MetricUnit.Count, value=outcome.errors)
     elif outcome.status in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[outcome.status], unit=MetricUnit.Count, value=1)
+    if outcome.code == "too_many_runs":  # alarmed (RunCapAlarm): a chain MAX_OBJECT_RUNS stopped
+        metrics.add_metric(name="RunCapReached", unit=MetricUnit.Count, value=1)
 
 
 def _log_failure(exc: Exception, **where: Any) -> dict[str, Any]:

@@ -87,6 +87,9 @@ class Objects:
                 return Outcome(Status.SKIPPED, ref.key, reason="another delivery of this continuation finished it")
             abort_uploads(self.s3, place, cp)
             return Outcome(Status.RESTART, ref.key, ref=ref, reason="the checkpoint's state is gone; starting over")
+        if cp.run >= self.settings.max_object_runs:  # a chain that never ends: stop it, publish nothing, say so
+            abort_uploads(self.s3, place, cp)
+            return self._record_failure(ref, place, cp, too_many_runs(ref, cp.run))
         outputs: RunOutputs | None = None
         try:
             if ref.size is not None and ref.size > self.settings.max_object_bytes:
@@ -227,6 +230,15 @@ class Objects:
         for name in ("vectors", "chunks", "df"):
             s3cond.delete_unless_newer(self.s3, place.bucket, place.output(name), ref.sequencer)
         return Outcome(Status.FAILED, ref.key, code=exc.code, reason=exc.message, errors=1)
+
+
+def too_many_runs(ref: ObjectRef, runs: int) -> ObjectFailedError:
+    limit = runtime.settings.max_object_runs
+    return ObjectFailedError(
+        f"s3://{ref.bucket}/{ref.key} took {runs} runs without finishing, MAX_OBJECT_RUNS ({limit}): its partial "
+        "output was discarded; split the object or raise IngestTimeout (docs/ingest.md)",
+        code="too_many_runs",
+    )
 
 
 def too_large(what: str) -> ObjectFailedError:

@@ -19,7 +19,7 @@ from devkit import OUTPUT_BUCKET
 from devkit.aws import AwsWorld
 from devkit.corpus import prose_paragraphs
 from devkit.emulator import Emulator
-from devkit.events import put_object, sqs_event
+from devkit.events import put_object
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         s3 = world.client("s3")
         key = "soak/big.jsonl"
-        event, _ = sqs_event(put_object(s3, key, ("\n".join(rows) + "\n").encode()))
+        notification = put_object(s3, key, ("\n".join(rows) + "\n").encode())
+        # the S3 notification goes through the queue, so the whole chain runs under the modelled recursion guard
+        world.client("sqs").send_message(QueueUrl=world.queue_url, MessageBody=json.dumps(notification))
         env = {**world.function_env(), "INGEST_TIME_MARGIN_MS": str(args.margin_ms)}
         start = time.perf_counter()
         with Emulator(env, timeout_s=args.timeout) as emulator:
-            responses = [emulator.invoke(event), *world.drain(emulator.invoke, rounds=10_000)]
+            responses = world.drain(emulator.invoke, rounds=10_000)
             peak_mb = emulator.peak_rss_kb() / 1024
+        dropped = len(world.dropped)
         seconds = time.perf_counter() - start
         ok = all(r == {"batchItemFailures": []} for r in responses)
         body = s3.get_object(Bucket=OUTPUT_BUCKET, Key=f"vectors/{key}.jsonl")["Body"]
@@ -56,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{size / 1e6:.1f} MB JSONL, {len(rows):,} lines: {len(responses)} runs at a {args.timeout} s timeout, "
         f"{seconds:.0f} s ({len(rows) / seconds:,.0f} docs/s), peak RSS {peak_mb:.0f} MB; every line once, in "
-        f"order: {exact}; failures: {not ok}; checkpoints left: {leftovers}; open uploads: {len(uploads)}"
+        f"order: {exact}; failures: {not ok}; checkpoints left: {leftovers}; open uploads: {len(uploads)}; "
+        f"dropped by the modelled recursion guard: {dropped}"
     )
-    return 0 if exact and ok and not leftovers and not uploads and peak_mb <= 300 else 1
+    return 0 if exact and ok and not leftovers and not uploads and not dropped and peak_mb <= 300 else 1
 
 
 if __name__ == "__main__":

@@ -756,6 +756,54 @@ def test_a_jsonl_over_8_mib_of_output_continues_an_exact_number_of_times(s3, fol
     assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
 
 
+def queue_object(aws: Any, s3: Any, key: str, lines: int) -> None:
+    """Put a JSONL of ``lines`` short documents and send its S3 notification to the ingest queue (a new chain)."""
+    rows = [json.dumps({"id": i, "text": f"note {i} on pulmonary disease"}) for i in range(lines)]
+    body = put_object(s3, key, ("\n".join(rows) + "\n").encode())
+    aws.client("sqs").send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(body))
+
+
+@pytest.mark.parametrize("recursive_loop", [None, "Terminate"])
+def test_a_chain_of_twenty_runs_passes_lambdas_recursion_guard(s3, folder, with_queue, recursive_loop) -> None:
+    """1,280 documents at one batch of 64 a run: 20 runs, 19 continuations through the ingest queue. The local
+    event source applies Lambda's recursive loop detection as the translated template sets it (RecursiveLoop:
+    Allow on the ingest function): every run happens and the object is published once, whole. Under Lambda's
+    default (Terminate) the same chain stops after 16 invocations: the 17th is dropped, nothing is published,
+    and the checkpoint's carry object is left for the lifecycle rules: what the template setting prevents."""
+    key = f"{folder}chain.jsonl"
+    queue_object(with_queue, s3, key, 64 * 20)
+    runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)), recursive_loop=recursive_loop)
+    if recursive_loop is None:
+        assert runs == [{"batchItemFailures": []}] * 20 and with_queue.dropped == []
+        assert [line["id"] for line in read_jsonl(s3, f"{PREFIX}{key}.jsonl")] == list(range(64 * 20))
+        assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+    else:
+        assert len(runs) == 16 and len(with_queue.dropped) == 1
+        assert output_keys(s3, folder) == []
+        carry = s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}").get("Contents", [])
+        assert len(carry) == 1  # left behind by the dropped chain
+        s3.delete_object(Bucket=OUT, Key=carry[0]["Key"])
+
+
+def test_an_object_over_the_run_cap_is_failed_cleanly(s3, folder, with_queue, monkeypatch, capsys) -> None:
+    """MAX_OBJECT_RUNS=5 on an object that needs 20 runs: the 6th run stops the chain. No output is published,
+    no multipart upload or carry object is left, the errors file holds one object-level too_many_runs record
+    naming the object and its run count, the message is acknowledged, and RunCapReached is emitted."""
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, max_object_runs=5))
+    key = f"{folder}endless.jsonl"
+    queue_object(with_queue, s3, key, 64 * 20)
+    runs = with_queue.drain(lambda e: app.lambda_handler(e, Countdown(3)))
+    assert runs == [{"batchItemFailures": []}] * 6 and with_queue.dropped == []
+    assert output_keys(s3, folder) == [f"{PREFIX}{key}.errors.jsonl"]
+    (record,) = read_jsonl(s3, f"{PREFIX}{key}.errors.jsonl")
+    assert record["code"] == "too_many_runs" and record["source"]["line"] is None
+    assert f"s3://{IN}/{key} took 5 runs" in record["reason"] and "MAX_OBJECT_RUNS (5)" in record["reason"]
+    assert s3.list_multipart_uploads(Bucket=OUT).get("Uploads", []) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=OUT, Prefix=f"{PREFIX}_checkpoints/{folder}")
+    logs = capsys.readouterr().out
+    assert '"RunCapReached"' in logs and '"PermanentObjectFailures"' in logs
+
+
 def test_a_batch_defers_what_it_cannot_start_and_loses_nothing(s3, folder, with_queue) -> None:
     """Six 400-line objects (7 batches each) in one SQS batch, with a countdown of 9 checks: each invocation
     finishes exactly one object (1 check to start it, 7 batches) and queues the ones it could not start again,

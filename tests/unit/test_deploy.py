@@ -334,6 +334,22 @@ def test_old_versions_are_deleted_on_update(name: str) -> None:
     assert versions and all(v.get("DeletionPolicy") == "Delete" for v in versions.values()), versions
 
 
+@pytest.mark.parametrize("name", list(SETS))
+def test_only_the_ingest_function_allows_recursive_loops(name: str) -> None:
+    """Lambda guide, "Use Lambda recursive loop detection": the ingest function's continuations are an SQS ->
+    function -> same-queue chain, so it (and only it) has RecursiveLoop Allow; both guards that replace the
+    detection alarm: RunCapReached (MAX_OBJECT_RUNS) and Lambda's RecursiveInvocationsDropped for it."""
+    d = deployed(name)
+    loops = {n: r["Properties"].get("RecursiveLoop") for n, r in d.of_type("AWS::Lambda::Function").items()}
+    assert loops.pop("IngestFunction") == "Allow" and set(loops.values()) == {None}
+    env = d.resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert int(env["MAX_OBJECT_RUNS"]) >= 80  # 200 MB at the 60 s timeout, splade-tiny (docs/ingest.md)
+    watched = {(a["MetricName"], json.dumps(a["Dimensions"])) for a in alarms(d).values()}
+    assert ("RunCapReached", json.dumps([{"Name": "service", "Value": "splade-expander"}])) in watched
+    ingest = json.dumps([{"Name": "FunctionName", "Value": d.physical("IngestFunction")}])
+    assert ("RecursiveInvocationsDropped", ingest) in watched
+
+
 # --- 8. least privilege -----------------------------------------------------------------------------------------
 def all_statements(d: Deployed) -> list[dict[str, Any]]:
     return [s for role in d.of_type("AWS::IAM::Role") for s in d.statements(role)]
