@@ -52,7 +52,14 @@ def test_every_raised_code_is_registered_and_every_registered_code_is_raised() -
 
 def test_the_permanent_split_and_the_openapi_codes_derive_from_the_registry() -> None:
     """Permanent object failures are the registry's; the OpenAPI error enum is its HTTP request codes by status."""
-    assert {"object_too_large", "unsupported_type", "binary_object", "not_utf8", "unreadable_object"} == PERMANENT_CODES
+    assert {
+        "object_too_large",
+        "unsupported_type",
+        "binary_object",
+        "not_utf8",
+        "unreadable_object",
+        "too_many_runs",
+    } == PERMANENT_CODES
     assert ObjectFailedError("x", code="not_utf8").permanent and not ObjectFailedError("x", code="timeout").permanent
     http = {c for c in codes_where("request") if c not in openapi.DIRECT_ONLY}
     assert {c for codes in openapi.ERROR_CODES.values() for c in codes} == http
