@@ -51,7 +51,7 @@ $(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirement
 
 model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx  ## fetch the pinned weights and build model_assets/ (int8) and the fp32 / logits graphs (no-op when up to date)
 
-# Bring your own checkpoint: a local Hugging Face BertForMaskedLM / DistilBertForMaskedLM directory (config.json,
+# Bring your own checkpoint: a local Hugging Face masked-LM directory: BERT, DistilBERT, RoBERTa, XLM-R or GTE v1.5 (config.json,
 # model.safetensors, tokenizer.json or vocab.txt) -> OUT (model.onnx, tokenizer.json, manifest.json). The
 # Makefile's SOURCE is the bundled model's download, hence CHECKPOINT. MODEL_DIR=OUT serves it.
 CHECKPOINT ?=

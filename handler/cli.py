@@ -147,22 +147,27 @@ class Job:
         stat = self.path.stat()
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
-    def open(self, resume: bool) -> bool:
-        """Open the outputs (truncated to the recorded progress on ``resume``); False: already finished. A file
-        starting over gets its progress record before any output is created or truncated, so an interrupt
-        anywhere leaves either a progress record (resumable) or no output at all (started again)."""
+    def open(self, resume: bool, finished: dict[str, Any] | None = None) -> bool:
+        """Open the outputs (truncated to the recorded progress on ``resume``); False: already finished and
+        unchanged (``finished``: the run record's entry; equal size and mtime count as unchanged, rsync's quick
+        check). A file starting over gets its progress record before any output is created or truncated, so an
+        interrupt anywhere leaves either a progress record (resumable) or no output at all (started again)."""
         self.out.parent.mkdir(parents=True, exist_ok=True)
         resumed = False
         if resume and self.progress.exists():
             state = json.loads(self.progress.read_text())
-            if state.get("source") == self.signature():
+            if state.get("source") != self.signature():
+                say(f"{self.rel} changed since the interrupted run (size or mtime): expanding it again")
+            else:
                 self.line, self.offset, self.done = state["line"], state["offset"], bool(state.get("done"))
                 self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
                 if self.df is not None and state.get("df"):
                     self.df = DocFreq.from_json(state["df"])
                 resumed = True
-        elif resume and self.output(".jsonl").exists():
-            return False  # outputs without a progress record: finished
+        elif resume and self.output(".jsonl").exists():  # outputs without a progress record: finished
+            if finished is None or finished.get("source", self.signature()) == self.signature():
+                return False
+            say(f"{self.rel} changed since it finished (size or mtime): expanding it again")
         if not resumed:
             self._save_progress()
             interrupt_point()
@@ -221,7 +226,7 @@ class Job:
             if suffix != ".jsonl" and self.sizes[suffix] == 0:
                 self.output(suffix).unlink()
                 interrupt_point()
-        record.finished(self.rel, self.documents, self.errors)
+        record.finished(self.rel, self.documents, self.errors, self.signature())
         record.save(root)
         interrupt_point()
         self.progress.unlink(missing_ok=True)
@@ -271,13 +276,24 @@ def find_inputs(paths: list[Path], out: Path) -> list[tuple[Path, str]]:
     return found
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def say(message: str) -> None:
+    """One line on stderr about the run (what a resume redoes, say)."""
+    print(f"splade-expand: {message}", file=sys.stderr)
+
+
 class Progress:
     """One status line on stderr (docs, error records, docs/s, ETA by input bytes), redrawn at most 4 times a
-    second; the counts include what earlier runs of a resumed run wrote."""
+    second. The counts include what earlier runs of a resumed run wrote; the rate and the ETA count only this
+    run's documents and bytes."""
 
     def __init__(self, total_bytes: int, enabled: bool) -> None:
         self.total, self.enabled, self.start, self.shown = max(total_bytes, 1), enabled, time.monotonic(), 0.0
         self.docs = self.errors = self.done_bytes = 0
+        self.earlier_docs = self.earlier_bytes = 0  # what earlier runs of a resumed run did
         self.files_done = self.files_with_errors = 0
 
     def file_done(self, errors: int) -> None:
@@ -285,13 +301,19 @@ class Progress:
         self.files_with_errors += errors > 0
 
     def summary(self) -> str:
-        files = f"{self.files_with_errors} file{'s' if self.files_with_errors != 1 else ''}"
-        errors = f"{self.errors} error records" + (f" in {files}" if self.errors else "")
-        return f"{self.docs} documents, {errors}"
+        errors = plural(self.errors, "error record")
+        if self.files_with_errors:
+            errors += f" in {plural(self.files_with_errors, 'file')}"
+        return f"{plural(self.docs, 'document')}, {errors}"
 
-    def update(self, docs: int, errors: int, done_bytes: int, force: bool = False) -> None:
+    def update(self, docs: int, errors: int, done_bytes: int, force: bool = False, earlier: bool = False) -> None:
+        """Add ``docs`` and ``errors``; ``done_bytes``: input bytes finished so far; ``earlier``: these were done
+        by an earlier run (a resume), so they count in the totals and not in this run's rate."""
         self.docs += docs
         self.errors += errors
+        if earlier:
+            self.earlier_docs += docs
+            self.earlier_bytes += max(done_bytes - self.done_bytes, 0)
         self.done_bytes = done_bytes
         now = time.monotonic()
         if not self.enabled or (now - self.shown < 0.25 and not force):
@@ -299,11 +321,12 @@ class Progress:
         self.shown = now
         elapsed = max(now - self.start, 1e-9)
         share = min(self.done_bytes / self.total, 1.0)
-        eta = elapsed * (1 - share) / share if share > 0 else 0.0
+        this_run = self.done_bytes - self.earlier_bytes
+        eta = f"{elapsed * (self.total - self.done_bytes) / this_run:.0f} s" if this_run > 0 else "?"
         bar = "#" * int(share * 30)
         sys.stderr.write(
-            f"\r[{bar:<30}] {share:4.0%} {self.docs} docs, {self.errors} error records, "
-            f"{self.docs / elapsed:.0f} docs/s, ETA {eta:.0f} s "
+            f"\r[{bar:<30}] {share:4.0%} {plural(self.docs, 'doc')}, {plural(self.errors, 'error record')}, "
+            f"{(self.docs - self.earlier_docs) / elapsed:.0f} docs/s, ETA {eta} "
         )
         sys.stderr.flush()
 
@@ -351,13 +374,15 @@ def expand_files(
     try:
         for job in jobs:
             interrupt_point()
-            if not job.open(resume):
+            if not job.open(resume, record.files.get(job.rel)):
                 done_bytes += sizes[job.rel]
                 counts = record.files.get(job.rel, {"documents": 0, "errors": 0})
-                progress.update(counts["documents"], counts["errors"], done_bytes)
+                progress.update(counts["documents"], counts["errors"], done_bytes, earlier=True)
                 progress.file_done(counts["errors"])
                 continue
-            progress.update(job.documents, job.errors, done_bytes)  # what an earlier run wrote of this file
+            resumed_bytes = min(job.offset, sizes[job.rel]) if job.line else 0
+            # what an earlier run wrote of this file: counted, but not in this run's rate
+            progress.update(job.documents, job.errors, done_bytes + resumed_bytes, earlier=True)
             for batch, after in () if job.done else batches(_items(job, options)):
                 work = (
                     pool.apply_async(_expand, (batch, job.rel, options)) if pool else _expand(batch, job.rel, options)
@@ -418,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         given["model_dir"] = str(given["model_dir"].resolve())
     recorded = RunRecord.load(args.out)
     has_output = args.out.is_dir() and any(args.out.rglob("*.jsonl"))
-    chosen = settle(given, recorded, resume=args.resume, has_output=has_output)
+    chosen = settle(given, recorded, resume=args.resume, has_output=has_output, out=args.out)
     try:
         prune = (
             Prune.parse({"type": chosen["prune_type"], "value": chosen["prune_value"]})
@@ -449,13 +474,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (KeyboardInterrupt, TerminatedError) as exc:
         print(
-            f"splade-expand: interrupted after {progress.summary()}, {progress.files_done} of {len(inputs)} files "
-            f"done; rerun with --resume to continue",
+            f"splade-expand: interrupted after {progress.summary()}, {progress.files_done} of "
+            f"{plural(len(inputs), 'file')} done; rerun with --resume to continue",
             file=sys.stderr,
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
     seconds = time.perf_counter() - start
-    print(f"splade-expand: {progress.summary()}, from {len(inputs)} files in {seconds:.1f} s", file=sys.stderr)
+    print(
+        f"splade-expand: {progress.summary()}, from {plural(len(inputs), 'file')} in {seconds:.1f} s", file=sys.stderr
+    )
     if os.environ.get("SPLADE_EXPAND_INTERRUPT_AT") == "count":
         from .cli_run import passed
 

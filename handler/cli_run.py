@@ -38,7 +38,10 @@ def flag(name: str, value: Any) -> str:
     """How an option is spelled on the command line: ``--format both``, ``--chunks``, ``--no-df``."""
     if isinstance(value, bool):
         return f"--{'' if value else 'no-'}{name.replace('_', '-')}"
-    return f"{FLAGS.get(name, '--' + name.replace('_', '-'))} {value if value != '' else repr('')}"
+    spelled = FLAGS.get(name, "--" + name.replace("_", "-"))
+    if value is None:
+        return f"no {spelled} (the default)"
+    return f"{spelled} {value if value != '' else repr('')}"
 
 
 @dataclass
@@ -69,16 +72,24 @@ class RunRecord:
         temp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         os.replace(temp, self.path(out))
 
-    def finished(self, rel: str, documents: int, errors: int) -> None:
-        self.files[rel] = {"documents": documents, "errors": errors}
+    def finished(self, rel: str, documents: int, errors: int, source: dict[str, int]) -> None:
+        """``source``: the input's size and mtime when it finished (a later --resume redoes it if they differ)."""
+        self.files[rel] = {"documents": documents, "errors": errors, "source": source}
 
 
-def settle(given: dict[str, Any], recorded: RunRecord | None, *, resume: bool, has_output: bool) -> dict[str, Any]:
+def settle(
+    given: dict[str, Any], recorded: RunRecord | None, *, resume: bool, has_output: bool, out: Path
+) -> dict[str, Any]:
     """The options this run uses: ``given`` holds each option as the command line gave it, None when left out.
     ``--resume`` takes the recorded ones (a given one must match); a new run takes the given ones and defaults,
     and refuses a directory holding output made with other options."""
     chosen = {name: default if given.get(name) is None else given[name] for name, default in DEFAULTS.items()}
     if recorded is None:
+        if resume:
+            raise SystemExit(
+                f"splade-expand: --resume: {out} has no run record ({RECORD}), so there is nothing to resume; "
+                "check the directory, or leave out --resume to start a run there"
+            )
         return chosen
     if resume:
         conflicts = [

@@ -35,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         parser.error(f"--env takes KEY=VALUE, not {bad[0]!r}")
     env = dict(item.split("=", 1) for item in pairs)
-    event = json.loads(args.event.read_text())
+    if not args.event.is_file():
+        names = ", ".join(sorted(p.name for p in (ROOT / "events").glob("*.json"))[:6])
+        parser.error(f"no event file {args.event} (events/ holds the samples: {names}, ...)")
+    try:
+        event = json.loads(args.event.read_text())
+    except ValueError as exc:
+        parser.error(f"{args.event} is not JSON: {exc}")
     with contextlib.ExitStack() as stack:  # moto_server stops however the emulator run ends
         wants_s3 = event_source(event) == "ingest" and "AWS_ENDPOINT_URL_S3" not in env
         local_s3 = stack.enter_context(LocalS3()) if wants_s3 else None

@@ -16,7 +16,7 @@ import pytest
 from devkit import ROOT
 from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
-from handler import cli, runtime
+from handler import cli, cli_run, runtime
 from handler.batches import batches
 from handler.docfreq import DocFreq
 
@@ -181,21 +181,63 @@ def test_resume_refuses_other_options_and_a_new_run_refuses_other_output(tmp_pat
     expand(str(tmp_path / "in"), "-o", out, "--format", "both", "--resume")
 
 
-def test_resume_of_a_changed_input_starts_that_file_over(tmp_path: Path) -> None:
-    """Progress is tied to the input's size and mtime: an input changed since the interruption is redone whole."""
-    (tmp_path / "in").mkdir()
-    src = tmp_path / "in" / "docs.jsonl"
-    src.write_text("\n".join(corpus_lines(200)) + "\n")
+def test_resume_redoes_an_input_changed_since_it_finished_and_says_so(tmp_path: Path) -> None:
+    """A finished input whose size or mtime changed is expanded again on --resume, with one line saying so: its
+    outputs equal a fresh run's over the new input; an unchanged finished input is left alone. Equal size and
+    mtime count as unchanged (rsync's quick check), even when the bytes differ."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_text("\n".join(corpus_lines(60)) + "\n")
+    (src / "b.txt").write_text("chronic obstructive pulmonary disease")
     out = tmp_path / "out"
-    job = cli.Job(src, "docs.jsonl", out / "docs.jsonl")
-    assert job.open(resume=False)
-    job.write(cli.Lines(), None)  # a progress record for the old input
-    for handle in job.files.values():
-        handle.close()
-    src.write_text("\n".join(corpus_lines(50)) + "\n")
-    expand(str(src), "-o", str(out), "--resume")
+    expand(str(src), "-o", str(out))
+    kept = (out / "b.txt.jsonl").stat().st_mtime_ns
+    (src / "a.jsonl").write_text("\n".join(corpus_lines(80)) + "\n")  # 20 lines appended
+    resumed = expand(str(src), "-o", str(out), "--resume")
+    assert "splade-expand: a.jsonl changed since it finished (size or mtime): expanding it again" in resumed.stderr
+    fresh = tmp_path / "fresh"
+    expand(str(src), "-o", str(fresh))
+    assert outputs(out, record=False) == outputs(fresh, record=False)
+    assert (out / "b.txt.jsonl").stat().st_mtime_ns == kept and "b.txt" not in resumed.stderr
+    before = (out / "a.jsonl.jsonl").read_bytes()
+    stat = (src / "a.jsonl").stat()
+    (src / "a.jsonl").write_text((src / "a.jsonl").read_text().replace("d1", "e1"))  # same size
+    os.utime(src / "a.jsonl", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    quiet = expand(str(src), "-o", str(out), "--resume")
+    assert "changed" not in quiet.stderr and (out / "a.jsonl.jsonl").read_bytes() == before
+
+
+def test_resume_redoes_an_interrupted_input_that_changed(tmp_path: Path) -> None:
+    """Progress is tied to the input's size and mtime: an input changed since the interruption is redone whole,
+    and the run says so."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "docs.jsonl").write_text("\n".join(corpus_lines(200)) + "\n")
+    out = tmp_path / "out"
+    stopped = expand_at("SIGINT:6", str(src), "-o", str(out))
+    assert stopped.returncode == 130 and (out / "docs.jsonl.progress.json").exists()
+    (src / "docs.jsonl").write_text("\n".join(corpus_lines(50)) + "\n")
+    resumed = expand(str(src), "-o", str(out), "--resume")
+    assert "docs.jsonl changed since the interrupted run (size or mtime): expanding it again" in resumed.stderr
     assert len((out / "docs.jsonl.jsonl").read_text().splitlines()) == 50 - 1 - 1  # one blank, one bad line
     assert not (out / "docs.jsonl.progress.json").exists()
+
+
+def test_resume_without_a_run_record_is_refused(tmp_path: Path) -> None:
+    """`--resume` into a directory that holds no run record (a typo, say) is refused in one line naming the
+    directory, and creates nothing, instead of starting a fresh run with default options."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("lung disease")
+    typo = tmp_path / "typo-dir"
+    result = subprocess.run(
+        [CLI, str(tmp_path / "in"), "-o", str(typo), "--resume"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and not typo.exists()
+    (line,) = result.stderr.splitlines()
+    assert line == (
+        f"splade-expand: --resume: {typo} has no run record (.splade-expand.json), so there is nothing to resume; "
+        "check the directory, or leave out --resume to start a run there"
+    )
 
 
 def test_bad_arguments_exit_with_a_usage_error(tmp_path: Path) -> None:
@@ -210,11 +252,22 @@ def test_bad_arguments_exit_with_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_the_progress_bar_shows_share_rate_and_eta(capsys) -> None:
-    """On a TTY (or with --progress) one redrawn line: share of input bytes, docs, error records, docs/s, ETA."""
+    """On a TTY (or with --progress) one redrawn line: share of input bytes, docs, error records (singular for
+    one), docs/s, ETA. On a resume, what earlier runs did counts in the totals and the share, not in the rate or
+    the ETA: 400 earlier docs (40% of the bytes) and 10 new ones give about 10 docs/s over one second, not 410,
+    and an ETA from this run's 10% of the bytes."""
     bar = cli.Progress(1000, enabled=True)
     bar.update(10, 1, 500, force=True)
     err = capsys.readouterr().err
-    assert err.startswith("\r[###############               ]  50% 10 docs, 1 error records, ") and "ETA" in err
+    assert err.startswith("\r[###############               ]  50% 10 docs, 1 error record, ") and "ETA" in err
+    resumed = cli.Progress(1000, enabled=True)
+    resumed.update(400, 0, 400, earlier=True)
+    resumed.start -= 1.0  # one second into this run
+    resumed.update(10, 0, 500, force=True)
+    line = capsys.readouterr().err.rsplit("\r", 1)[1]
+    rate = int(line.split(" docs/s")[0].rsplit(" ", 1)[1])
+    eta = float(line.split("ETA ")[1].split(" s")[0])
+    assert "50% 410 docs, 0 error records" in line and 9 <= rate <= 11 and 4.5 <= eta <= 5.5, line
     cli.Progress(1000, enabled=False).update(10, 0, 500, force=True)
     assert capsys.readouterr().err == ""
 
@@ -256,6 +309,9 @@ def test_a_kill_after_the_last_batch_but_before_finishing_writes_nothing_twice(t
     expand(str(src), "-o", str(tmp_path / "whole"), "--df")
     out = tmp_path / "out"
     options = cli.Options(df=True)
+    given = {**dict.fromkeys(cli_run.DEFAULTS), "df": True}  # the run record a real run saves before any file
+    chosen = cli_run.settle(given, None, resume=False, has_output=False, out=out)
+    cli_run.RunRecord(chosen, cli._model_sha256(runtime.settings.model_dir)).save(out)
     job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", df=DocFreq(30522))
     assert job.open(resume=False)
     cli._start_worker(options)

@@ -294,3 +294,19 @@ def test_make_invoke_reports_function_errors_as_errors(capsys, args: list[str], 
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert ("the function failed in its init phase" in err) is ("MAX_TEXTS" in expected)
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_make_invoke_names_a_missing_or_broken_event_file_in_one_usage_line(capsys, tmp_path, broken: bool) -> None:
+    """`make invoke EVENT=events/nope.json` (or a file that is not JSON) is a usage error naming the file, with
+    the sample events listed, exit 2, and no traceback."""
+    from scripts import local_invoke
+
+    event = tmp_path / "nope.json"
+    if broken:
+        event.write_text("{not json")
+    with pytest.raises(SystemExit) as info:
+        local_invoke.main(["--event", str(event)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "Traceback" not in err and str(event) in err
+    assert ("is not JSON" if broken else "no event file") in err

@@ -12,11 +12,12 @@ from handler.cli_run import DEFAULTS, RunRecord, flag, settle
 
 BOTH = {**DEFAULTS, "format": "both", "chunks": True}
 NOT_GIVEN = dict.fromkeys(DEFAULTS)
+OUT = Path("vectors")
 
 
 def test_a_new_run_takes_what_was_given_and_the_defaults() -> None:
     """Without a record, given options win and the rest are the defaults."""
-    assert settle({**NOT_GIVEN, "format": "terms"}, None, resume=False, has_output=False) == {
+    assert settle({**NOT_GIVEN, "format": "terms"}, None, resume=False, has_output=False, out=OUT) == {
         **DEFAULTS,
         "format": "terms",
     }
@@ -25,15 +26,24 @@ def test_a_new_run_takes_what_was_given_and_the_defaults() -> None:
 def test_resume_takes_the_recorded_options_and_accepts_matching_ones() -> None:
     """A bare --resume continues with the recorded options; repeating one of them is fine."""
     record = RunRecord(BOTH)
-    assert settle(NOT_GIVEN, record, resume=True, has_output=True) == BOTH
-    assert settle({**NOT_GIVEN, "format": "both"}, record, resume=True, has_output=True) == BOTH
+    assert settle(NOT_GIVEN, record, resume=True, has_output=True, out=OUT) == BOTH
+    assert settle({**NOT_GIVEN, "format": "both"}, record, resume=True, has_output=True, out=OUT) == BOTH
+
+
+def test_a_conflict_with_an_option_the_resumed_run_left_out_names_the_default_not_none() -> None:
+    """--resume --model-dir m over a run that used the default model: "no --model-dir (the default)", never
+    "--model-dir None"."""
+    with pytest.raises(SystemExit) as info:
+        settle({**NOT_GIVEN, "model_dir": "/m"}, RunRecord(DEFAULTS), resume=True, has_output=True, out=OUT)
+    assert "--model-dir /m (the run being resumed used no --model-dir (the default))" in str(info.value)
+    assert "None" not in str(info.value)
 
 
 def test_resume_refuses_a_conflicting_option_naming_both_values() -> None:
     """--resume --format indices --no-chunks over a `--format both --chunks` run names each conflict."""
     given = {**NOT_GIVEN, "format": "indices", "chunks": False}
     with pytest.raises(SystemExit) as info:
-        settle(given, RunRecord(BOTH), resume=True, has_output=True)
+        settle(given, RunRecord(BOTH), resume=True, has_output=True, out=OUT)
     message = str(info.value)
     assert "--format indices (the run being resumed used --format both)" in message
     assert "--no-chunks (the run being resumed used --chunks)" in message
@@ -43,9 +53,11 @@ def test_a_new_run_over_output_made_with_other_options_is_refused() -> None:
     """Output made with other options is never mixed with a new run's; an empty directory or the same options
     are fine."""
     with pytest.raises(SystemExit, match="holds output made with --format both --chunks, not --format indices"):
-        settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=True)
-    assert settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=False) == DEFAULTS
-    assert settle({**NOT_GIVEN, "format": "both", "chunks": True}, RunRecord(BOTH), resume=False, has_output=True)
+        settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=True, out=OUT)
+    assert settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=False, out=OUT) == DEFAULTS
+    assert settle(
+        {**NOT_GIVEN, "format": "both", "chunks": True}, RunRecord(BOTH), resume=False, has_output=True, out=OUT
+    )
 
 
 def test_flags_are_spelled_as_the_command_line_takes_them() -> None:
@@ -59,9 +71,9 @@ def test_flags_are_spelled_as_the_command_line_takes_them() -> None:
 
 
 def test_the_run_record_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    """Saved atomically (no .tmp left), loaded back with its options and per-file counts."""
+    """Saved atomically (no .tmp left), loaded back with its options and per-file counts and signatures."""
     record = RunRecord(BOTH, "abc")
-    record.finished("a.jsonl", 10, 2)
+    record.finished("a.jsonl", 10, 2, {"size": 100, "mtime_ns": 5})
     record.save(tmp_path)
     assert RunRecord.load(tmp_path) == record
     assert sorted(p.name for p in tmp_path.iterdir()) == [".splade-expand.json"]
