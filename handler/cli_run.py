@@ -50,7 +50,7 @@ class RunRecord:
 
     options: dict[str, Any]
     model_sha256: str = ""
-    files: dict[str, dict[str, int]] = field(default_factory=dict)  # rel -> {"documents", "errors"}
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # rel -> {"documents", "errors", "source"}
 
     @staticmethod
     def path(out: Path) -> Path:

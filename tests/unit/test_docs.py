@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from devkit import MODEL_DIR, ROOT
 
@@ -15,7 +16,8 @@ TEXT = {path: path.read_text() for path in DOCS}
 MODEL_SHA = json.loads((MODEL_DIR / "manifest.json").read_text())["model_sha256"]
 
 
-def _where(pattern: str) -> list[tuple[Path, str]]:
+def _where(pattern: str) -> list[tuple[Path, Any]]:
+    """(doc, match) for every match of ``pattern`` (a match is a tuple when the pattern has several groups)."""
     return [(path, m) for path, text in TEXT.items() for m in re.findall(pattern, text)]
 
 
