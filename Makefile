@@ -225,11 +225,6 @@ format: venv  ## ruff format and ruff check --fix
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 INVOKE_IMAGE ?= splade-lambda-python:3.13-$(ARCH)
 SAM_BUILD_DIR = build/sam-$(ARCH)
-SAM_LOCAL = --template $(SAM_BUILD_DIR)/template.yaml --invoke-image $(INVOKE_IMAGE) --skip-pull-image \
-	--env-vars local-env.json --parameter-overrides Architecture=$(ARCH)
-# The function that serves EVENT, by the handler's own classifier (handler/events.py: event_source).
-FUNCTION ?= $(shell $(PY) -c 'import json, sys; from handler.events import event_source; \
-	print("IngestFunction" if event_source(json.load(open(sys.argv[1]))) == "ingest" else "ApiFunction")' $(EVENT))
 
 sam-images: venv  ## the offline Lambda base images (Debian trixie + awslambdaric), x86_64 and arm64, cached
 	scripts/lambda_image.sh x86_64
@@ -250,12 +245,15 @@ sam-build: sam-venv  ## sam build for both architectures into build/sam-<arch>
 sam-build-arch: sam-venv model venv  ## sam build for ARCH only
 	ARCH=$(ARCH) $(SAM) build --build-dir $(SAM_BUILD_DIR) --parameter-overrides Architecture=$(ARCH) > /dev/null
 
-sam-invoke: sam-prepare  ## the real sam local invoke of EVENT=events/x.json, ARCH=arm64|x86_64 (Docker; builds its image)
-	$(SAM) local invoke $(FUNCTION) $(SAM_LOCAL) --event $(EVENT)
+# scripts/sam_local.py: ingest events (and start-lambda) get a local S3 with the sample documents for the life of the
+# command, reached through the Docker bridge gateway; the containers get dummy credentials and never reach AWS.
+SAM_LOCAL_RUN = $(PY) scripts/sam_local.py --arch $(ARCH) --invoke-image $(INVOKE_IMAGE)
+sam-invoke: sam-prepare  ## the real sam local invoke of EVENT=events/x.json, ARCH=arm64|x86_64 (Docker; builds its image; ingest events get a local S3)
+	$(SAM_LOCAL_RUN) invoke --event $(EVENT)
 sam-api: sam-prepare  ## sam local start-api on 127.0.0.1:3000, ARCH=... (Docker; builds its image)
-	$(SAM) local start-api $(SAM_LOCAL) --host 127.0.0.1 --port 3000 --warm-containers LAZY
-sam-lambda: sam-prepare  ## sam local start-lambda on 127.0.0.1:3001, ARCH=... (Docker; builds its image)
-	$(SAM) local start-lambda $(SAM_LOCAL) --host 127.0.0.1 --port 3001 --warm-containers LAZY
+	$(SAM_LOCAL_RUN) api --port 3000
+sam-lambda: sam-prepare  ## sam local start-lambda on 127.0.0.1:3001, ARCH=... (Docker; builds its image; a local S3 for ingest events)
+	$(SAM_LOCAL_RUN) lambda --port 3001
 
 # Start Docker (and arm64 emulation) yourself on a Linux root machine; `make test` does this on its own.
 docker-up:  ## start dockerd and arm64 emulation (root, Linux)

@@ -110,6 +110,44 @@ class GatewayRelay:
         self.listener.close()
 
 
+class DnsSink:
+    """A DNS server on the bridge gateway's port 53 that answers every query REFUSED and records the names asked:
+    the resolver containers use (scripts/docker_host.sh starts dockerd with ``--dns`` there), so a test sees every
+    name a container tries to reach. Needs root (port 53)."""
+
+    def __init__(self, host: str | None = None) -> None:
+        self.host = host or bridge_gateway()
+        self.names: list[str] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.host, 53))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def question(packet: bytes) -> str:
+        """The QNAME of a DNS query (RFC 1035 4.1.2: length-prefixed labels after the 12-byte header)."""
+        labels, i = [], 12
+        while i < len(packet) and packet[i]:
+            labels.append(packet[i + 1 : i + 1 + packet[i]].decode("ascii", "replace"))
+            i += 1 + packet[i]
+        return ".".join(labels).lower()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                packet, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            if len(packet) < 12:
+                continue
+            self.names.append(self.question(packet))
+            flags = bytes([0x80 | (packet[2] & 0x79), 0x80 | 5])  # a response, REFUSED (rcode 5)
+            with suppress(OSError):
+                self.sock.sendto(packet[:2] + flags + packet[4:12] + packet[12:], peer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def env_file(path: Path, **variables: str) -> Path:
     """A `--env-vars` file setting these variables in every function (SAM only passes declared ones)."""
     path.write_text(json.dumps({"Parameters": variables}))

@@ -27,6 +27,7 @@ cannot() {
   if [ "${CI:-}" = "true" ]; then say "ERROR: $*"; exit 1; fi
   say "$* - the Docker tests will skip"; exit 0
 }
+BRIDGE_GATEWAY=172.17.0.1  # docker0, the containers' one way to the host (devkit/sam.py bridge_gateway)
 docker_answers() { docker info > /dev/null 2>&1; }
 
 install_packages() {
@@ -45,8 +46,11 @@ start_dockerd() {
   say "starting dockerd (log: $STATE/dockerd.log)"
   # --userland-proxy=false: published ports refuse connections until the container listens. With the proxy they
   # accept at once, SAM takes that for a ready emulator and its invoke fails under qemu, where start-up is slow.
+  # --bip/--dns: containers resolve names only at the bridge gateway (the only host address they may reach), never
+  # at the host's own resolver; nothing answers there unless a test listens (tests/integration/test_sam_local.py
+  # records every name a local target looks up, so one that tries an AWS endpoint fails).
   dockerd --host unix:///var/run/docker.sock --ip 127.0.0.1 --userland-proxy=false --pidfile "$STATE/dockerd.pidfile" \
-    > "$STATE/dockerd.log" 2>&1 &
+    --bip "$BRIDGE_GATEWAY/16" --dns "$BRIDGE_GATEWAY" > "$STATE/dockerd.log" 2>&1 &
   echo $! > "$STATE/dockerd.pid"
   for _ in $(seq 1 120); do
     docker_answers && return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from devkit.events import (
     same_vector,
     seed_sample_objects,
 )
-from devkit.sam import ARCHES, GatewayRelay, env_file, require_docker, sam_invoke, sam_service
+from devkit.sam import ARCHES, DnsSink, GatewayRelay, env_file, require_docker, sam_invoke, sam_service
 from handler import runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -233,3 +234,28 @@ def test_start_api_trailing_slash(api_url: str) -> None:
     """POST /v1/expand/ is POST /v1/expand."""
     status, _, body = call(api_url, "POST", "/v1/expand/", json.dumps({"text": "lung disease"}).encode())
     assert status == 200 and body["usage"]["texts"] == 1
+
+
+# ------------------------------------------------------------------ the local targets never reach AWS
+def test_make_sam_invoke_of_an_ingest_event_never_looks_up_an_aws_endpoint() -> None:
+    """`make sam-invoke EVENT=events/sqs-s3-ingest.json ARCH=x86_64`, as the docs show it: the containers resolve
+    names only at the bridge gateway (scripts/docker_host.sh), where a sink records every name asked. The
+    function reads and writes a local S3 the target starts (its vectors are printed), and no name under
+    amazonaws.com is ever looked up; before, the target sent the function to s3.amazonaws.com (no local S3), got
+    EndpointConnectionError, and still exited 0."""
+    require_docker("x86_64")
+    sink = DnsSink()
+    try:
+        done = subprocess.run(
+            ["make", "--no-print-directory", "sam-invoke", "EVENT=events/sqs-s3-ingest.json", "ARCH=x86_64"],
+            cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    finally:
+        sink.close()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [n for n in sink.names if n.endswith("amazonaws.com")] == [], sink.names
+    response, _, written = done.stdout.partition(f"--- s3://{OUTPUT_BUCKET}/vectors/docs/copd overview.txt.jsonl\n")
+    assert json.loads(response.strip().splitlines()[-1]) == {"batchItemFailures": []}
+    (line,) = [json.loads(x) for x in written.splitlines()[:1]]
+    (vec,) = runtime.expander.expand([SAMPLE_OBJECTS["docs/copd overview.txt"].decode()])
+    assert line["id"] == "docs/copd overview.txt" and line["indices"] == vec.indices.tolist()
