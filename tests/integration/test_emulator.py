@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -310,3 +311,33 @@ def test_make_invoke_names_a_missing_or_broken_event_file_in_one_usage_line(caps
     err = capsys.readouterr().err
     assert info.value.code == 2 and "Traceback" not in err and str(event) in err
     assert ("is not JSON" if broken else "no event file") in err
+
+
+def test_make_invoke_serves_a_converted_model_given_as_model_dir(tmp_path) -> None:
+    """`make invoke MODEL_DIR=<converted model>` answers with that model (its sha256 in the model block) and its
+    vectors; plain `make invoke` keeps serving the bundled splade-tiny."""
+    from devkit.checkpoints import Spec, write_checkpoint
+    from scripts import build_model
+
+    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    out = tmp_path / "my-model"
+    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest"]) == 0
+    converted = json.loads((out / "manifest.json").read_text())["model_sha256"]
+    shas = {}
+    for extra in ([f"MODEL_DIR={out}"], []):
+        done = subprocess.run(["make", "-s", "--no-print-directory", "invoke", *extra], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        shas[bool(extra)] = re.findall(r'"sha256": "([0-9a-f]{64})"', done.stdout)
+    assert shas[True] == [converted] and shas[False] == [runtime.expander.model_info["sha256"]] != [converted]
+
+
+def test_a_model_dir_without_a_model_is_one_plain_line(tmp_path) -> None:
+    """`make artifact` (what sam build runs) with a MODEL_DIR that holds no model says so in one line, naming the
+    directory and `make convert`, without the Makefile's indentation (tabs) inside the message."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "artifact", f"MODEL_DIR={tmp_path}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    (line, *_) = done.stderr.splitlines()
+    assert done.returncode != 0 and "\t" not in done.stderr
+    assert line.startswith(f"MODEL_DIR={tmp_path} (samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx")
+    assert f"make convert CHECKPOINT=<dir> OUT={tmp_path}, or name another directory" in line
