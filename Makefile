@@ -21,7 +21,7 @@ $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts
 endif
 
 .PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick lint format clean build build-host image invoke \
-	build-ApiFunction build-IngestFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
+	build-ApiFunction build-IngestFunction build-PreflightFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
 help:  ## this list (every target; VAR=value pairs are optional)
@@ -116,7 +116,7 @@ artifact: $(VENV)/.installed $(if $(SHIPS_BUNDLED_MODEL),$(MODEL))  ## the Lambd
 	fi
 
 # `sam build` (BuildMethod: makefile) calls these with ARTIFACTS_DIR only: ARCH and MODEL_DIR come from samconfig.toml.
-build-ApiFunction build-IngestFunction: artifact  ## what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
+build-ApiFunction build-IngestFunction build-PreflightFunction: artifact  ## what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
 	mkdir -p "$(ARTIFACTS_DIR)" && cp -a $(ARTIFACT_CACHE)/. "$(ARTIFACTS_DIR)/" && rm -f "$(ARTIFACTS_DIR)/.built"
 
 # The deployable zip for ARCH, with its sizes (targets for arm64: <= 40 MB zipped, <= 130 MB unzipped).

@@ -50,6 +50,7 @@ def image_template(template: dict[str, Any]) -> dict[str, Any]:
     """``template`` (parsed template.yaml) with every function packaged as the ``ImageUri`` image."""
     out: dict[str, Any] = json.loads(json.dumps(template))
     out["Description"] = out["Description"].replace("model baked into the zip", "model baked into a container image")
+    default_handler = out["Globals"]["Function"].get("Handler")
     for key in ("CodeUri", "Handler", "Runtime"):
         out["Globals"]["Function"].pop(key, None)
     out["Parameters"]["ImageUri"] = IMAGE_URI
@@ -58,14 +59,14 @@ def image_template(template: dict[str, Any]) -> dict[str, Any]:
     )
     out.setdefault("Rules", {})["SnapStartNeedsTheZip"] = NO_SNAPSTART_RULE
     for resource in out["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function" or "InlineCode" in resource["Properties"]:
-            continue  # the preflight function is a few inline lines: it stays a zip
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
         resource.get("Metadata", {}).pop("BuildMethod", None)
         props = resource["Properties"]
         props.pop("SnapStart", None)
         props["PackageType"] = "Image"
         props["ImageUri"] = {"Ref": "ImageUri"}
-        props["ImageConfig"] = {"Command": ["handler.app.lambda_handler"]}
+        props["ImageConfig"] = {"Command": [props.pop("Handler", default_handler)]}  # the preflight has its own
     if '"SnapStartOn"' not in json.dumps(out["Resources"]):
         out["Conditions"].pop("SnapStartOn", None)
     return out

@@ -6,6 +6,7 @@ and their sources are rows of docs/aws-contract.md)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -116,11 +117,10 @@ def test_the_checks_refuse_what_the_services_refuse() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ HTTP API and CORS
-def _inline_handler(d: Deployed, logical: str) -> Any:
-    """The inline function's handler, loaded from the code CloudFormation hands Lambda."""
-    namespace: dict[str, Any] = {}
-    exec(d.resources[logical]["Properties"]["Code"]["ZipFile"], namespace)  # our own template's inline code
-    return namespace[d.resources[logical]["Properties"]["Handler"].split(".")[1]]
+def _handler(d: Deployed, logical: str) -> Any:
+    """The function's handler as Lambda finds it (module.function), imported from this checkout."""
+    module, name = d.resources[logical]["Properties"]["Handler"].rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
@@ -145,7 +145,8 @@ def test_a_browser_preflight_reaches_an_answer_only_with_cors() -> None:
     for path in ("/v1/expand", "/v1/model", "/v1/expand/"):
         answer = routes.request("OPTIONS", path, PREFLIGHT)
         assert (answer.route, answer.by, answer.target) == ("OPTIONS /{proxy+}", "invoke", "PreflightFunction")
-    assert _inline_handler(with_cors, "PreflightFunction")({"requestContext": {}}, None) == {"statusCode": 204}
+    assert _handler(with_cors, "PreflightFunction")({"requestContext": {}}, None) == {"statusCode": 204}
+    assert with_cors.resources["PreflightFunction"]["Properties"]["MemorySize"] == 128
     assert routes.request("POST", "/v1/expand", SIGNED, signed=True).target == "ApiFunctionAliaslive"
     plain = Routes(deployed("defaults"))
     assert plain.cors is None and not [r for r in plain.routes if r.key.startswith("OPTIONS")]
@@ -235,3 +236,16 @@ def test_each_documented_sam_deploy_gets_past_sam_validation(command: str, tmp_p
                           stdin=subprocess.DEVNULL, check=False)  # fmt: skip
     out = done.stdout + done.stderr
     assert 'Could not connect to the endpoint URL: "http://127.0.0.1:9/' in out, out[-2000:]
+
+
+def test_the_preflight_function_loads_nothing_of_the_artifact() -> None:
+    """Importing the preflight handler in a fresh process loads no model, no numpy and no Powertools: its cold
+    start is the runtime's own, at 128 MB."""
+    code = (
+        "import sys, handler.preflight as p\n"
+        "assert p.handler({}, None) == {'statusCode': 204}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numpy', 'onnxruntime', 'tokenizers', 'aws_lambda_powertools') or m.startswith('handler.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "['handler.preflight']"
