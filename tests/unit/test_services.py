@@ -20,7 +20,8 @@ import pytest
 
 from devkit import ROOT
 from devkit.deploy import Deployed, parameter_values
-from devkit.services import Routes, alarm_errors, asl_errors, definition, map_settings, pattern_errors
+from devkit.httpapi import Route, Routes
+from devkit.services import alarm_errors, asl_errors, definition, map_settings, pattern_errors
 from tests.unit.test_deploy import SETS, deploy, deployed
 
 pytestmark = pytest.mark.slow  # the SAM transform per set, node and the SAM CLI: make test-unit skips it
@@ -159,8 +160,6 @@ def test_the_routing_model_follows_api_gateways_priority() -> None:
     """The model itself, on routes built by hand: an exact route beats a greedy one, a longer greedy prefix
     beats a shorter, a method beats ANY, and $default comes last; without a matching route, a preflight is
     answered by API Gateway when CORS is configured and is a 404 otherwise."""
-    from devkit.services import Route
-
     routes = Routes.__new__(Routes)
     routes.cors = {"allowOrigins": ["*"]}
     routes.routes = [Route("ANY /{proxy+}", "NONE", "any"), Route("GET /v1/{proxy+}", "NONE", "v1get"),
