@@ -130,12 +130,16 @@ def raise_on_sigterm() -> None:
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
+_parent: dict[str, int] = {"pid": 0}  # the process that started the pool (set before its workers fork)
+
+
 def start_pool(context: Any, workers: int, initializer: Any, initargs: tuple[Any, ...]) -> Any:
     """A process pool whose workers never run the parent's SIGTERM handler: the stop signals stay blocked from the
     fork until quiet_worker has set the worker's own dispositions (one that arrives meanwhile waits, then ends the
     worker). Without this, a SIGTERM from Pool.terminate() during a worker's start could be taken by the inherited
     handler and lost, and terminate() would wait for that worker forever."""
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    _parent["pid"] = os.getpid()  # forked workers inherit it: quiet_worker checks the parent is still this one
     try:
         return context.Pool(workers, initializer, initargs)
     finally:
@@ -149,6 +153,10 @@ def quiet_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's raise_on_sigterm is inherited by fork: undo it
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by start_pool until now
     _set_parent_death_signal()
+    if _parent["pid"] and os.getppid() != _parent["pid"]:
+        # the parent died (SIGKILL) between the fork and the line above: no death signal will come, and a worker
+        # left waiting for tasks would hold the parent's stdout and stderr open forever
+        os._exit(0)
 
 
 def _set_parent_death_signal() -> None:

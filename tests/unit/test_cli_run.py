@@ -3,6 +3,9 @@ the order in which a file's progress record and outputs appear (so every interru
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,36 @@ def test_workers_ignore_ctrl_c_and_stop_signals_reach_them(monkeypatch: pytest.M
     monkeypatch.setattr(cli_run, "_set_parent_death_signal", lambda: None)  # not on the test process itself
     cli_run.quiet_worker()
     assert calls == {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_DFL}
+
+
+def test_a_worker_whose_parent_died_before_its_start_exits(tmp_path: Path) -> None:
+    """A pool worker forked just before its parent is SIGKILLed runs quiet_worker after the parent is gone, so
+    no death signal will ever come: it exits at once instead of waiting for tasks forever (which kept the killed
+    run's stdout and stderr open and hung whoever read them)."""
+    code = (
+        "import multiprocessing, os, sys, time\n"
+        "from handler import cli_run\n"
+        "cli_run._parent['pid'] = os.getpid()\n"
+        "def worker():\n"
+        "    time.sleep(1.0)  # the parent dies meanwhile\n"
+        "    cli_run.quiet_worker()\n"
+        "    time.sleep(60)  # what a pool worker does: wait for tasks\n"
+        "child = multiprocessing.get_context('fork').Process(target=worker)\n"
+        "child.start()\n"
+        "print(child.pid, flush=True)\n"
+        "os._exit(9)  # the parent dies without running anything (as SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited; its reaper may be slow
