@@ -5,13 +5,17 @@ Library helpers for loading vectors; the Lambda handler never imports this modul
     qdrant_point      {"id": uint64 | UUID, "vector": {"splade": {"indices", "values"}}, "payload": {"id": ...}}
     qdrant_chunk_point  the same for a chunk line, payload {"doc", "chunk", "span"} (group by "doc")
     milvus_row        {"pk": "<id>", "splade": {index: value}}            (a SPARSE_FLOAT_VECTOR field)
-    pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}
+    pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}, at most PINECONE_MAX_NONZERO
     opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field,
                       with the chunks (OUTPUT_CHUNKS) as a nested field when given
 
 Qdrant point ids must be unsigned 64-bit integers or UUIDs: other ids become a UUIDv5 of their text, and the
-original id is kept in the payload. rank_features / sparse_vector feature names are field paths, so a term with a
-dot (".", "...") is dropped, and every value must be a positive finite number.
+original id is kept in the payload. OpenSearch rank_features (and Elasticsearch before 8.16) take feature names as
+field paths, so a term with a dot (".", "...") is dropped; Elasticsearch's sparse_vector accepts dotted names since
+8.16 (elastic/elasticsearch#111981: ``dots=True`` keeps them). Every value must be a positive finite number.
+Pinecone refuses a sparse vector with more than 1,000 non-zero values (Pinecone docs: "Understanding indexes",
+sparse index limitations, and "Limits" for the sparse values of sparse-dense records): a longer one is refused
+here with the fix named, or, with ``keep_heaviest=True``, cut to its 1,000 heaviest terms; never silently.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+PINECONE_MAX_NONZERO = 1000  # non-zero values per sparse vector (see the module docstring)
 QDRANT_NAMESPACE = uuid.UUID("6f1d2a4e-5b7c-5d2e-9a41-3c0b8e7f1a90")  # fixed: the same id maps to the same UUID
 VECTOR_NAME = "splade"
 
@@ -68,20 +73,32 @@ def milvus_row(line: dict[str, Any]) -> dict[str, Any]:
     return {"pk": str(line["id"]), VECTOR_NAME: dict(zip(indices, values, strict=True))}
 
 
-def pinecone_record(line: dict[str, Any]) -> dict[str, Any]:
+def pinecone_record(line: dict[str, Any], *, keep_heaviest: bool = False) -> dict[str, Any]:
+    """A Pinecone sparse record. A vector over PINECONE_MAX_NONZERO terms raises ValueError naming the document
+    and the fix, unless ``keep_heaviest`` (then its PINECONE_MAX_NONZERO heaviest terms, by weight)."""
     indices, values = _pairs(line)
+    if len(indices) > PINECONE_MAX_NONZERO:
+        if not keep_heaviest:
+            raise ValueError(
+                f"document {line['id']!r} has {len(indices)} non-zero terms, over Pinecone's {PINECONE_MAX_NONZERO} "
+                f"per sparse vector: expand it with top_k={PINECONE_MAX_NONZERO} (PRUNE_TYPE=top_k "
+                f"PRUNE_VALUE={PINECONE_MAX_NONZERO} for ingest), or pass keep_heaviest=True"
+            )
+        kept = sorted(range(len(values)), key=lambda i: (-values[i], indices[i]))[:PINECONE_MAX_NONZERO]
+        indices, values = [indices[i] for i in kept], [values[i] for i in kept]
     return {"id": str(line["id"]), "sparse_values": {"indices": indices, "values": values}}
 
 
-def feature_map(terms: dict[str, float]) -> dict[str, float]:
-    """The terms a rank_features / sparse_vector field accepts: no dot in the name, a positive finite value."""
-    return {t: w for t, w in terms.items() if "." not in t and w > 0 and math.isfinite(w)}
+def feature_map(terms: dict[str, float], *, dots: bool = False) -> dict[str, float]:
+    """The terms a rank_features / sparse_vector field accepts: a positive finite value, and no dot in the name
+    unless ``dots`` (Elasticsearch sparse_vector from 8.16)."""
+    return {t: w for t, w in terms.items() if (dots or "." not in t) and w > 0 and math.isfinite(w)}
 
 
-def _terms(line: dict[str, Any]) -> dict[str, float]:
+def _terms(line: dict[str, Any], dots: bool) -> dict[str, float]:
     if "terms" not in line:
         raise ValueError("the line has no terms: write the output with OUTPUT_FORMAT=terms or both")
-    return feature_map(line["terms"])
+    return feature_map(line["terms"], dots=dots)
 
 
 def opensearch_bulk(
@@ -89,18 +106,21 @@ def opensearch_bulk(
     index: str,
     field: str = VECTOR_NAME,
     chunks: Iterable[dict[str, Any]] = (),
+    *,
+    dots: bool = False,
 ) -> Iterator[str]:
     """NDJSON `_bulk` body lines (action, then document) for lines written with OUTPUT_FORMAT=terms or both.
 
     ``chunks``: the ``.chunks.jsonl`` lines (OUTPUT_CHUNKS); each document then also gets a nested field
-    ``chunks: [{"chunk", "span", <field>}]`` in chunk order, for a ``nested`` query with ``score_mode: max``."""
+    ``chunks: [{"chunk", "span", <field>}]`` in chunk order, for a ``nested`` query with ``score_mode: max``.
+    ``dots``: keep terms with a dot (Elasticsearch sparse_vector, 8.16 and later); OpenSearch needs the default."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for part in chunks:
         by_id.setdefault(str(part["id"]), []).append(part)
     for line in lines:
-        doc: dict[str, Any] = {field: _terms(line)}
+        doc: dict[str, Any] = {field: _terms(line, dots)}
         parts = sorted(by_id.get(str(line["id"]), ()), key=lambda p: p["chunk"])
         if parts:
-            doc["chunks"] = [{"chunk": p["chunk"], "span": p["span"], field: _terms(p)} for p in parts]
+            doc["chunks"] = [{"chunk": p["chunk"], "span": p["span"], field: _terms(p, dots)} for p in parts]
         yield json.dumps({"index": {"_index": index, "_id": str(line["id"])}})
         yield json.dumps(doc, ensure_ascii=False)

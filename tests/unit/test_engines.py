@@ -1,0 +1,53 @@
+"""The engine records' limits, as the engines document them: Pinecone's non-zero cap per sparse vector (refused
+with the fix named, or cut to the heaviest terms on request, never silently), and dotted feature names (dropped
+for OpenSearch rank_features, kept for Elasticsearch sparse_vector >= 8.16 on request)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from handler import engines
+
+
+def line(n: int) -> dict[str, object]:
+    """An output line with ``n`` terms, weights descending (as ingest writes them), plus one tie at the end."""
+    values = [round(3.0 - i * 0.001, 6) for i in range(n)]
+    return {"id": "doc-1", "indices": list(range(100, 100 + n)), "values": values}
+
+
+def test_pinecone_takes_a_vector_at_its_limit_as_it_is() -> None:
+    """1,000 non-zero values (Pinecone's limit per sparse vector): the record carries them all, unchanged."""
+    record = engines.pinecone_record(line(engines.PINECONE_MAX_NONZERO))
+    assert record["sparse_values"] == {"indices": line(1000)["indices"], "values": line(1000)["values"]}
+
+
+def test_pinecone_refuses_one_term_past_its_limit_and_names_the_fix() -> None:
+    """1,001 non-zero values: a ValueError naming the document, the count, the limit and both fixes."""
+    with pytest.raises(ValueError) as info:
+        engines.pinecone_record(line(1001))
+    message = str(info.value)
+    assert "'doc-1' has 1001 non-zero terms, over Pinecone's 1000" in message
+    assert "PRUNE_TYPE=top_k PRUNE_VALUE=1000" in message and "keep_heaviest=True" in message
+
+
+def test_pinecone_keeps_the_heaviest_terms_only_when_asked() -> None:
+    """keep_heaviest=True: the 1,000 heaviest of 1,001 terms, whatever their order in the line."""
+    shuffled = line(1001)
+    order = list(reversed(range(1001)))
+    shuffled = {**shuffled, "indices": [shuffled["indices"][i] for i in order],  # type: ignore[index]
+                "values": [shuffled["values"][i] for i in order]}  # type: ignore[index]  # fmt: skip
+    kept = engines.pinecone_record(shuffled, keep_heaviest=True)["sparse_values"]
+    assert len(kept["indices"]) == 1000 and 100 + 1000 not in kept["indices"]  # the lightest term is the one cut
+    assert min(kept["values"]) == round(3.0 - 999 * 0.001, 6)
+
+
+def test_dotted_terms_are_kept_for_elasticsearch_and_dropped_for_opensearch() -> None:
+    """`.`, `...` and `e.g` are field paths for OpenSearch rank_features (dropped by default); Elasticsearch's
+    sparse_vector takes them since 8.16 (dots=True keeps them); non-positive weights go either way."""
+    terms = {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4, "zero": 0.0}
+    assert engines.feature_map(terms) == {"lung": 2.0}
+    assert engines.feature_map(terms, dots=True) == {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4}
+    body = list(engines.opensearch_bulk([{"id": 7, "terms": terms}], "docs", dots=True))
+    assert json.loads(body[1]) == {"splade": {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4}}
