@@ -178,7 +178,7 @@ test-reference: venv model bench-reference  ## fidelity against transformers + t
 test-image-base: venv model build-host sam-venv  ## a full base-size XLM-R (250,002 ids) as a container image under sam local invoke (slow; not in make test)
 	scripts/docker_host.sh run sh -c '$(MAKE) --no-print-directory sam-images > /dev/null && $(PY) -m pytest -m base_size'
 
-test-unit: venv model  ## the in-process unit tests only (~19 s here, budget 30 s; conversions and SAM translation run in make test)
+test-unit: venv model  ## the in-process unit tests only (~22 s here, budget 30 s; conversions and SAM translation run in make test)
 	$(PY) -m pytest -m "not integration and not slow"
 
 # asl-validator (npm, pinned): the backfill state machine as Step Functions receives it (tests/unit/test_services.py).
