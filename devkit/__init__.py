@@ -8,7 +8,8 @@
 - ``faultproxy``: an HTTP proxy in front of S3 that injects faults;
 - ``corpus``: the texts of tests and benchmarks; ``reference``: an independent numpy SPLADE.
 
-Installed with the project (``make venv``, editable), so nothing edits ``sys.path``.
+Never installed: ``make venv`` puts the checkout on the dev venv's path (a .pth file), and pytest's
+``pythonpath`` does the same, so nothing edits ``sys.path``.
 """
 
 from __future__ import annotations

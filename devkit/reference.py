@@ -1,7 +1,7 @@
 """An independent numpy forward pass of a BERT, DistilBERT, RoBERTa or XLM-R masked-LM + SPLADE pooling, from the
 checkpoint.
 
-It shares nothing with ``scripts/build_model.py``, ``scripts/checkpoint.py`` or ``handler/``: it reads the
+It shares nothing with ``scripts/build_model.py``, ``scripts/pretrained.py`` or ``handler/``: it reads the
 safetensors tensors by their own names (``bert.``/``distilbert.``/``roberta.`` prefix or none, tied or untied
 decoder), numbers RoBERTa's positions as transformers' ``create_position_ids_from_input_ids`` does (the running
 count of non-pad tokens, plus ``pad_token_id``),
@@ -21,7 +21,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 if TYPE_CHECKING:
-    from handler.expander import Expander
+    from splade_expander.expander import Expander
 
 
 class ReferenceSplade:

@@ -187,7 +187,7 @@ def own_metrics() -> set[str]:
     """The metric names the function emits through Powertools EMF: each ``add_metric(name="...")`` in handler/ and
     the per-status names of ``OUTCOME_METRICS`` (read from the source: importing the handler loads the model)."""
     names: set[str] = set()
-    for path in (ROOT / "handler").glob("*.py"):
+    for path in (ROOT / "handler").rglob("*.py"):
         text = path.read_text()
         names |= set(re.findall(r'add_metric\(name="([A-Za-z0-9_]+)"', text))
         table = re.search(r"^OUTCOME_METRICS = \{(.*?)^\}", text, re.M | re.S)

@@ -12,8 +12,9 @@ import time
 from functools import cache
 from typing import Any
 
+from splade_expander.expander import Expander
+
 from .config import Settings
-from .expander import Expander
 from .telemetry import logger
 
 _started = time.perf_counter()

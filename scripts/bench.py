@@ -27,12 +27,12 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR, perf
+from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
 from devkit.corpus import HAND_WRITTEN, prose_paragraphs, texts_with_tokens
 from devkit.servers import MotoServer
-from handler.expander import Expander
-from scripts import bench_base, bench_cost
+from scripts import bench_base, bench_cost, bench_gte, perf
 from scripts.reference_client import Reference
+from splade_expander.expander import Expander
 
 BASE_ENV = dict(os.environ)
 LOGITS_DIR = ROOT / "build" / "model_logits"
@@ -148,7 +148,7 @@ def hwm_mb():  # this process's own high-water mark (ru_maxrss would include the
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-from handler.expander import Expander
+from splade_expander.expander import Expander
 from scripts import bench_base
 from devkit.corpus import texts_with_tokens
 e = Expander()
@@ -229,7 +229,10 @@ EXPANDER_TPUT = """
 import json, os, time
 from tokenizers import Tokenizer
 from devkit.corpus import prose_paragraphs
-from handler.expander import Expander  # from PYTHONPATH: this checkout's, or the baseline worktree's
+if os.path.isdir("splade_expander"):  # the cwd: this checkout, or the baseline worktree
+    from splade_expander import Expander
+else:  # a baseline from before the library had a package of its own
+    from handler.expander import Expander
 e = Expander(os.environ["MODEL_DIR"], threads=1)
 prose = [p for p in prose_paragraphs() if 24 <= len(e.tokenizer.encode(p, add_special_tokens=False)) <= 254][:128]
 out = {{}}
@@ -394,7 +397,8 @@ def worst_requests(reps: int = FULL.worst_reps) -> dict[str, Any]:
     os.environ["ORT_THREADS"] = "1"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     from devkit.events import LambdaContext, http_event
-    from handler import app, service
+    from handler import app
+    from handler.http import service
 
     spread = ("a." + " " * 152) * 127  # 254 tokens (one window) over 19,558 characters
     dense = "a. " * 6600
@@ -743,7 +747,9 @@ def main(argv: list[str] | None = None) -> int:
         print_ingest(scale.ingest_lines, args.baseline)
         return 0
     if args.only_base:
-        return bench_base.main(["--reference-python", args.reference_python])
+        status = bench_base.main(["--reference-python", args.reference_python])
+        bench_gte.rows()
+        return status
     if args.only_cost:
         return bench_cost.main([])
     if args.only_cli:
@@ -763,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     if scale.base_models:
         print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
         bench_base.main(["--reference-python", run.ref_python or ""])
+        bench_gte.rows()
     print("\n## What it costs on Lambda (scripts/bench_cost.py)\n")
     bench_cost.main([] if scale.base_models else ["--quick"], init_ms=run.results["init_ms"])
     print(f"\nmachine: {perf.host()}, onnxruntime {ort.__version__}, numpy {np.__version__}")

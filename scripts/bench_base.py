@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from devkit import ROOT
-from devkit.checkpoints import BASE_SIZES, Spec, write_checkpoint
 from devkit.corpus import texts_with_tokens
+from devkit.pretrained import BASE_SIZES, Spec, write_pretrained
 from devkit.reference import fidelity
-from handler.expander import Expander
 from scripts import build_artifact, build_model
 from scripts.reference_client import Reference
+from splade_expander.expander import Expander
 
 WORK = ROOT / "build" / "base"
 BUDGET_SECONDS = 4.5  # the costliest accepted request at 1 thread: splade-tiny's 256 windows take ~4.4 s
@@ -55,12 +55,12 @@ def prepare(shape: str) -> dict[str, Path]:
         spec = Spec(
             family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=7, vocab=vocab
         )  # fmt: skip
-        write_checkpoint(src, spec)
+        write_pretrained(src, spec)
     dirs = {"src": src}
     for precision in ("int8", "fp32"):
         out = WORK / f"{shape}-{precision}"
         if not (out / "manifest.json").is_file():
-            args = ["--source", str(src), "--out", str(out), "--precision", precision, "--encoder", precision]
+            args = ["--source", str(src), "--out", str(out), "--precision", precision, "--layers", precision]
             build_model.main([*args, "--manifest", "--model-name", f"random-{shape}-base"])
         dirs[precision] = out
     return dirs
@@ -119,7 +119,7 @@ def fresh(code: str) -> dict[str, Any]:
 COLD = """
 import json, time
 start = time.perf_counter()
-from handler.expander import Expander
+from splade_expander.expander import Expander
 e = Expander({dir!r}, threads=1)
 e.expand(["a first short text to expand"])
 print(json.dumps({{"seconds": time.perf_counter() - start}}))
@@ -127,7 +127,7 @@ print(json.dumps({{"seconds": time.perf_counter() - start}}))
 
 PEAK = """
 import json
-from handler.expander import Expander
+from splade_expander.expander import Expander
 from devkit.corpus import texts_with_tokens
 def hwm():
     for line in open("/proc/self/status"):
@@ -212,7 +212,7 @@ def tiny_encoder_rows() -> None:
 
     out = WORK / "tiny-int8-encoder"
     if not (out / "manifest.json").is_file():
-        build_model.main(["--source", str(SOURCE_DIR), "--out", str(out), "--precision", "int8", "--encoder", "int8"])
+        build_model.main(["--source", str(SOURCE_DIR), "--out", str(out), "--precision", "int8", "--layers", "int8"])
         (out / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
     shipped, int8_encoder, exact = (Expander(d, threads=1) for d in (MODEL_DIR, out, FP32_DIR))
     texts = texts_with_tokens(shipped.tokenizer, 100, 32)
@@ -244,11 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if "tiny" in families or families == FAMILIES:
         tiny_encoder_rows()
     rows(reference, tuple(f for f in families if f in SHAPES))
-    if "gte" in families or families == FAMILIES:  # no transformers class: against its own fp32 graph
-        from scripts import bench_gte
-
-        bench_gte.rows()
-    return 0
+    return 0  # GTE (no transformers class: against its own fp32 graph) follows from scripts/bench_gte.py
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ arm64 and x86_64 prices, from speeds measured in this run (scripts/cost.py holds
 
 Per model (splade-tiny, and the base-size random BERT and DistilBERT of scripts/bench_base.py):
 - ingest: documents of 64, 256 and 1,024 tokens through the ingest batch path (read as documents, expanded in
-  batches by handler/batches.py, rendered and serialized as output lines), at 1 thread and at 2, alternated;
+  batches by splade_expander/batches.py, rendered and serialized as output lines), at 1 thread and at 2, alternated;
 - queries: one short query's expand at 1 thread (model-encoded, and idf with an idf.json counted over the bench
   corpus), plus what lambda_handler adds to an HTTP API v2 call beyond the expand (measured on splade-tiny);
 - init: the Lambda runtime emulator's measured init (splade-tiny), spawn to first vector (base sizes).
@@ -26,12 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devkit import MODEL_DIR, ROOT
-from devkit.checkpoints import BASE_SIZES
 from devkit.corpus import prose_paragraphs, texts_with_tokens
-from handler.batches import batches, records
-from handler.documents import Document
-from handler.expander import Expander
-from handler.output import dumps_line
+from devkit.pretrained import BASE_SIZES
 from scripts import bench_base, idf
 from scripts.cost import (
     ARCHES,
@@ -42,6 +38,9 @@ from scripts.cost import (
     per_million_documents,
     per_thousand_inits,
 )  # fmt: skip
+from splade_expander.batches import batches, dumps_line, records
+from splade_expander.documents import Document
+from splade_expander.expander import Expander
 
 LENGTHS = (64, 256, 1024)
 QUERY = "how do i reset my router password"
@@ -154,7 +153,7 @@ def with_idf(model_dir: Path) -> Path:
 def measure(init_ms: float | None, quick: bool = False) -> list[Measured]:
     """splade-tiny and the two base-size models, each measured in this run (``quick``: splade-tiny only, a few
     calls each: the stage runs, its figures are not measurements)."""
-    from devkit import perf
+    from scripts import perf
 
     reps = 3 if quick else 200
     share = handler_share(reps)

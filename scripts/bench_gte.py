@@ -1,7 +1,8 @@
-"""GTE v1.5 at OpenSearch doc-v3-gte's shape in ``make bench`` (``scripts/bench_base.py`` calls it): a random
-checkpoint (12 x 768, 30,522 words, NTK-scaled RoPE, 6 outlier channels) converted fp32 and int8. There is no
-transformers class for it, so fidelity and speed are against this project's own fp32 graph (itself within 1e-4 of
-the float64 reference, tests/integration/test_gte.py), at 1 thread, alternated.
+"""GTE v1.5 at OpenSearch doc-v3-gte's shape in ``make bench`` (``scripts/bench.py`` calls it after
+``scripts/bench_base.py``): a random pretrained model (12 x 768, 30,522 words, NTK-scaled RoPE, 6 outlier
+channels) converted fp32 and int8. There is no transformers class for it, so fidelity and speed are against this
+project's own fp32 graph (itself within 1e-4 of the float64 reference, tests/integration/test_gte.py), at 1 thread,
+alternated.
 
     python scripts/bench_gte.py
 """
@@ -16,9 +17,9 @@ import numpy as np
 from devkit.corpus import texts_with_tokens
 from devkit.gte import DOC_V3_GTE, write_gte
 from devkit.reference import fidelity
-from handler.expander import Expander
 from scripts import build_model
 from scripts.bench_base import COLD, PEAK, WORK, artifact_size, best_docs_per_s, fresh, write_budget
+from splade_expander.expander import Expander
 
 
 def prepare() -> dict[str, str]:
@@ -29,7 +30,7 @@ def prepare() -> dict[str, str]:
     for precision in ("int8", "fp32"):
         out = WORK / f"gte-{precision}"
         if not (out / "manifest.json").is_file():
-            args = ["--source", str(src), "--out", str(out), "--precision", precision, "--encoder", precision]
+            args = ["--source", str(src), "--out", str(out), "--precision", precision, "--layers", precision]
             build_model.main([*args, "--manifest", "--model-name", "random-doc-v3-gte"])
         dirs[precision] = str(out)
     return dirs

@@ -1,4 +1,5 @@
-"""Build the Lambda deployment artifact: handler + model assets + the trimmed runtime closure.
+"""Build the Lambda deployment artifact: the library and the function (by folder), model assets, the trimmed
+runtime closure.
 
     python scripts/build_artifact.py --dest DIR --arch arm64 --python-version 3.13   (what `sam build` ships)
     python scripts/build_artifact.py --dest DIR --host                               (runs on this machine)
@@ -122,18 +123,18 @@ def trim(dest: Path) -> None:
     shutil.rmtree(dest / "bin", ignore_errors=True)
 
 
-# The local tools in the handler package: splade-expand and its run record, the engine helpers. The function never
-# imports them (tests/integration/test_emulator.py runs every event on an artifact without them).
-LOCAL_TOOLS = ("cli.py", "cli_run.py", "engines.py")
+# What the zip ships of ours, by folder: the library and the function (splade_tools, devkit and scripts never).
+SHIPPED_PACKAGES = ("splade_expander", "handler")
 
 
 def copy_sources(dest: Path, model_dir: Path = ROOT / "model_assets") -> None:
-    """The handler (the library and the Lambda adapters, not LOCAL_TOOLS), and ``model_dir`` as the zip's
+    """The library and the function (SHIPPED_PACKAGES, every module, no caches), and ``model_dir`` as the zip's
     ``model_assets/`` (with its idf.json and query/ model)."""
-    (dest / "handler").mkdir(parents=True)
-    for src in sorted((ROOT / "handler").glob("*.py")):
-        if src.name not in LOCAL_TOOLS:
-            shutil.copy2(src, dest / "handler" / src.name)
+    for package in SHIPPED_PACKAGES:
+        for src in sorted((ROOT / package).rglob("*.py")):
+            target = dest / src.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
     (dest / "model_assets").mkdir()
     for name in SHIPPED_MODEL_FILES:
         src = model_dir / name
@@ -208,7 +209,7 @@ def check_lambda_limits(unzipped: int, zipped: int | None) -> str | None:
             f"the artifact is {unzipped / 1e6:.1f} MB unzipped, over Lambda's 250 MB limit "
             f"({LAMBDA_UNZIPPED_LIMIT} bytes) for a zip deployment: deploy it as a container image "
             "(make image MODEL_DIR=<this model> ARCH=<arch>, then template-image.yaml: docs/deploy.md), or use an "
-            "int8 model (make convert PRECISION=int8 ENCODER=int8) or a smaller checkpoint"
+            "int8 model (make convert PRECISION=int8 LAYERS=int8) or a smaller checkpoint"
         )
     if zipped is not None and zipped > LAMBDA_DIRECT_UPLOAD_LIMIT:
         return (

@@ -41,8 +41,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from handler.specials import SpecialTokensError, special_tokens
-from scripts.checkpoint import Checkpoint, CheckpointError, load_checkpoint, position_offset, write_tokenizer_json
+from scripts.pretrained import Pretrained, PretrainedError, load_pretrained, position_offset, write_tokenizer_json
+from splade_expander.specials import SpecialTokensError, special_tokens
 
 OPSET = 18
 IR_VERSION = 8
@@ -82,7 +82,7 @@ class Graph:
         return outs
 
 
-def _layer_norm(g: Graph, x: str, ck: Checkpoint, prefix: str, eps: float) -> str:
+def _layer_norm(g: Graph, x: str, ck: Pretrained, prefix: str, eps: float) -> str:
     gamma, beta = ck.get(f"{prefix}.weight"), ck.get(f"{prefix}.bias")
     return g.op(
         "LayerNormalization",
@@ -95,7 +95,7 @@ def _layer_norm(g: Graph, x: str, ck: Checkpoint, prefix: str, eps: float) -> st
 def _dense(
     g: Graph,
     x: str,
-    ck: Checkpoint,
+    ck: Pretrained,
     prefix: str,
     int8: bool = False,
     *,
@@ -228,7 +228,7 @@ def _gather_rows(g: Graph, chunks: list[str], bounds: list[tuple[int, int]], ids
 
 
 def _word_table(
-    g: Graph, ck: Checkpoint, name: str, table: np.ndarray, ids: str, *, tables: dict[str, Any], vocab_chunks: int
+    g: Graph, ck: Pretrained, name: str, table: np.ndarray, ids: str, *, tables: dict[str, Any], vocab_chunks: int
 ) -> str:
     """The word table, gathered at ``ids``. Tied: stored once, as the projection's chunks (``tables["chunks"]``),
     which the projection reads as they are; untied: one table (the projection has its own)."""
@@ -241,7 +241,7 @@ def _word_table(
 
 
 def _embeddings(
-    g: Graph, ck: Checkpoint, inputs: _Inputs, quantized: bool, vocab_chunks: int
+    g: Graph, ck: Pretrained, inputs: _Inputs, quantized: bool, vocab_chunks: int
 ) -> tuple[str, dict[str, Any]]:
     """Word + position + token type 0 (single-segment input, folded into the position table), LayerNorm. Also
     returns the word table as the projection may read it (tied decoder): ``chunks`` (or ``table`` when untied),
@@ -285,7 +285,7 @@ def _embeddings(
     return _layer_norm(g, x, ck, "embeddings.LayerNorm", ck.eps), tables
 
 
-def _encoder(g: Graph, ck: Checkpoint, x: str, mask: str, int8_encoder: bool) -> str:
+def _encoder(g: Graph, ck: Pretrained, x: str, mask: str, int8_encoder: bool) -> str:
     """The transformer layers: self-attention with an additive padding bias, then the feed-forward block."""
     hidden, heads = ck.hidden, ck.heads
     head_dim = hidden // heads
@@ -339,7 +339,7 @@ def _projection_input(g: Graph, h: str, inputs: _Inputs, hidden: int, quantized:
 
 
 def _pooled_projection(
-    g: Graph, ck: Checkpoint, hq_t: str, inputs: _Inputs, *, tables: dict[str, Any], quantized: bool, vocab_chunks: int
+    g: Graph, ck: Pretrained, hq_t: str, inputs: _Inputs, *, tables: dict[str, Any], quantized: bool, vocab_chunks: int
 ) -> str:
     """The vocabulary projection in chunks, each [chunk, B*S] accumulator max-pooled while it is still in cache
     (peak memory bounded by chunk x tokens instead of vocab x tokens): [B, V], before scales and bias."""
@@ -394,7 +394,7 @@ def build(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    ck = load_checkpoint(source)
+    ck = load_pretrained(source)
     enc = "fp32" if precision == "logits" else encoder_precision(encoder, ck.hidden)
     quantized = precision == "int8"
     g = Graph()
@@ -451,7 +451,7 @@ def _model(g: Graph, precision: str, out_info: Any) -> onnx.ModelProto:
     return model
 
 
-def _facts(ck: Checkpoint, activation: str, encoder: str) -> dict[str, Any]:
+def _facts(ck: Pretrained, activation: str, encoder: str) -> dict[str, Any]:
     """What the manifest records of the architecture."""
     return {
         "model_type": ck.family,
@@ -560,17 +560,18 @@ def _replace(path: Path, content: bytes) -> None:
 
 
 def _special_tokens(path: Path, facts: dict[str, Any]) -> dict[str, Any]:
-    """The tokenizer's own framing, zeroed and padding tokens (handler/specials.py), checked against the model."""
+    """The tokenizer's own framing, zeroed and padding tokens (splade_expander/specials.py), checked against
+    the model."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path))
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     if size != facts["vocab_size"]:
-        raise CheckpointError(f"tokenizer.json has {size} tokens, the model's vocabulary {facts['vocab_size']}")
+        raise PretrainedError(f"tokenizer.json has {size} tokens, the model's vocabulary {facts['vocab_size']}")
     try:
         return special_tokens(tokenizer, facts["pad_token_id"]).describe(tokenizer)
     except SpecialTokensError as exc:
-        raise CheckpointError(f"tokenizer.json: {exc}") from None
+        raise PretrainedError(f"tokenizer.json: {exc}") from None
 
 
 def _manifest(
@@ -615,7 +616,10 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)"
     )
     parser.add_argument("--precision", choices=PRECISIONS, default="int8")
-    parser.add_argument("--encoder", choices=ENCODERS, default="auto", help="auto: int8 from hidden size 512 up")
+    parser.add_argument(
+        "--layers", "--encoder", dest="encoder", choices=ENCODERS, default="auto",
+        help="the transformer layers' precision; auto: int8 from hidden size 512 up (--encoder: the name before 0.2)",
+    )  # fmt: skip
     parser.add_argument("--activation", choices=ACTIVATIONS, default="log1p_relu")
     parser.add_argument("--model-name", default="", help="the manifest's name (default: provenance, else --source's)")
     parser.add_argument(
@@ -644,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             tokenizer_from = write_tokenizer_json(args.source, args.out / "tokenizer.json", facts["model_type"])
             facts["special_tokens"] = _special_tokens(args.out / "tokenizer.json", facts)
-    except CheckpointError as exc:
+    except PretrainedError as exc:
         print(f"build_model: cannot convert {args.source}: {exc}", file=sys.stderr)
         return 2
     optimization = "none" if args.precision == "logits" else args.optimize

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from handler.cli import Progress
-from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
-from handler.expander import Expander, SparseVector
 from scripts.idf import count, document_text, write_idf
+from splade_expander.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
+from splade_expander.expander import Expander, SparseVector
+from splade_tools.progress import Progress
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "eval" / "pydoc"
 BATCH = 32

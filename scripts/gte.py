@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-ROPE_ROWS = 512  # the longest window (handler/defaults.py WINDOW_TOKENS_RANGE)
+ROPE_ROWS = 512  # the longest window (splade_expander/defaults.py WINDOW_TOKENS_RANGE)
 RENAMES = (
     (r"^lm_head\.dense\.", "cls.predictions.transform.dense."),
     (r"^lm_head\.norm\.", "cls.predictions.transform.LayerNorm."),
@@ -33,7 +33,7 @@ EXECUTION_ONLY = ("unpad_inputs", "use_memory_efficient_attention")
 
 
 class ConfigError(ValueError):
-    """A GTE setting this converter does not implement (checkpoint.py turns it into a CheckpointError)."""
+    """A GTE setting this converter does not implement (pretrained.py turns it into a PretrainedError)."""
 
 
 def _rope_scaling(config: dict[str, Any]) -> tuple[float, float | None]:
@@ -90,7 +90,7 @@ def facts(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def shapes(c: dict[str, Any]) -> dict[str, tuple[int, ...]]:
-    """The tensors a ``new`` MLM needs beyond BERT's word table, embedding norm and head (checkpoint.py adds those;
+    """The tensors a ``new`` MLM needs beyond BERT's word table, embedding norm and head (pretrained.py adds those;
     optional ones excluded), by name without the ``new.`` prefix."""
     h, i, x = c["hidden"], c["intermediate"], c["extra"]
     out: dict[str, tuple[int, ...]] = {}

@@ -1,6 +1,6 @@
 """The GTE (``new``) encoder layers as ONNX nodes, for scripts/build_model.py: RoPE on queries and keys from
 constant tables (scripts/gte.py), the optional log-n query scale, the gated feed-forward and LayerNorm or RMSNorm.
-Every linear goes through build_model's ``_dense``, so ``--encoder int8`` quantizes these as it does BERT's
+Every linear goes through build_model's ``_dense``, so ``--layers int8`` quantizes these as it does BERT's
 (per-column weights, per-token activations), except that the few outlier channels a norm's gain blows up stay float
 on the linears that read that norm's output (``float_channels``): the gated feed-forward multiplies two of those
 linears, which doubles what a per-token scale set by one 20x channel costs the other channels; and ``down_proj``,
@@ -15,10 +15,10 @@ from onnx import TensorProto
 
 from scripts import gte
 from scripts.build_model import Graph, _dense, _gelu, _layer_norm
-from scripts.checkpoint import Checkpoint
+from scripts.pretrained import Pretrained
 
 
-def _norm(g: Graph, x: str, ck: Checkpoint, prefix: str) -> str:
+def _norm(g: Graph, x: str, ck: Pretrained, prefix: str) -> str:
     """``attn_ln`` / ``mlp_ln``: LayerNorm, or RMSNorm (``x / sqrt(mean(x^2) + eps) * weight``)."""
     if ck.extra["norm"] == "layer_norm":
         return _layer_norm(g, x, ck, prefix, ck.eps)
@@ -27,7 +27,7 @@ def _norm(g: Graph, x: str, ck: Checkpoint, prefix: str) -> str:
     return g.op("Mul", [g.op("Div", [x, rms]), g.const(f"{prefix}.weight", ck.get(f"{prefix}.weight"))])
 
 
-def float_channels(ck: Checkpoint, prefix: str) -> np.ndarray:
+def float_channels(ck: Pretrained, prefix: str) -> np.ndarray:
     """The channels of norm ``prefix``'s output whose size (|gain| + |bias|) is over 4x the median's, the largest
     hidden / 32 of them at most, sorted: read from the weights at build time, no calibration data."""
     size = np.abs(ck.get(f"{prefix}.weight"))
@@ -40,7 +40,7 @@ def float_channels(ck: Checkpoint, prefix: str) -> np.ndarray:
 class _Rope:
     """The rotation of one graph: cos/sin rows of positions 0..S-1, gathered once and shared by every layer."""
 
-    def __init__(self, g: Graph, ck: Checkpoint, seq_len: str) -> None:
+    def __init__(self, g: Graph, ck: Pretrained, seq_len: str) -> None:
         self.g = g
         head_dim = ck.hidden // ck.heads
         cos, sin = gte.rope_tables(head_dim, ck.extra)
@@ -59,7 +59,7 @@ class _Rope:
         return g.op("Add", [g.op("Mul", [x, self.cos]), g.op("Mul", [rotated, self.sin])])
 
 
-def _logn_scale(g: Graph, ck: Checkpoint, mask: str) -> str:
+def _logn_scale(g: Graph, ck: Pretrained, mask: str) -> str:
     """[B, 1, 1, 1]: log(tokens) / log(max_position_embeddings), at least 1 with logn_attention_clip1."""
     tokens = g.op("ReduceSum", [g.op("Cast", [mask], to=TensorProto.FLOAT), g.scalar_i64("ax1_", [1])], keepdims=0)
     log_max = g.const("log_max_positions", np.array(math.log(ck.extra["max_position_embeddings"]), np.float32))
@@ -69,7 +69,7 @@ def _logn_scale(g: Graph, ck: Checkpoint, mask: str) -> str:
     return g.op("Reshape", [scale, g.scalar_i64("b111", [-1, 1, 1, 1])])
 
 
-def encoder(g: Graph, ck: Checkpoint, x: str, mask: str, *, seq_len: str, int8_encoder: bool) -> str:
+def encoder(g: Graph, ck: Pretrained, x: str, mask: str, *, seq_len: str, int8_encoder: bool) -> str:
     """GTE's layers: post-norm attention with RoPE (and the log-n scale), then the gated feed-forward."""
     hidden, heads = ck.hidden, ck.heads
     head_dim = hidden // heads

@@ -1,4 +1,4 @@
-"""Write ``idf.json`` into a model directory, for inference-free queries (handler/queries.py).
+"""Write ``idf.json`` into a model directory, for inference-free queries (splade_expander/queries.py).
 
     python scripts/idf.py --data <corpus.jsonl[.gz] | BEIR dir> [--out model_assets]   # count a corpus
     python scripts/idf.py --merge <dir | s3://bucket/prefix> [--out model_assets]        # sum .df.json files
@@ -6,7 +6,7 @@
 ``--data`` tokenizes every document (``title`` + ``text`` when there is a title, every window) with the model
 directory's tokenizer and counts document frequencies. ``--merge`` sums the per-object ``<key>.df.json`` files
 that S3 ingest (``OUTPUT_DF=true``) or ``splade-expand --df`` wrote, so a corpus indexed once gives its idf
-without a second pass. Either way: ``idf(t) = log(1 + (N - df + 0.5) / (df + 0.5))`` (handler/docfreq.py).
+without a second pass. Either way: ``idf(t) = log(1 + (N - df + 0.5) / (df + 0.5))`` (splade_expander/docfreq.py).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
-from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
-from handler.docfreq import DocFreq
-from handler.specials import special_tokens
+from splade_expander.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
+from splade_expander.docfreq import DocFreq
+from splade_expander.specials import special_tokens
 
 BATCH = 256
 

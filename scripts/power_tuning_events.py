@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from devkit import MODEL_DIR, ROOT
 from devkit.corpus import prose_paragraphs, texts_with_tokens
-from handler.batches import BATCH_DOCS
+from splade_expander.batches import BATCH_DOCS
 
 QUERY = "how do i reset my router password"
 DOCUMENT_TOKENS = 256

@@ -58,7 +58,7 @@ def _need(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def expander() -> Any:
-    from handler.expander import Expander
+    from splade_expander.expander import Expander
 
     _need(MODEL_DIR / "model.onnx")
     return Expander(MODEL_DIR, threads=2)
@@ -66,7 +66,7 @@ def expander() -> Any:
 
 @pytest.fixture(scope="session")
 def expander_fp32() -> Any:
-    from handler.expander import Expander
+    from splade_expander.expander import Expander
 
     _need(FP32_DIR / "model.onnx")
     return Expander(FP32_DIR, threads=2)

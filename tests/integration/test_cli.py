@@ -16,9 +16,10 @@ import pytest
 from devkit import ROOT
 from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
-from handler import cli, cli_run, runtime
-from handler.batches import batches
-from handler.docfreq import DocFreq
+from handler import runtime
+from splade_expander.batches import batches
+from splade_expander.docfreq import DocFreq
+from splade_tools import cli, cli_run, jobs, worker
 
 pytestmark = pytest.mark.integration
 CLI = str(ROOT / ".venv" / "bin" / "splade-expand")
@@ -47,7 +48,7 @@ def write_tree(root: Path, n: int = 400) -> None:
 
 
 def outputs(out: Path, record: bool = True) -> dict[str, bytes]:
-    """Every file under ``out`` by relative path (the run record .splade-expand.json too, unless told not)."""
+    """Every file under ``out`` by relative path (the run manifest .splade-expand.json too, unless told not)."""
     return {
         p.relative_to(out).as_posix(): p.read_bytes()
         for p in sorted(out.rglob("*"))
@@ -74,7 +75,7 @@ def test_one_output_per_input_with_the_layout_of_the_tree(tmp_path: Path) -> Non
         "sub/c.md.chunks.jsonl",
         "sub/c.md.jsonl",
     ]
-    assert (tmp_path / "out" / ".splade-expand.json").is_file()  # the run record
+    assert (tmp_path / "out" / ".splade-expand.json").is_file()  # the run manifest
     assert "\r" not in result.stderr and "error records in 2 files, from 3 files" in result.stderr  # no bar: no TTY
     (doc,) = [json.loads(x) for x in (tmp_path / "out" / "sub" / "c.md.jsonl").read_text().splitlines()]
     assert doc["id"] == "sub/c.md" and doc["source"] == {"path": "sub/c.md", "line": None}
@@ -127,7 +128,7 @@ def expand_at(point: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_interrupted_anywhere_then_resumed_gives_the_uninterrupted_bytes(tmp_path: Path) -> None:
     """SIGINT, SIGTERM and SIGKILL at a dozen interrupt points spread over a mixed corpus (before the first batch
     ends, inside and between a file's outputs, between files, after the last batch), each followed by a bare
-    `--resume` (the README's command, without the options): every output, the run record included, equals an
+    `--resume` (the README's command, without the options): every output, the run manifest included, equals an
     uninterrupted run's byte for byte. SIGINT and SIGTERM print one line naming --resume, no traceback, and exit
     130 / 143; SIGKILL leaves no worker traceback."""
     mixed_corpus(tmp_path / "in")
@@ -224,7 +225,7 @@ def test_resume_redoes_an_interrupted_input_that_changed(tmp_path: Path) -> None
 
 
 def test_resume_without_a_run_record_is_refused(tmp_path: Path) -> None:
-    """`--resume` into a directory that holds no run record (a typo, say) is refused in one line naming the
+    """`--resume` into a directory that holds no run manifest (a typo, say) is refused in one line naming the
     directory, and creates nothing, instead of starting a fresh run with default options."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("lung disease")
@@ -235,7 +236,7 @@ def test_resume_without_a_run_record_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0 and not typo.exists()
     (line,) = result.stderr.splitlines()
     assert line == (
-        f"splade-expand: --resume: {typo} has no run record (.splade-expand.json), so there is nothing to resume; "
+        f"splade-expand: --resume: {typo} has no run manifest (.splade-expand.json), so there is nothing to resume; "
         "check the directory, or leave out --resume to start a run there"
     )
 
@@ -309,14 +310,14 @@ def test_a_kill_after_the_last_batch_but_before_finishing_writes_nothing_twice(t
     expand(str(src), "-o", str(tmp_path / "whole"), "--df")
     out = tmp_path / "out"
     options = cli.Options(df=True)
-    given = {**dict.fromkeys(cli_run.DEFAULTS), "df": True}  # the run record a real run saves before any file
+    given = {**dict.fromkeys(cli_run.DEFAULTS), "df": True}  # the run manifest a real run saves before any file
     chosen = cli_run.settle(given, None, resume=False, has_output=False, out=out)
-    cli_run.RunRecord(chosen, cli._model_sha256(runtime.settings.model_dir)).save(out)
+    cli_run.RunManifest(chosen, cli._model_sha256(runtime.settings.model_dir)).save(out)
     job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", df=DocFreq(30522))
     assert job.open(resume=False)
-    cli._start_worker(options)
-    for batch, after in batches(cli._items(job, options)):
-        job.write(cli._expand(batch, job.rel, options), after)
+    worker.start_worker(options)
+    for batch, after in batches(jobs.items(job, options)):
+        job.write(worker.expand_batch(batch, job.rel, options), after)
     for handle in job.files.values():  # "killed" here: the progress record is still there
         handle.close()
     assert json.loads((out / "docs.jsonl.progress.json").read_text())["done"] is True

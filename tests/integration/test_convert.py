@@ -13,11 +13,11 @@ import pytest
 from onnx import numpy_helper
 from safetensors.numpy import load_file, save_file
 
-from devkit.checkpoints import Spec, write_checkpoint
 from devkit.corpus import fidelity_texts
+from devkit.pretrained import Spec, write_pretrained
 from devkit.reference import ReferenceSplade, window_fidelity
-from handler.expander import Expander
 from scripts import build_model
+from splade_expander.expander import Expander
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
 
@@ -53,7 +53,7 @@ SPECS = {
 def test_fp32_conversion_matches_the_reference(tmp_path: Path, name: str, activation: str) -> None:
     """Each family and naming variant, each activation, fp32: max abs diff <= 1e-4 against the numpy reference,
     and the manifest records what was built."""
-    src = write_checkpoint(tmp_path / "src", SPECS[name])
+    src = write_pretrained(tmp_path / "src", SPECS[name])
     expander = convert(src, tmp_path / "out", "--precision", "fp32", "--activation", activation)
     assert compare(expander, ReferenceSplade(src, activation))["max_abs"] <= 1e-4
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -69,7 +69,7 @@ def test_fp32_conversion_matches_the_reference(tmp_path: Path, name: str, activa
 
 def test_the_second_log1p_changes_the_vector(tmp_path: Path) -> None:
     """log1p(log1p(relu)) is not log1p(relu): the two graphs of one checkpoint differ by exactly that function."""
-    src = write_checkpoint(tmp_path / "src", Spec("distilbert"))
+    src = write_pretrained(tmp_path / "src", Spec("distilbert"))
     once = convert(src, tmp_path / "a", "--precision", "fp32").expand([TEXTS[0]])[0]
     twice = convert(src, tmp_path / "b", "--precision", "fp32", "--activation", "log1p_log1p_relu").expand([TEXTS[0]])[
         0
@@ -82,8 +82,8 @@ def test_the_second_log1p_changes_the_vector(tmp_path: Path) -> None:
 def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path, family: str) -> None:
     """int8 encoder and projection on a checkpoint with 4 outlier channels (~20x LayerNorm gain): mean cosine
     >= 0.995, min >= 0.98, top-32 overlap >= 0.9 against the float64 reference."""
-    src = write_checkpoint(tmp_path / "src", Spec(family, layers=3, hidden=96, heads=4, outliers=4, seed=3))
-    expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
+    src = write_pretrained(tmp_path / "src", Spec(family, layers=3, hidden=96, heads=4, outliers=4, seed=3))
+    expander = convert(src, tmp_path / "out", "--precision", "int8", "--layers", "int8")
     result = compare(expander, ReferenceSplade(src))
     assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98 and result["top_overlap"] >= 0.9, result
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["encoder_precision"] == "int8"
@@ -92,8 +92,8 @@ def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path, fam
 def test_int8_encoder_vectors_do_not_depend_on_the_batch(tmp_path: Path) -> None:
     """Per-token activation scales: a text gives the same bytes alone, in a batch of short texts, and next to a
     long text with large activations."""
-    src = write_checkpoint(tmp_path / "src", Spec("bert", outliers=3))
-    expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
+    src = write_pretrained(tmp_path / "src", Spec("bert", outliers=3))
+    expander = convert(src, tmp_path / "out", "--precision", "int8", "--layers", "int8")
     alone = expander.expand([TEXTS[1]])[0]
     for batch in ([TEXTS[1], TEXTS[2], "a"], [TEXTS[3] * 3, TEXTS[1]]):
         (other,) = [v for t, v in zip(batch, expander.expand(batch, truncate=True), strict=True) if t == TEXTS[1]]
@@ -107,7 +107,7 @@ def test_a_default_int8_build_quantizes_the_encoder_from_hidden_512(
     """``--precision int8`` with no ``--encoder`` (auto): build() keeps a small encoder fp32 (splade-tiny keeps its
     graph) and quantizes it from hidden size 512 up: the manifest says so and the graph has the encoder's integer
     GEMMs (one MatMulInteger per vocabulary chunk is the projection; an int8 encoder adds its linears)."""
-    src = write_checkpoint(tmp_path / "src", Spec("bert", layers=1, hidden=hidden, heads=heads))
+    src = write_pretrained(tmp_path / "src", Spec("bert", layers=1, hidden=hidden, heads=heads))
     convert(src, tmp_path / "out", "--precision", "int8")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["encoder_precision"] == expected
@@ -118,7 +118,7 @@ def test_a_default_int8_build_quantizes_the_encoder_from_hidden_512(
 
 
 def broken(tmp_path: Path, edit: str) -> Path:
-    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    src = write_pretrained(tmp_path / "src", Spec("bert"))
     tensors = load_file(str(src / "model.safetensors"))
     config = json.loads((src / "config.json").read_text())
     if edit == "missing":
@@ -161,7 +161,7 @@ def test_a_checkpoint_that_cannot_convert_names_what_is_wrong(tmp_path: Path, ca
 
 def test_ignored_tensors_are_the_ones_an_mlm_never_reads(tmp_path: Path) -> None:
     """position_ids, a pooler and a next-sentence head (BertForPreTraining) convert; the graph is the same."""
-    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    src = write_pretrained(tmp_path / "src", Spec("bert"))
     plain = convert(src, tmp_path / "plain", "--precision", "fp32").expand([TEXTS[0]])[0]
     tensors = load_file(str(src / "model.safetensors"))
     tensors["bert.embeddings.position_ids"] = np.arange(512, dtype=np.int64)[None]
@@ -178,7 +178,7 @@ def test_int8_vocabulary_tables_are_stored_once(tmp_path: Path, family: str, tie
     """The int8 graph holds each [vocab, hidden] table once: a tied model's word table only as the projection's
     chunks (the embedding gathers from them), an untied one's word table plus the decoder's chunks."""
     spec = Spec(family, tied=tied)
-    src = write_checkpoint(tmp_path / "src", spec)
+    src = write_pretrained(tmp_path / "src", spec)
     expander = convert(src, tmp_path / "out", "--precision", "int8")
     model = onnx.load(str(tmp_path / "out" / "model.onnx"))
     tables = [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.UINT8]

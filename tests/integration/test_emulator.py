@@ -25,9 +25,10 @@ from devkit.events import (
     same_vector,
     seed_sample_objects,
 )
-from handler import events, runtime
-from handler.batches import BATCH_DOCS
+from handler import runtime
+from handler.ingest import tasks as events
 from scripts.cost import ONE_VCPU_MB
+from splade_expander.batches import BATCH_DOCS
 
 pytestmark = pytest.mark.integration
 EVENTS = SAMPLE_EVENTS
@@ -87,7 +88,7 @@ def named_objects(event: dict[str, Any]) -> list[str]:
     """The keys of the objects an ingest event names (read with the handler's own event parsing)."""
     if event.get("Records", [{}])[0].get("eventSource") == "aws:sqs":
         return [t.ref.key for r in event["Records"] for t in events.from_message(r["body"])]
-    return [t.ref.key for t in events.from_event(event)[1]]
+    return [t.ref.key for t in events.from_event(event)]
 
 
 def assert_sample_output(s3: Any, key: str) -> None:
@@ -205,16 +206,21 @@ def test_arm64_artifact_holds_only_aarch64_cp313_binaries(arm64_artifact: Path) 
 
 
 def test_arm64_artifact_ships_unchecked_hash_bytecode_for_python_313(arm64_artifact: Path) -> None:
-    """With a Python 3.13 at build time, every handler module has a cpython-313 .pyc whose header marks it
-    hash-based and unchecked (the zip's fixed dates would invalidate timestamp .pyc); without one, the build says
-    the zip ships sources only and it does."""
+    """With a Python 3.13 at build time, every module of the library and the function has a cpython-313 .pyc
+    whose header marks it hash-based and unchecked (the zip's fixed dates would invalidate timestamp .pyc); without
+    one, the build says the zip ships sources only and it does."""
     pycs = list(arm64_artifact.rglob("*.pyc"))
     if "compiled" not in BUILD_OUTPUT[0]:
         assert "ships no .pyc" in BUILD_OUTPUT[0] and pycs == []
         return
-    modules = sorted(p.stem for p in (arm64_artifact / "handler").glob("*.py"))
-    cached = {p.name.split(".")[0]: p for p in (arm64_artifact / "handler" / "__pycache__").glob("*.cpython-313.pyc")}
-    assert sorted(cached) == modules
+    ours = [arm64_artifact / "splade_expander", arm64_artifact / "handler"]
+    modules = sorted(str(p.relative_to(arm64_artifact).with_suffix("")) for d in ours for p in d.rglob("*.py"))
+    cached = {
+        str(p.parent.parent.relative_to(arm64_artifact) / p.name.split(".")[0]): p
+        for d in ours
+        for p in d.rglob("__pycache__/*.cpython-313.pyc")
+    }
+    assert sorted(cached) == modules and len(modules) > 30
     for path in cached.values():
         assert int.from_bytes(path.read_bytes()[4:8], "little") == 0b01  # hash-based, not checked against source
     assert not list((arm64_artifact / "aws_xray_sdk").rglob("*.pyc"))  # imported only with tracing on
@@ -228,14 +234,14 @@ def test_the_shipped_bytecode_is_used_without_reading_the_sources(tmp_path: Path
 
     from devkit.emulator import ARTIFACT
 
-    shutil.copytree(ARTIFACT / "handler", tmp_path / "handler")
-    (tmp_path / "handler" / "formats.py").write_text('raise RuntimeError("the source was compiled")\n')
+    shutil.copytree(ARTIFACT / "splade_expander", tmp_path / "splade_expander")
+    (tmp_path / "splade_expander" / "formats.py").write_text('raise RuntimeError("the source was compiled")\n')
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ARTIFACT}", "PYTHONDONTWRITEBYTECODE": "1"}
     python = [getattr(sys, "_base_executable", sys.executable), "-S", "-c"]  # as the emulator runs it: no site
-    code = "import handler.formats as f; print(f.DECIMALS, f.__file__)"
+    code = "import splade_expander.formats as f; print(f.DECIMALS, f.__file__)"
     used = subprocess.run([*python, code], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
-    assert (used.returncode, used.stdout.strip()) == (0, f"6 {tmp_path}/handler/formats.py"), used.stderr
-    shutil.rmtree(tmp_path / "handler" / "__pycache__")
+    assert (used.returncode, used.stdout.strip()) == (0, f"6 {tmp_path}/splade_expander/formats.py"), used.stderr
+    shutil.rmtree(tmp_path / "splade_expander" / "__pycache__")
     source = subprocess.run([*python, code], env=env, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert source.returncode != 0 and "the source was compiled" in source.stderr
 
@@ -316,10 +322,10 @@ def test_make_invoke_names_a_missing_or_broken_event_file_in_one_usage_line(caps
 def test_make_invoke_serves_a_converted_model_given_as_model_dir(tmp_path) -> None:
     """`make invoke MODEL_DIR=<converted model>` answers with that model (its sha256 in the model block) and its
     vectors; plain `make invoke` keeps serving the bundled splade-tiny."""
-    from devkit.checkpoints import Spec, write_checkpoint
+    from devkit.pretrained import Spec, write_pretrained
     from scripts import build_model
 
-    src = write_checkpoint(tmp_path / "src", Spec("bert"))
+    src = write_pretrained(tmp_path / "src", Spec("bert"))
     out = tmp_path / "my-model"
     assert build_model.main(["--source", str(src), "--out", str(out), "--manifest"]) == 0
     converted = json.loads((out / "manifest.json").read_text())["model_sha256"]
@@ -340,4 +346,4 @@ def test_a_model_dir_without_a_model_is_one_plain_line(tmp_path) -> None:
     (line, *_) = done.stderr.splitlines()
     assert done.returncode != 0 and "\t" not in done.stderr
     assert line.startswith(f"MODEL_DIR={tmp_path} (samconfig.toml model_dir, or MODEL_DIR=) has no model.onnx")
-    assert f"make convert CHECKPOINT=<dir> OUT={tmp_path}, or name another directory" in line
+    assert f"make convert PRETRAINED=<dir> OUT={tmp_path}, or name another directory" in line

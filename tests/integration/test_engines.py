@@ -15,7 +15,8 @@ import pytest
 
 from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
-from handler import engines, runtime
+from handler import runtime
+from splade_tools import engines
 
 pytestmark = pytest.mark.integration
 QUERIES = [

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from devkit import MODEL_DIR, ROOT
-from handler.expander import Expander
 from scripts import eval as evaluate
+from splade_expander.expander import Expander
 
 pytestmark = pytest.mark.integration
 LINE = re.compile(r"^(\S+) nDCG@10=(\d\.\d{3}) MRR@10=(\d\.\d{3}) Recall@100=(\d\.\d{3})$")

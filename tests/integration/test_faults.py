@@ -14,8 +14,9 @@ import pytest
 
 from devkit.events import put_object, s3_notification, s3_record, sqs_event
 from devkit.faultproxy import FaultProxy, Rule
-from handler import app, output, runtime
-from handler.errors import IngestFailedError
+from handler import app, runtime
+from handler.ingest import writer
+from splade_expander.errors import IngestFailedError
 
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
 
@@ -77,7 +78,7 @@ def test_persistent_read_failure_is_reported_for_that_record_only(proxy, s3, lam
 
 def test_persistent_write_failure_leaves_nothing_half_written(proxy, s3, lambda_context, monkeypatch) -> None:
     """When every part upload fails, the message fails, the multipart upload is aborted and no object exists."""
-    monkeypatch.setattr(output, "PART_BYTES", 20_000)
+    monkeypatch.setattr(writer, "PART_BYTES", 20_000)
     key = f"f-{uuid.uuid4().hex[:6]}/many.jsonl"
     lines = [json.dumps({"id": i, "text": f"line {i} about pulmonary health"}) for i in range(80)]
     message = put_object(s3, key, "\n".join(lines).encode())

@@ -19,9 +19,9 @@ from onnx import TensorProto, helper
 from devkit.corpus import fidelity_texts, prose_paragraphs
 from devkit.gte import DOC_V3_GTE, SMALL, GteReference, write_gte
 from devkit.reference import ReferenceSplade, window_fidelity
-from handler.expander import Expander
 from scripts import build_model, gte_graph
-from scripts.checkpoint import load_checkpoint
+from scripts.pretrained import load_pretrained
+from splade_expander.expander import Expander
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
 
@@ -98,7 +98,7 @@ def test_int8_encoder_with_outlier_channels_keeps_the_vector(tmp_path: Path) -> 
     """int8 encoder and projection, 4 outlier channels: mean cosine >= 0.995 and min >= 0.98 against the
     float64 reference."""
     src = write_gte(tmp_path / "src", config(hidden_size=96, num_attention_heads=4, num_hidden_layers=3), outliers=4)
-    expander = convert(src, tmp_path / "out", "--precision", "int8", "--encoder", "int8")
+    expander = convert(src, tmp_path / "out", "--precision", "int8", "--layers", "int8")
     result = compare(expander, ReferenceSplade(src))
     assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98, result
 
@@ -107,12 +107,12 @@ def test_outlier_channels_stay_float_and_that_keeps_int8_close(tmp_path: Path, m
     """The float channels are exactly the norms' 20x outlier channels (4 <= 128 / 32), and keeping them out of
     the int8 scales cuts the int8 encoder's cosine error (fp32 projection, so only the encoder differs) by 30%+."""
     src = write_gte(tmp_path / "src", config(hidden_size=128, num_attention_heads=4, num_hidden_layers=3), outliers=4)
-    ck = load_checkpoint(src)
+    ck = load_pretrained(src)
     for name in ("embeddings.LayerNorm", "encoder.layer.0.attn_ln", "encoder.layer.2.mlp_ln"):
         want = np.sort(np.argsort(-np.abs(ck.get(f"{name}.weight")))[:4])
         assert np.array_equal(gte_graph.float_channels(ck, name), want)
         assert np.abs(ck.get(f"{name}.weight"))[want].min() > 15.0
-    reference, args = ReferenceSplade(src), ("--precision", "fp32", "--encoder", "int8")
+    reference, args = ReferenceSplade(src), ("--precision", "fp32", "--layers", "int8")
     with_float = compare(convert(src, tmp_path / "float", *args), reference)
     monkeypatch.setattr(gte_graph, "float_channels", lambda ck, prefix: np.zeros(0, dtype=np.int64))
     all_int8 = compare(convert(src, tmp_path / "int8", *args), reference)

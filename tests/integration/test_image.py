@@ -16,18 +16,18 @@ from pathlib import Path
 import pytest
 
 from devkit import ROOT
-from devkit.checkpoints import Spec, write_checkpoint
 from devkit.events import load_event, request_options, request_texts, same_vector
 from devkit.gte import DOC_V3_GTE, SMALL, write_gte
+from devkit.pretrained import Spec, write_pretrained
 from devkit.sam import ARCHES, IMAGE_TEMPLATE, require_docker, sam_invoke
-from handler.expander import Expander
 from scripts import build_model
 from scripts.template_image import image_template, source
+from splade_expander.expander import Expander
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 MODELS: dict[str, Callable[[Path], Path]] = {
-    "bert-105879": lambda dest: write_checkpoint(dest, Spec("bert", vocab=105_879, seed=4)),
-    "xlm-roberta-250002": lambda dest: write_checkpoint(dest, Spec("xlm-roberta", vocab=250_002)),
+    "bert-105879": lambda dest: write_pretrained(dest, Spec("bert", vocab=105_879, seed=4)),
+    "xlm-roberta-250002": lambda dest: write_pretrained(dest, Spec("xlm-roberta", vocab=250_002)),
     "gte-doc-v3": lambda dest: write_gte(dest, {**DOC_V3_GTE, **SMALL}, outliers=2, seed=3),
 }
 
@@ -96,9 +96,9 @@ def test_a_base_size_model_runs_as_an_image(tmp_path: Path, name: str) -> None:
     sam local invoke on x86_64 returns the Expander's vectors for the sample expand event."""
     require_docker("x86_64")
     IMAGE_TEMPLATE.write_text(json.dumps(image_template(source()), indent=1))
-    src = write_checkpoint(tmp_path / "src", BASE_MODELS[name])
+    src = write_pretrained(tmp_path / "src", BASE_MODELS[name])
     model = tmp_path / "model"
-    args = ["--source", str(src), "--out", str(model), "--manifest", "--precision", "int8", "--encoder", "int8"]
+    args = ["--source", str(src), "--out", str(model), "--manifest", "--precision", "int8", "--layers", "int8"]
     assert build_model.main([*args, "--model-name", f"random-{name}-base"]) == 0
     tag = f"splade-image-test-{name}-base:x86_64"
     run = subprocess.run(

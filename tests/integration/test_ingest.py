@@ -26,8 +26,11 @@ from devkit.events import (
     s3_record,
     sqs_event,
 )
-from handler import app, batches, documents, events, objects, runtime, states
-from handler.errors import IngestFailedError, UnrecognizedEventError
+from handler import app, runtime
+from handler.ingest import objects, states
+from handler.ingest import tasks as events
+from splade_expander import batches, documents
+from splade_expander.errors import IngestFailedError, UnrecognizedEventError
 
 pytestmark = pytest.mark.integration
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"

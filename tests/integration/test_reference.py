@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from devkit import ROOT
-from devkit.checkpoints import BASE_SIZES, Spec, write_checkpoint
 from devkit.corpus import fidelity_texts
 from devkit.gte import DOC_V3_GTE, write_gte
+from devkit.pretrained import BASE_SIZES, Spec, write_pretrained
 from devkit.reference import ReferenceSplade, fidelity, window_fidelity
-from handler.expander import Expander
 from scripts import build_model
 from scripts.reference_client import Reference
+from splade_expander.expander import Expander
 
 pytestmark = [pytest.mark.integration, pytest.mark.reference]
 REFERENCE_PYTHON = ROOT / "build" / "venv-reference" / "bin" / "python"
@@ -55,7 +55,7 @@ FAMILIES = ["bert", "distilbert", "roberta", "xlm-roberta"]
 @pytest.mark.parametrize("family", FAMILIES)
 def test_small_fp32_matches_transformers(tmp_path: Path, family: str, activation: str) -> None:
     """2 layers x 64, untied decoder for DistilBERT and XLM-R: fp32 max abs diff <= 1e-4 against transformers."""
-    src = write_checkpoint(tmp_path / "src", Spec(family, tied=family in ("bert", "roberta")))
+    src = write_pretrained(tmp_path / "src", Spec(family, tied=family in ("bert", "roberta")))
     assert compare(src, tmp_path / "out", activation, "--precision", "fp32")["max_abs"] <= 1e-4
 
 
@@ -63,8 +63,8 @@ def test_small_fp32_matches_transformers(tmp_path: Path, family: str, activation
 def test_small_int8_matches_transformers(tmp_path: Path, family: str) -> None:
     """2 layers x 64 with 2 outlier channels, int8 encoder and projection: mean cosine >= 0.999, min >= 0.995
     against transformers."""
-    src = write_checkpoint(tmp_path / "src", Spec(family, outliers=2, seed=5))
-    result = compare(src, tmp_path / "out", "log1p_relu", "--precision", "int8", "--encoder", "int8")
+    src = write_pretrained(tmp_path / "src", Spec(family, outliers=2, seed=5))
+    result = compare(src, tmp_path / "out", "log1p_relu", "--precision", "int8", "--layers", "int8")
     assert result["mean_cos"] >= 0.999 and result["min_cos"] >= 0.995, result
 
 
@@ -74,9 +74,9 @@ def test_base_size_matches_transformers(tmp_path: Path, family: str) -> None:
     <= 1e-3; the int8 encoder keeps mean cosine >= 0.995, min >= 0.98 and top-32 overlap >= 0.9."""
     size = BASE_SIZES[family]
     spec = Spec(family, layers=size["layers"], hidden=size["hidden"], heads=size["heads"], outliers=6, seed=11)
-    src = write_checkpoint(tmp_path / "src", spec)
-    assert compare(src, tmp_path / "fp32", "log1p_relu", "--precision", "fp32", "--encoder", "fp32")["max_abs"] <= 1e-3
-    result = compare(src, tmp_path / "int8", "log1p_relu", "--precision", "int8", "--encoder", "int8")
+    src = write_pretrained(tmp_path / "src", spec)
+    assert compare(src, tmp_path / "fp32", "log1p_relu", "--precision", "fp32", "--layers", "fp32")["max_abs"] <= 1e-3
+    result = compare(src, tmp_path / "int8", "log1p_relu", "--precision", "int8", "--layers", "int8")
     assert result["mean_cos"] >= 0.995 and result["min_cos"] >= 0.98 and result["top_overlap"] >= 0.9, result
 
 
@@ -89,7 +89,7 @@ def test_gte_at_doc_v3_shape_matches_its_reference(tmp_path: Path) -> None:
     outs = {}
     for precision in ("fp32", "int8"):
         args = ["--source", str(src), "--out", str(tmp_path / precision), "--manifest", "--precision", precision]
-        assert build_model.main([*args, "--encoder", precision]) == 0
+        assert build_model.main([*args, "--layers", precision]) == 0
         outs[precision] = Expander(tmp_path / precision, threads=1)
     fp32, int8 = outs["fp32"], outs["int8"]
     texts = TEXTS[:6]

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from devkit.checkpoints import Spec, write_checkpoint
 from devkit.corpus import prose_paragraphs
+from devkit.pretrained import Spec, write_pretrained
 from devkit.reference import ReferenceSplade
-from handler.expander import Expander, window_starts
 from scripts import build_model, idf
+from splade_expander.expander import Expander, window_starts
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
 
@@ -33,7 +33,7 @@ SPECIALS = {
 def converted(request, tmp_path_factory) -> tuple[Path, Path]:
     """(checkpoint, fp32 model dir) of a small random RoBERTa / XLM-R."""
     root = tmp_path_factory.mktemp(request.param)
-    src = write_checkpoint(root / "src", Spec(request.param, seed=7))
+    src = write_pretrained(root / "src", Spec(request.param, seed=7))
     out = root / "out"
     assert build_model.main(["--source", str(src), "--out", str(out), "--manifest", "--precision", "fp32"]) == 0
     return src, out
@@ -43,7 +43,7 @@ def converted(request, tmp_path_factory) -> tuple[Path, Path]:
 def test_the_manifest_records_the_tokenizers_own_special_tokens(tmp_path: Path, family: str) -> None:
     """[CLS]/[SEP] for BERT, <s>/</s> for RoBERTa and XLM-R (whose <mask> is its last id), each with its id, and
     the pad token from config.json's pad_token_id; the Expander frames and zeroes with exactly these."""
-    src = write_checkpoint(tmp_path / "src", Spec(family))
+    src = write_pretrained(tmp_path / "src", Spec(family))
     assert (
         build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest", "--precision", "fp32"])
         == 0
@@ -167,7 +167,7 @@ def test_a_roberta_checkpoint_that_cannot_convert_names_what_is_wrong(
 ) -> None:
     """A RoBERTa checkpoint without its fast tokenizer, its pad_token_id (positions count from it) or a tokenizer
     of the model's size is refused with exit status 2 and one line naming what is missing."""
-    src = write_checkpoint(tmp_path / "src", Spec("roberta"))
+    src = write_pretrained(tmp_path / "src", Spec("roberta"))
     config = json.loads((src / "config.json").read_text())
     if edit == "no tokenizer.json":
         (src / "tokenizer.json").unlink()

@@ -31,8 +31,8 @@ def test_a_zip_over_50_mb_must_go_through_s3() -> None:
 
 def test_a_model_directory_ships_with_its_idf_and_query_model(tmp_path: Path) -> None:
     """copy_sources(model_dir): model.onnx and its weights, tokenizer.json, manifest.json, idf.json and query/ land
-    in the artifact's model_assets/, the handler package without its local tools (splade-expand, engines); a
-    directory without model.onnx is refused with the convert hint."""
+    in the artifact's model_assets/; the library and the function ship whole, by folder, and nothing else of ours
+    (not the local tools, devkit or scripts); a directory without model.onnx is refused with the convert hint."""
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model)
     (model / "idf.json").write_text("{}")
@@ -42,11 +42,16 @@ def test_a_model_directory_ships_with_its_idf_and_query_model(tmp_path: Path) ->
                      for p in (tmp_path / "artifact" / "model_assets").rglob("*") if p.is_file())  # fmt: skip
     assert {"model.onnx", "model.onnx.data", "tokenizer.json", "manifest.json", "idf.json"} <= set(shipped)
     assert {"query/model.onnx", "query/model.onnx.data", "query/tokenizer.json"} <= set(shipped)
-    handler = sorted(p.name for p in (tmp_path / "artifact" / "handler").glob("*.py"))
-    assert handler == sorted(
-        p.name for p in (ROOT / "handler").glob("*.py") if p.name not in build_artifact.LOCAL_TOOLS
+    ours = sorted(p.relative_to(tmp_path / "artifact").as_posix() for p in (tmp_path / "artifact").rglob("*.py"))
+    checkout = sorted(
+        p.relative_to(ROOT).as_posix()
+        for package in ("splade_expander", "handler")
+        for p in (ROOT / package).rglob("*.py")
+        if "__pycache__" not in p.parts
     )
-    assert {"cli.py", "cli_run.py", "engines.py"}.isdisjoint(handler) and "expander.py" in handler
+    assert ours == checkout
+    assert {"handler/app.py", "handler/ingest/objects.py", "splade_expander/expander.py"} <= set(ours)
+    assert not any(p.startswith(("splade_tools/", "devkit/", "scripts/")) for p in ours)
     (model / "model.onnx").unlink()
     with pytest.raises(SystemExit, match="make convert"):
         build_artifact.copy_sources(tmp_path / "again", model)

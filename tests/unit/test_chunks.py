@@ -10,8 +10,9 @@ import pytest
 
 from devkit.corpus import prose_paragraphs
 from devkit.events import http_event, http_response_body
-from handler import app, service
-from handler.errors import PayloadTooLargeError
+from handler import app
+from handler.http import service
+from splade_expander.errors import PayloadTooLargeError
 
 ACCENTED = " Café déjà vu — naïve façade, 東京 and ﬁne ligatures."
 

@@ -1,4 +1,4 @@
-"""splade-expand's run state without worker pools: which options a run uses (cli_run.settle), the run record, and
+"""splade-expand's run state without worker pools: which options a run uses (cli_run.settle), the run manifest, and
 the order in which a file's progress record and outputs appear (so every interrupt is resumable)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from handler import cli, cli_run
-from handler.cli_run import DEFAULTS, RunRecord, flag, settle
+from splade_tools import cli, cli_run, jobs
+from splade_tools.cli_run import DEFAULTS, RunManifest, flag, settle
 
 BOTH = {**DEFAULTS, "format": "both", "chunks": True}
 NOT_GIVEN = dict.fromkeys(DEFAULTS)
@@ -28,7 +28,7 @@ def test_a_new_run_takes_what_was_given_and_the_defaults() -> None:
 
 def test_resume_takes_the_recorded_options_and_accepts_matching_ones() -> None:
     """A bare --resume continues with the recorded options; repeating one of them is fine."""
-    record = RunRecord(BOTH)
+    record = RunManifest(BOTH)
     assert settle(NOT_GIVEN, record, resume=True, has_output=True, out=OUT) == BOTH
     assert settle({**NOT_GIVEN, "format": "both"}, record, resume=True, has_output=True, out=OUT) == BOTH
 
@@ -37,7 +37,7 @@ def test_a_conflict_with_an_option_the_resumed_run_left_out_names_the_default_no
     """--resume --model-dir m over a run that used the default model: "no --model-dir (the default)", never
     "--model-dir None"."""
     with pytest.raises(SystemExit) as info:
-        settle({**NOT_GIVEN, "model_dir": "/m"}, RunRecord(DEFAULTS), resume=True, has_output=True, out=OUT)
+        settle({**NOT_GIVEN, "model_dir": "/m"}, RunManifest(DEFAULTS), resume=True, has_output=True, out=OUT)
     assert "--model-dir /m (the run being resumed used no --model-dir (the default))" in str(info.value)
     assert "None" not in str(info.value)
 
@@ -46,7 +46,7 @@ def test_resume_refuses_a_conflicting_option_naming_both_values() -> None:
     """--resume --format indices --no-chunks over a `--format both --chunks` run names each conflict."""
     given = {**NOT_GIVEN, "format": "indices", "chunks": False}
     with pytest.raises(SystemExit) as info:
-        settle(given, RunRecord(BOTH), resume=True, has_output=True, out=OUT)
+        settle(given, RunManifest(BOTH), resume=True, has_output=True, out=OUT)
     message = str(info.value)
     assert "--format indices (the run being resumed used --format both)" in message
     assert "--no-chunks (the run being resumed used --chunks)" in message
@@ -56,10 +56,10 @@ def test_a_new_run_over_output_made_with_other_options_is_refused() -> None:
     """Output made with other options is never mixed with a new run's; an empty directory or the same options
     are fine."""
     with pytest.raises(SystemExit, match="holds output made with --format both --chunks, not --format indices"):
-        settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=True, out=OUT)
-    assert settle(NOT_GIVEN, RunRecord(BOTH), resume=False, has_output=False, out=OUT) == DEFAULTS
+        settle(NOT_GIVEN, RunManifest(BOTH), resume=False, has_output=True, out=OUT)
+    assert settle(NOT_GIVEN, RunManifest(BOTH), resume=False, has_output=False, out=OUT) == DEFAULTS
     assert settle(
-        {**NOT_GIVEN, "format": "both", "chunks": True}, RunRecord(BOTH), resume=False, has_output=True, out=OUT
+        {**NOT_GIVEN, "format": "both", "chunks": True}, RunManifest(BOTH), resume=False, has_output=True, out=OUT
     )
 
 
@@ -75,12 +75,12 @@ def test_flags_are_spelled_as_the_command_line_takes_them() -> None:
 
 def test_the_run_record_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     """Saved atomically (no .tmp left), loaded back with its options and per-file counts and signatures."""
-    record = RunRecord(BOTH, "abc")
+    record = RunManifest(BOTH, "abc")
     record.finished("a.jsonl", 10, 2, {"size": 100, "mtime_ns": 5})
     record.save(tmp_path)
-    assert RunRecord.load(tmp_path) == record
+    assert RunManifest.load(tmp_path) == record
     assert sorted(p.name for p in tmp_path.iterdir()) == [".splade-expand.json"]
-    assert RunRecord.load(tmp_path / "nothing") is None
+    assert RunManifest.load(tmp_path / "nothing") is None
 
 
 def test_a_file_gets_its_progress_record_before_any_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,7 +92,7 @@ def test_a_file_gets_its_progress_record_before_any_output(tmp_path: Path, monke
     def stop() -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "interrupt_point", stop)
+    monkeypatch.setattr(jobs, "interrupt_point", stop)
     job = cli.Job(src, "docs.txt", tmp_path / "out" / "docs.txt")
     with pytest.raises(KeyboardInterrupt):
         job.open(resume=False)
@@ -120,7 +120,7 @@ def test_a_worker_whose_parent_died_before_its_start_exits(tmp_path: Path) -> No
     run's stdout and stderr open and hung whoever read them)."""
     code = (
         "import multiprocessing, os, sys, time\n"
-        "from handler import cli_run\n"
+        "from splade_tools import cli_run\n"
         "cli_run._parent['pid'] = os.getpid()\n"
         "def worker():\n"
         "    time.sleep(1.0)  # the parent dies meanwhile\n"

@@ -13,8 +13,8 @@ from devkit import ROOT
 from devkit.aws import load_template
 from devkit.emulator import FUNCTION_ENV, POWERTOOLS_ENV
 from handler.config import Settings
-from handler.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
-from handler.routes import ROUTES, allowed_methods
+from handler.http.routes import ROUTES, allowed_methods
+from splade_expander.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 
 T = load_template()
 GLOBAL_ENV: dict[str, Any] = T["Globals"]["Function"]["Environment"]["Variables"]

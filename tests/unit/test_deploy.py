@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devkit.deploy import Deployed, Stack, lint, source_template
-from handler.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
+from splade_expander.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
 
 pytestmark = pytest.mark.slow  # ~26 s: the SAM transform and cfn-lint for 16 templates; make test-unit skips it
 

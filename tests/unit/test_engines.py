@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from handler import engines
+from splade_tools import engines
 
 
 def line(n: int) -> dict[str, object]:

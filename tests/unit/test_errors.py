@@ -10,16 +10,17 @@ import pytest
 
 from devkit import MODEL_DIR, ROOT
 from devkit.events import http_event, http_response_body
-from handler import app, openapi
-from handler.errors import CODES, PERMANENT_CODES, REASONS, ObjectFailedError, PayloadTooLargeError, codes_where
-from handler.expander import Expander
+from handler import app
+from handler.http import openapi
+from splade_expander.errors import CODES, PERMANENT_CODES, REASONS, ObjectFailedError, PayloadTooLargeError, codes_where
+from splade_expander.expander import Expander
 
 
 def raised_codes() -> dict[str, set[str]]:
-    """Every error code literal in handler/: ``code="x"`` arguments, ``code = "x"`` class attributes, the code of
-    a DocumentError(line, "x", ...) and ``{"code": "x"}`` records; by file."""
+    """Every error code literal in the library, the function and the tools: ``code="x"`` arguments, ``code = "x"``
+    class attributes, the code of a DocumentError(line, "x", ...) and ``{"code": "x"}`` records; by file."""
     found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "handler").glob("*.py")):
+    for path in sorted(p for d in ("splade_expander", "handler", "splade_tools") for p in (ROOT / d).rglob("*.py")):
         codes: set[object] = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
@@ -39,8 +40,9 @@ def raised_codes() -> dict[str, set[str]]:
 
 
 def test_every_raised_code_is_registered_and_every_registered_code_is_raised() -> None:
-    """A code written anywhere in handler/ that the registry lacks fails here, and so does a registered code that
-    nothing raises any more. (object_failed and payload_too_large are class defaults every raise overrides.)"""
+    """A code written anywhere in the library, the function or the tools that the registry lacks fails here, and so
+    does a registered code that nothing raises any more. (object_failed and payload_too_large are class defaults
+    every raise overrides.)"""
     found = raised_codes()
     written = set().union(*found.values()) - {"object_failed", "payload_too_large"}
     unregistered = {

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handler.docfreq import DocFreq
 from scripts import eval as evaluate
 from scripts import make_pydoc_set
+from splade_expander.docfreq import DocFreq
 
 
 def test_metrics_match_hand_computed_values() -> None:

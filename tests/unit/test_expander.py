@@ -9,8 +9,8 @@ import pytest
 
 from devkit import MODEL_DIR
 from devkit.corpus import HAND_WRITTEN, fidelity_texts, prose_paragraphs
-from handler.errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
-from handler.expander import Expander, window_starts
+from splade_expander.errors import InvalidRequestError, ModelAssetsError, PayloadTooLargeError
+from splade_expander.expander import Expander, window_starts
 
 V = 30522
 
@@ -236,8 +236,8 @@ def test_sparse_vectors_compare_by_value(expander) -> None:
 def test_ingest_reason_for_a_document_over_max_windows_names_the_setting() -> None:
     """In ingest a too-long document's reason names MAX_WINDOWS and says to split it (ingest has no truncate)."""
     from devkit import MODEL_DIR
-    from handler.documents import Document, expand_documents
-    from handler.expander import Expander
+    from splade_expander.documents import Document, expand_documents
+    from splade_expander.expander import Expander
 
     small = Expander(MODEL_DIR, threads=1, max_windows=1)
     docs = [Document("long", "lung disease " * 400, 1), Document("short", "lung disease", 2)]
@@ -252,9 +252,9 @@ def test_the_library_never_reads_the_functions_environment(monkeypatch) -> None:
     """The function's variables set in the shell do not change what Expander(model_dir) returns: the library
     takes explicit arguments or its own defaults; the Lambda runtime passes Settings.expander_options()."""
     from devkit import MODEL_DIR
-    from handler import defaults
     from handler.config import Settings
-    from handler.expander import Expander
+    from splade_expander import defaults
+    from splade_expander.expander import Expander
 
     text = "lung disease " * 400  # 801 tokens: 4 windows
     (plain,) = Expander(MODEL_DIR, threads=1).expand([text])
@@ -295,7 +295,7 @@ def test_a_weight_that_rounds_to_zero_is_not_returned() -> None:
     dropped from both shapes, and kept unrounded."""
     import numpy as np
 
-    from handler.expander import SparseVector
+    from splade_expander.expander import SparseVector
 
     vec = SparseVector(
         np.array([7, 3, 9], dtype=np.int32), np.array([1.5, 2e-6, 4e-7], dtype=np.float32), 3, 1, list("abcdefghij")

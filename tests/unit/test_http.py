@@ -11,8 +11,10 @@ from openapi_spec_validator import validate
 
 from devkit import ROOT
 from devkit.events import direct_event, foreign_records, http_binary_event, http_event, http_response_body, load_event
-from handler import app, events, options, runtime, service
-from handler.errors import InvalidRequestError, PayloadTooLargeError
+from handler import app, events, runtime
+from handler.http import service
+from splade_expander import options
+from splade_expander.errors import InvalidRequestError, PayloadTooLargeError
 
 HTTP_EVENTS = ["http-api-v2-expand", "http-api-v2-expand-base64", "rest-v1-expand", "function-url-expand"]
 
@@ -37,16 +39,16 @@ def test_event_sources_are_told_apart() -> None:
 def test_one_classifier_names_every_ingest_shape() -> None:
     """classify gives each sample event its own kind (each ingest shape, each HTTP format, direct); app.py and
     ingest.py dispatch on it, every HTTP kind has its resolver, and the coarse source is derived from it."""
-    from handler import api
+    from handler.http import api
 
     kinds = {p.stem: events.classify(load_event(p.name)) for p in sorted((ROOT / "events").glob("*.json"))}
-    assert kinds["sqs-s3-ingest"] is events.EventKind.SQS and kinds["s3-put"] is events.EventKind.S3
-    assert kinds["eventbridge-object-created"] is events.EventKind.EVENTBRIDGE
-    assert kinds["stepfunctions-map-batch"] is events.EventKind.STEPFUNCTIONS
-    assert kinds["power-tuning-batch"] is events.EventKind.DIRECT
-    assert events.classify(foreign_records("aws:kinesis")) is events.EventKind.OTHER_RECORDS
-    assert set(api.RESOLVER_TYPES) == set(events.HTTP_KINDS) == {k for k in events.EventKind if k.is_http}
-    assert {k.source for k in events.EventKind} == {"http_v2", "function_url", "rest_v1", "ingest", "direct"}
+    assert kinds["sqs-s3-ingest"] is events.EventShape.SQS and kinds["s3-put"] is events.EventShape.S3
+    assert kinds["eventbridge-object-created"] is events.EventShape.EVENTBRIDGE
+    assert kinds["stepfunctions-map-batch"] is events.EventShape.STEPFUNCTIONS
+    assert kinds["power-tuning-batch"] is events.EventShape.DIRECT
+    assert events.classify(foreign_records("aws:kinesis")) is events.EventShape.OTHER_RECORDS
+    assert set(api.RESOLVER_TYPES) == set(events.HTTP_SHAPES) == {k for k in events.EventShape if k.is_http}
+    assert {k.source for k in events.EventShape} == {"http_v2", "function_url", "rest_v1", "ingest", "direct"}
 
 
 def test_every_event_source_returns_the_same_vectors_as_the_expander(lambda_context) -> None:
@@ -326,7 +328,7 @@ def test_cors_is_off_by_default_and_answers_preflight_when_origins_are_set(lambd
     to an allowed origin (only) carry Access-Control-Allow-Origin."""
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-    from handler import api
+    from handler.http import api
 
     preflight = http_event(
         method="OPTIONS", headers={"origin": "https://app.example", "access-control-request-method": "POST"}
@@ -334,14 +336,14 @@ def test_cors_is_off_by_default_and_answers_preflight_when_origins_are_set(lambd
     assert app.lambda_handler(copy.deepcopy(preflight), lambda_context)["statusCode"] == 405
     origins = ("https://app.example", "https://admin.example")
     resolver = api.make_resolver(APIGatewayHttpResolver, origins)
-    monkeypatch.setitem(api.RESOLVERS, events.EventKind.HTTP_V2, resolver)
-    response = api.resolve(events.EventKind.HTTP_V2, copy.deepcopy(preflight), lambda_context)
+    monkeypatch.setitem(api.RESOLVERS, events.EventShape.HTTP_V2, resolver)
+    response = api.resolve(events.EventShape.HTTP_V2, copy.deepcopy(preflight), lambda_context)
     assert response["statusCode"] == 204
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://app.example"
     assert "POST" in response["headers"]["Access-Control-Allow-Methods"]
     assert "X-Amz-Date" in response["headers"]["Access-Control-Allow-Headers"]
     for origin, allowed in (("https://admin.example", True), ("https://evil.example", False)):
         event = http_event(headers={"origin": origin})
-        response = api.resolve(events.EventKind.HTTP_V2, event, lambda_context)
+        response = api.resolve(events.EventShape.HTTP_V2, event, lambda_context)
         assert response["statusCode"] == 200
         assert (response["headers"].get("Access-Control-Allow-Origin") == origin) is allowed

@@ -10,12 +10,15 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from handler import batches, events, ingest, s3cond
-from handler.batches import Batch, max_doc_bytes, output_name, records, resume_point
-from handler.documents import Document, DocumentError, content_kind, open_stream, read_documents
-from handler.errors import ObjectFailedError
-from handler.output import dumps_line, take_part
-from handler.states import Checkpoint, Outcome, Status
+from handler.ingest import entry as ingest
+from handler.ingest import s3cond
+from handler.ingest import tasks as events
+from handler.ingest.states import Checkpoint, ObjectRef, Outcome, Status
+from handler.ingest.writer import take_part
+from splade_expander import batches
+from splade_expander.batches import Batch, dumps_line, max_doc_bytes, output_name, records, resume_point
+from splade_expander.documents import Document, DocumentError, layout_of, open_stream, read_documents
+from splade_expander.errors import ObjectFailedError
 
 
 def client_error(code: str, operation: str = "PutObject") -> ClientError:
@@ -74,12 +77,12 @@ def test_existing_output_is_newer_only_by_sequencer() -> None:
 )  # fmt: skip
 def test_content_format_by_suffix_then_content_type(key, content_type, fmt) -> None:
     """A key's suffix (before .gz) decides its format; without a known suffix, a text/* Content-Type is text."""
-    assert content_kind(key, content_type) == fmt
+    assert layout_of(key, content_type) == fmt
 
 
 def read(body: bytes, key: str = "k.jsonl", **kw) -> list:  # type: ignore[type-arg]
     stream = open_stream(io.BytesIO(body), key, 1 << 30)
-    return list(read_documents(stream, key, content_kind(key, None), text_field="text", id_field="id",
+    return list(read_documents(stream, key, layout_of(key, None), text_field="text", id_field="id",
                                max_doc_bytes=kw.pop("max_doc_bytes", 1 << 20), **kw))  # fmt: skip
 
 
@@ -197,7 +200,7 @@ def test_a_run_that_is_not_over_queues_the_object_and_the_rest_of_the_batch(monk
     """process_tasks, given an object's outcome: CONTINUED queues that object again with its checkpoint, RESTART
     queues it again from the start, and either stops the batch there (the objects after it are queued too,
     unstarted); every other status ends that object and the batch goes on to the next."""
-    refs = [events.ObjectRef("in", f"docs/{n}.jsonl", etag=f"e{n}") for n in range(3)]
+    refs = [ObjectRef("in", f"docs/{n}.jsonl", etag=f"e{n}") for n in range(3)]
     cp = Checkpoint(run=1, line=10, offset=99)
     ran: list[str] = []
 
@@ -209,7 +212,7 @@ def test_a_run_that_is_not_over_queues_the_object_and_the_rest_of_the_batch(monk
         )
 
     monkeypatch.setattr(ingest, "process_task", process_task)
-    monkeypatch.setattr(ingest, "_record", lambda outcome: None)
+    monkeypatch.setattr(ingest, "_log_outcome", lambda outcome: None)
     outcomes, left = ingest.process_tasks([events.Task(r) for r in refs], lambda: 10**9)
     if status in (Status.CONTINUED, Status.RESTART):
         assert ran == ["docs/0.jsonl"] and [o.status for o in outcomes] == [status]
@@ -224,7 +227,7 @@ def test_checkpoints_travel_whole_in_the_continuation_message() -> None:
     summary is its status and counts."""
     summary = {"status": "missing", "key": "k", "documents": 0, "errors": 0}
     assert Outcome(Status.MISSING, "k").summary() == summary
-    ref = events.ObjectRef("in", "docs/a.jsonl", etag="e1", sequencer="0A")
+    ref = ObjectRef("in", "docs/a.jsonl", etag="e1", sequencer="0A")
     cp = Checkpoint(run=2, line=640, offset=12345, upload_id="u", parts=[{"PartNumber": 1, "ETag": '"p"'}],
                     carry_key="vectors/_checkpoints/docs/a.jsonl.e1.2", output_etag='"o"', df_bytes=9)  # fmt: skip
     body = events.continuation_body([events.Task(ref, cp), events.Task(ref)])

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from handler.lazy_packages import PACKAGES, exported_names
+from handler.http.lazy_packages import PACKAGES, exported_names
 
 FRESH_PROCESS = """
 import importlib.util, json, sys

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from devkit import ROOT
 from devkit.events import LambdaContext, http_event
-from handler import app, options, runtime
-from handler.errors import InvalidRequestError, PayloadTooLargeError
-from handler.openapi import ERROR_CODES
+from handler import app, runtime
+from handler.http.openapi import ERROR_CODES
+from splade_expander import options
+from splade_expander.errors import InvalidRequestError, PayloadTooLargeError
 
 
 def _documented_codes() -> set[tuple[int, str]]:

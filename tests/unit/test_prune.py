@@ -13,7 +13,7 @@ from devkit.corpus import fidelity_texts
 from devkit.events import direct_event, http_event, http_response_body
 from handler import app
 from handler.config import Settings
-from handler.errors import InvalidRequestError
+from splade_expander.errors import InvalidRequestError
 
 F32 = np.float32
 
@@ -43,7 +43,7 @@ def sparsify(expander: Any, weights: dict[int, float], prune: dict[str, Any]) ->
     vec = np.zeros(expander.vocab_size, dtype=np.float32)
     for i, w in weights.items():
         vec[i] = w
-    from handler.prune import Prune
+    from splade_expander.prune import Prune
 
     out = expander._sparsify(vec, 1, 1, None, 0.0, prune=Prune.parse(prune))
     return [int(i) for i in out.indices.tolist()]

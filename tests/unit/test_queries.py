@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from devkit import MODEL_DIR
-from devkit.checkpoints import Spec, write_checkpoint
 from devkit.corpus import prose_paragraphs
 from devkit.events import http_event, http_response_body
+from devkit.pretrained import Spec, write_pretrained
 from handler import app, runtime
-from handler.errors import InvalidRequestError, ModelAssetsError
-from handler.expander import Expander
 from scripts import build_model, idf
+from splade_expander.errors import InvalidRequestError, ModelAssetsError
+from splade_expander.expander import Expander
 
 QUERY = "How do I reset my router's password? Reset it, then RESET again."
 
@@ -114,7 +114,7 @@ def test_an_asymmetric_query_model_encodes_queries(tmp_path: Path) -> None:
     with an idf.json as well, idf is the default and query_encoder=model picks the query model."""
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model)
-    src = write_checkpoint(tmp_path / "src", Spec("distilbert", hidden=32, heads=2))
+    src = write_pretrained(tmp_path / "src", Spec("distilbert", hidden=32, heads=2))
     assert build_model.main(["--source", str(src), "--out", str(model / "query"), "--manifest"]) == 0
     query_only = Expander(model / "query", threads=1)
     expander = Expander(model, threads=1)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from devkit.aws import ingest_statements, load_template
-from handler.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
+from splade_expander.documents import JSONL_SUFFIXES, TEXT_SUFFIXES
 
 T = load_template()
 R = T["Resources"]

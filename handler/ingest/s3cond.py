@@ -15,12 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ObjectFailedError
+from splade_expander.errors import ObjectFailedError
 
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 NO_UPLOAD = frozenset({"NoSuchUpload"})
 PRECONDITION = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
 DENIED = frozenset({"403", "AccessDenied"})
+
+
+def bare_etag(value: str | None) -> str | None:
+    """A source ETag without its quotes: events carry it bare (notifications, EventBridge), S3 responses and
+    ListObjectsV2 items quoted. The one place a source ETag is normalised (ObjectRef holds it bare)."""
+    return value.strip('"') or None if value else None
+
+
+def quoted_etag(value: str) -> str:
+    """The form HTTP conditions take (If-Match)."""
+    return f'"{value}"'
 
 
 def error_code(exc: BaseException) -> str:

@@ -4,15 +4,12 @@ Both are published with a conditional write."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from splade_expander.batches import dumps_line
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
 MAX_ERROR_RECORDS = 1_000
-
-
-def dumps_line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def take_part(buffer: bytearray, part_bytes: int | None = None) -> bytes | None:

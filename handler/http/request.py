@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Settings
-from .errors import InvalidRequestError, PayloadTooLargeError, echo
-from .options import FIELD_BY_NAME, check_texts, check_value, json_type_name
-from .prune import Prune, one_way_only
+from splade_expander.errors import InvalidRequestError, PayloadTooLargeError, echo
+from splade_expander.options import FIELD_BY_NAME, check_texts, check_value, json_type_name
+from splade_expander.prune import Prune, one_way_only
+
+from ..config import Settings
 
 
 @dataclass(frozen=True)

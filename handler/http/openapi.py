@@ -6,10 +6,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from . import runtime, service
-from .errors import CODES, REASONS, codes_where
-from .options import FIELDS, Field
-from .prune import PRUNE_TYPES
+from splade_expander.errors import CODES, REASONS, codes_where
+from splade_expander.options import FIELDS, Field
+from splade_expander.prune import PRUNE_TYPES
+
+from .. import runtime
+from . import service
 from .routes import ROUTES
 
 # The HTTP error codes by status, from the registry (errors.CODES): a direct-only or ingest code is not an HTTP answer.

@@ -12,6 +12,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from .errors import ObjectFailedError, PayloadTooLargeError
@@ -80,14 +81,22 @@ def is_gzip(key: str) -> bool:
     return key.lower().endswith(".gz")
 
 
-def content_kind(key: str, content_type: str | None) -> str:
-    """``jsonl`` | ``text`` | ``unsupported`` from the key's suffix (before .gz) or the content type."""
+class Layout(StrEnum):
+    """How a source holds its documents: one JSON object per line, or the whole source is one text."""
+
+    JSONL = "jsonl"
+    TEXT = "text"
+    UNSUPPORTED = "unsupported"  # neither: refused (ingest's unsupported_type, splade-expand skips it)
+
+
+def layout_of(key: str, content_type: str | None) -> Layout:
+    """The source's Layout from the key's suffix (before .gz), else its content type."""
     name = key.lower().removesuffix(".gz")
     if name.endswith(JSONL_SUFFIXES):
-        return "jsonl"
+        return Layout.JSONL
     if name.endswith(TEXT_SUFFIXES) or (content_type or "").lower().startswith("text/"):
-        return "text"
-    return "unsupported"
+        return Layout.TEXT
+    return Layout.UNSUPPORTED
 
 
 def _lines(stream: io.BufferedIOBase, first: int, offset: int, skip: int) -> Iterator[tuple[int, int, bytes | None]]:
@@ -118,7 +127,7 @@ def _lines(stream: io.BufferedIOBase, first: int, offset: int, skip: int) -> Ite
 def read_documents(
     stream: io.BufferedIOBase,
     key: str,
-    content: str,
+    layout: Layout,
     *,
     text_field: str,
     id_field: str,
@@ -133,7 +142,7 @@ def read_documents(
     ``skip_lines``: drop that many lines first (a gzip stream always starts at the beginning).
     A text object over ``max_doc_bytes`` is one document too long to expand: a DocumentError, read no further."""
     try:
-        if content == "text":
+        if layout is Layout.TEXT:
             data = stream.read(max_doc_bytes + 1)
             if len(data) > max_doc_bytes:
                 yield DocumentError(None, "text_too_long", f"the document exceeds {max_doc_bytes} bytes (MAX_WINDOWS)")

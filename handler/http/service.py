@@ -9,11 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import runtime
-from .errors import PayloadTooLargeError
-from .formats import render, render_chunks
+from splade_expander.errors import PayloadTooLargeError
+from splade_expander.formats import render, render_chunks
+
+from .. import runtime
+from ..telemetry import capture_method, logger, metrics
 from .request import ExpandRequest, parse_request
-from .telemetry import capture_method, logger, metrics
 
 
 def model_block(encoder: str | None = None) -> dict[str, Any]:

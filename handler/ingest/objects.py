@@ -17,21 +17,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from . import runtime, s3cond
-from .batches import Batch, Records, batches, max_doc_bytes, records, resume_point
-from .documents import DocumentError, content_kind, is_gzip, open_stream, read_documents
-from .errors import ObjectFailedError
-from .events import ObjectRef
-from .output import JsonLinesWriter
+from splade_expander.batches import Batch, Records, batches, max_doc_bytes, records, resume_point
+from splade_expander.documents import DocumentError, Layout, is_gzip, layout_of, open_stream, read_documents
+from splade_expander.errors import ObjectFailedError
+
+from .. import runtime
+from . import s3cond
 from .run_outputs import SEEN, UPLOADS, Place, RunOutputs, abort_uploads, metadata
-from .states import Checkpoint, Outcome, Status
+from .states import Checkpoint, ObjectRef, Outcome, Status
+from .writer import JsonLinesWriter
 
 MIN_TIME_MS = 1000  # without a queue to continue on, abort the object when this little time is left
 
 
 def source_block(ref: ObjectRef) -> dict[str, Any]:
     """The ``source`` of every record of the object (the CLI's is ``{"path"}``)."""
-    return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": (ref.etag or "").strip('"')}
+    return {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag or ""}
 
 
 class Objects:
@@ -82,7 +83,7 @@ class Objects:
         place = self._place(ref)
         if cp.continuing and not self._continuable(place, cp):
             done = self._head(place, "vectors")
-            this_event = ((ref.etag or "").strip('"'), ref.sequencer or None)
+            this_event = (ref.etag or "", ref.sequencer or None)
             if done is not None and (done.source_etag, done.sequencer) == this_event:
                 return Outcome(Status.SKIPPED, ref.key, reason="another delivery of this continuation finished it")
             abort_uploads(self.s3, place, cp)
@@ -99,13 +100,13 @@ class Objects:
                 abort_uploads(self.s3, place, cp)
                 return response
             try:
-                etag = str(response.get("ETag") or "").strip('"') or None
+                etag = s3cond.bare_etag(response.get("ETag"))
                 ref = replace(ref, etag=ref.etag or etag, version_id=ref.version_id or response.get("VersionId"))
-                content = self._content(ref, cp, response)
+                layout = self._layout(ref, cp, response)
                 df_vocab = runtime.expander.vocab_size if self.settings.output_df else None
                 chunks = self.settings.output_chunks
                 outputs = RunOutputs(self.s3, place, ref, cp, chunks=chunks, df_vocab=df_vocab)
-                return self._run(ref, cp, response, content, outputs, remaining=remaining, can_continue=can_continue)
+                return self._run(ref, cp, response, layout, outputs, remaining=remaining, can_continue=can_continue)
             finally:  # on every path, a stream stopped early gives its connection back
                 response["Body"].close()
         except Exception as exc:
@@ -137,8 +138,8 @@ class Objects:
 
     def _get_source(self, ref: ObjectRef, cp: Checkpoint, ranged: bool) -> dict[str, Any] | Outcome:
         args: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
-        if ref.etag:  # events carry the ETag bare (notifications) or quoted (ListObjectsV2 items)
-            args["IfMatch"] = ref.etag if ref.etag.startswith('"') else f'"{ref.etag}"'
+        if ref.etag:  # held bare (ObjectRef), whichever form the event gave
+            args["IfMatch"] = s3cond.quoted_etag(ref.etag)
         elif ref.version_id:
             args["VersionId"] = ref.version_id
         if ranged and cp.offset:
@@ -158,20 +159,20 @@ class Objects:
                 ) from None
             raise
 
-    def _content(self, ref: ObjectRef, cp: Checkpoint, response: dict[str, Any]) -> str:
-        """The object's content format; a permanent failure for one that is too large or of another type."""
+    def _layout(self, ref: ObjectRef, cp: Checkpoint, response: dict[str, Any]) -> Layout:
+        """The object's Layout; a permanent failure for one that is too large or of another type."""
         if not cp.continuing and int(response.get("ContentLength") or 0) > self.settings.max_object_bytes:
             raise too_large("the object exceeds")
-        content = content_kind(ref.key, response.get("ContentType"))
-        if content == "unsupported":
+        layout = layout_of(ref.key, response.get("ContentType"))
+        if layout is Layout.UNSUPPORTED:
             raise ObjectFailedError(
                 f"unsupported object type for {ref.key!r} (use .txt, .md, text/*, .jsonl, .ndjson, .gz)",
                 code="unsupported_type",
             )
-        return content
+        return layout
 
     def _run(
-        self, ref: ObjectRef, cp: Checkpoint, response: dict[str, Any], content: str, outputs: RunOutputs, *,
+        self, ref: ObjectRef, cp: Checkpoint, response: dict[str, Any], layout: Layout, outputs: RunOutputs, *,
         remaining: Callable[[], int], can_continue: bool,
     ) -> Outcome:  # fmt: skip
         """Batches from the checkpoint's line to the end (WRITTEN), or until time runs out (CONTINUED)."""
@@ -179,13 +180,13 @@ class Objects:
         settings, expander = self.settings, runtime.expander
         ranged = not is_gzip(ref.key)
         items = read_documents(
-            open_stream(response["Body"], ref.key, settings.max_object_bytes), ref.key, content,
+            open_stream(response["Body"], ref.key, settings.max_object_bytes), ref.key, layout,
             text_field=settings.text_field, id_field=settings.id_field,
             max_doc_bytes=max_doc_bytes(expander.max_chars, settings.max_object_bytes),
             first_line=cp.line if ranged else 0, offset=cp.offset if ranged else 0, skip_lines=0 if ranged else cp.line,
         )  # fmt: skip
         source = source_block(ref)
-        resumable = can_continue and content == "jsonl"
+        resumable = can_continue and layout is Layout.JSONL
         margin = settings.ingest_time_margin_ms if resumable else MIN_TIME_MS
         for batch, _ in batches(items):
             # the time left is checked before every batch: a full one needs the margin, the last one less

@@ -13,14 +13,15 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from splade_expander.batches import Records, output_name
+from splade_expander.docfreq import DocFreq
+
 from . import s3cond
-from .batches import Records, output_name
-from .docfreq import DocFreq
-from .output import MAX_ERROR_RECORDS, JsonLinesWriter
 from .states import Checkpoint, Status
+from .writer import MAX_ERROR_RECORDS, JsonLinesWriter
 
 if TYPE_CHECKING:
-    from .events import ObjectRef
+    from .states import ObjectRef
 
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
 # Per output: the checkpoint fields of the ETag seen when run 1 started, and of a multipart upload in progress.
@@ -40,12 +41,12 @@ class Place:
         return output_name(self.prefix + self.key, name)
 
     def carry(self, etag: str | None, run: int) -> str:
-        return f"{self.prefix}{CHECKPOINTS}{self.key}.{(etag or 'x').strip(chr(34))}.{run}"
+        return f"{self.prefix}{CHECKPOINTS}{self.key}.{etag or 'x'}.{run}"
 
 
 def metadata(ref: ObjectRef) -> dict[str, str]:
     """What every output records of its source event (the ordering of later events reads it)."""
-    meta = {"source-etag": (ref.etag or "").strip('"'), "source-sequencer": ref.sequencer or ""}
+    meta = {"source-etag": ref.etag or "", "source-sequencer": ref.sequencer or ""}
     if ref.version_id:
         meta["source-version-id"] = ref.version_id
     return meta

@@ -28,13 +28,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from . import events, runtime, s3cond
-from .errors import IngestFailedError, ObjectFailedError, UnrecognizedEventError
-from .events import Task
+from splade_expander.errors import IngestFailedError, ObjectFailedError, UnrecognizedEventError
+
+from .. import runtime
+from ..events import EventShape, classify
+from ..telemetry import logger, metrics
+from . import s3cond
 from .objects import Objects
 from .run_outputs import drop_carry
 from .states import Outcome, Status
-from .telemetry import logger, metrics
+from .tasks import Task, continuation_body, from_event, from_message
 
 OUTCOME_METRICS = {
     Status.SUPERSEDED: "SupersededEvents",
@@ -81,7 +84,8 @@ def process_task(task: Task, remaining: Callable[[], int]) -> Outcome:
     return outcome
 
 
-def _record(outcome: Outcome) -> None:
+def _log_outcome(outcome: Outcome) -> None:
+    """One log line and the metrics of a finished run."""
     logger.info(f"object {outcome.status}", extra=outcome.summary())
     if outcome.status is Status.WRITTEN:
         metrics.add_metric(name="DocumentsWritten", unit=MetricUnit.Count, value=outcome.documents)
@@ -109,9 +113,7 @@ def _log_failure(exc: Exception, **where: Any) -> dict[str, Any]:
 
 def send_tasks(tasks: list[Task]) -> None:
     """Queue tasks for a later invocation (a checkpointed object, or objects there was no time to start)."""
-    runtime.sqs_client().send_message(
-        QueueUrl=runtime.settings.ingest_queue_url, MessageBody=events.continuation_body(tasks)
-    )
+    runtime.sqs_client().send_message(QueueUrl=runtime.settings.ingest_queue_url, MessageBody=continuation_body(tasks))
 
 
 def _drop_stale(outcomes: list[Outcome]) -> None:
@@ -129,7 +131,7 @@ def process_tasks(tasks: list[Task], remaining: Callable[[], int]) -> tuple[list
                 raise ObjectFailedError("not started: the function is close to its timeout", code="timeout")
             return outcomes, tasks[i:]
         outcome = process_task(task, remaining)
-        _record(outcome)
+        _log_outcome(outcome)
         outcomes.append(outcome)
         if outcome.status.queues_again:
             checkpoint = outcome.checkpoint if outcome.status is Status.CONTINUED else None
@@ -146,20 +148,21 @@ def _continue(left: list[Task]) -> None:
 
 
 # ----------------------------------------------------------------------------- event shapes
-def _record_handler(context: Any) -> Callable[[SQSRecord], list[dict[str, Any]]]:
+def _message_processor(context: Any) -> Callable[[SQSRecord], list[dict[str, Any]]]:
+    """What the batch processor calls for each SQS message of the batch (Powertools' "record")."""
     remaining = _remaining(context)
 
-    def handle(record: SQSRecord) -> list[dict[str, Any]]:
+    def process_message(message: SQSRecord) -> list[dict[str, Any]]:
         try:
-            outcomes, left = process_tasks(events.from_message(record.body), remaining)
+            outcomes, left = process_tasks(from_message(message.body), remaining)
             _continue(left)
             _drop_stale(outcomes)
             return [o.summary() for o in outcomes]
         except Exception as exc:  # the processor reports it in batchItemFailures: SQS retries, then the DLQ
-            _log_failure(exc, message_id=record.message_id)
+            _log_failure(exc, message_id=message.message_id)
             raise
 
-    return handle
+    return process_message
 
 
 def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
@@ -188,18 +191,18 @@ def _process_direct(tasks: list[Task], context: Any) -> dict[str, Any]:
     return {"processed": done, "continued": [t.ref.key for t in queued], "failed": []}
 
 
-def handle(event: dict[str, Any], context: Any, kind: events.EventKind | None = None) -> dict[str, Any]:
-    """Dispatch an ingest event (SQS batch, S3 notification, EventBridge, Step Functions item batch) by its kind
-    (events.classify; classified here when not given)."""
-    kind = kind or events.classify(event)
-    if kind is events.EventKind.SQS:
+def handle(event: dict[str, Any], context: Any, shape: EventShape | None = None) -> dict[str, Any]:
+    """Dispatch an ingest event (SQS batch, S3 notification, EventBridge, Step Functions item batch) by its shape
+    (classify; classified here when not given)."""
+    shape = shape or classify(event)
+    if shape is EventShape.SQS:
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return dict(process_partial_response(event, _record_handler(context), processor, context))
+        return dict(process_partial_response(event, _message_processor(context), processor, context))
     try:
-        shape, tasks = events.from_event(event, kind)
+        tasks = from_event(event, shape)
     except UnrecognizedEventError as exc:
         _log_failure(exc)
         raise
-    if shape == "s3" and not tasks:
+    if shape is EventShape.S3 and not tasks:
         logger.info("acknowledged s3:TestEvent")
     return _process_direct(tasks, context)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RECORD = ".splade-expand.json"
+MANIFEST = ".splade-expand.json"
 # The options a run's output depends on, with their defaults (what an option left out means on a new run).
 DEFAULTS: dict[str, Any] = {
     "format": "indices",
@@ -45,7 +45,7 @@ def flag(name: str, value: Any) -> str:
 
 
 @dataclass
-class RunRecord:
+class RunManifest:
     """The options of the run that owns an output directory, and the counts of its finished inputs."""
 
     options: dict[str, Any]
@@ -54,10 +54,10 @@ class RunRecord:
 
     @staticmethod
     def path(out: Path) -> Path:
-        return out / RECORD
+        return out / MANIFEST
 
     @classmethod
-    def load(cls, out: Path) -> RunRecord | None:
+    def load(cls, out: Path) -> RunManifest | None:
         path = cls.path(out)
         if not path.is_file():
             return None
@@ -68,7 +68,7 @@ class RunRecord:
         """Atomically, so an interrupt leaves the old record or the new one."""
         out.mkdir(parents=True, exist_ok=True)
         data = {"options": self.options, "model_sha256": self.model_sha256, "files": self.files}
-        temp = self.path(out).with_name(RECORD + ".tmp")
+        temp = self.path(out).with_name(MANIFEST + ".tmp")
         temp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         os.replace(temp, self.path(out))
 
@@ -78,7 +78,7 @@ class RunRecord:
 
 
 def settle(
-    given: dict[str, Any], recorded: RunRecord | None, *, resume: bool, has_output: bool, out: Path
+    given: dict[str, Any], recorded: RunManifest | None, *, resume: bool, has_output: bool, out: Path
 ) -> dict[str, Any]:
     """The options this run uses: ``given`` holds each option as the command line gave it, None when left out.
     ``--resume`` takes the recorded ones (a given one must match); a new run takes the given ones and defaults,
@@ -87,7 +87,7 @@ def settle(
     if recorded is None:
         if resume:
             raise SystemExit(
-                f"splade-expand: --resume: {out} has no run record ({RECORD}), so there is nothing to resume; "
+                f"splade-expand: --resume: {out} has no run manifest ({MANIFEST}), so there is nothing to resume; "
                 "check the directory, or leave out --resume to start a run there"
             )
         return chosen

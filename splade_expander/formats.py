@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .expander import SparseVector
+    from .vectors import SparseVector
 
 __all__ = ["FORMATS", "render", "render_chunks"]
 FORMATS = ("indices", "terms", "both")

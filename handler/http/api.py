@@ -24,8 +24,7 @@ from aws_lambda_powertools.event_handler import (
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as PowertoolsNotFound
 
-from . import runtime, service
-from .errors import (
+from splade_expander.errors import (
     InternalError,
     InvalidRequestError,
     MethodNotAllowedError,
@@ -35,10 +34,13 @@ from .errors import (
     UnsupportedMediaTypeError,
     echo,
 )
-from .events import EventKind
+
+from .. import runtime
+from ..events import EventShape
+from ..telemetry import count_rejection, logger
+from . import service
 from .request import parse_request
 from .routes import ROUTES, allowed_methods
-from .telemetry import count_rejection, logger
 
 JSON = "application/json"
 
@@ -164,10 +166,10 @@ def make_resolver(cls: type[ApiGatewayResolver], origins: tuple[str, ...] = ()) 
     return resolver
 
 
-RESOLVER_TYPES: dict[EventKind, type[ApiGatewayResolver]] = {  # one per events.HTTP_KINDS
-    EventKind.HTTP_V2: APIGatewayHttpResolver,
-    EventKind.REST_V1: APIGatewayRestResolver,
-    EventKind.FUNCTION_URL: LambdaFunctionUrlResolver,
+RESOLVER_TYPES: dict[EventShape, type[ApiGatewayResolver]] = {  # one per events.HTTP_SHAPES
+    EventShape.HTTP_V2: APIGatewayHttpResolver,
+    EventShape.REST_V1: APIGatewayRestResolver,
+    EventShape.FUNCTION_URL: LambdaFunctionUrlResolver,
 }
 RESOLVERS = {source: make_resolver(cls, runtime.settings.allowed_origins) for source, cls in RESOLVER_TYPES.items()}
 
@@ -183,7 +185,7 @@ def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, **fixed} if fixed else event
 
 
-def resolve(source: EventKind, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Resolve an HTTP event of kind ``source`` (events.classify) with that payload format's resolver."""
+def resolve(source: EventShape, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Resolve an HTTP event of shape ``source`` (events.classify) with that payload format's resolver."""
     result: dict[str, Any] = RESOLVERS[source].resolve(_without_trailing_slash(event), context)
     return result

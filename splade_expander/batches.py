@@ -10,6 +10,7 @@ differs between the two, so both write the same JSON Lines.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,11 @@ UTF8_MAX = 4  # bytes per character at most
 SUFFIXES = {"vectors": ".jsonl", "errors": ".errors.jsonl", "chunks": ".chunks.jsonl", "df": ".df.json"}
 
 Item = Document | DocumentError
+
+
+def dumps_line(record: dict[str, Any]) -> bytes:
+    """One record as a JSON Lines line: compact, UTF-8 as is (what every output of ingest and splade-expand holds)."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def output_name(base: str, output: str) -> str:

@@ -12,7 +12,7 @@ LayerNorm -> decoder head). DistilBERT has no token types. RoBERTa numbers posit
 graph's positions 0, 1, ... are RoBERTa's ``pad + 1``, ``pad + 2``, ...
 
 Every tensor of the checkpoint must be used or be one that an MLM never reads (``position_ids``, the pooler, the
-next-sentence head); every expected tensor must be there with its shape. Anything else is a CheckpointError that
+next-sentence head); every expected tensor must be there with its shape. Anything else is a PretrainedError that
 names the tensor: a checkpoint that cannot be converted never yields a wrong graph.
 """
 
@@ -57,12 +57,12 @@ ROBERTA_RENAMES = (
 RENAMES = {"distilbert": DISTIL_RENAMES, "roberta": ROBERTA_RENAMES, "xlm-roberta": ROBERTA_RENAMES, "new": gte.RENAMES}
 
 
-class CheckpointError(ValueError):
+class PretrainedError(ValueError):
     """The checkpoint cannot be converted; the message names the file, tensor or setting at fault."""
 
 
 @dataclass
-class Checkpoint:
+class Pretrained:
     """Canonical (BERT) tensor names -> float32 arrays, and the architecture facts."""
 
     family: str
@@ -90,12 +90,12 @@ class Checkpoint:
 def _facts(config: dict[str, Any]) -> dict[str, Any]:
     family = config.get("model_type")
     if family not in FAMILIES:
-        raise CheckpointError(f"config.json: model_type {family!r} is not supported (supported: {', '.join(FAMILIES)})")
+        raise PretrainedError(f"config.json: model_type {family!r} is not supported (supported: {', '.join(FAMILIES)})")
     if family == "new":
         try:
             return gte.facts(config)
         except gte.ConfigError as exc:
-            raise CheckpointError(f"config.json: {exc}") from None
+            raise PretrainedError(f"config.json: {exc}") from None
     if family == "distilbert":
         keys = {"hidden": "dim", "heads": "n_heads", "layers": "n_layers", "intermediate": "hidden_dim"}
         act = config.get("activation", "gelu")
@@ -106,21 +106,21 @@ def _facts(config: dict[str, Any]) -> dict[str, Any]:
         act = config.get("hidden_act", "gelu")
         eps = float(config.get("layer_norm_eps", 1e-12))
         if config.get("position_embedding_type", "absolute") != "absolute":
-            raise CheckpointError("config.json: only absolute position embeddings are supported")
+            raise PretrainedError("config.json: only absolute position embeddings are supported")
     facts: dict[str, Any] = {"family": family, "eps": eps}
     for fact, key in {**keys, "vocab": "vocab_size"}.items():
         if key not in config:
-            raise CheckpointError(f"config.json has no {key!r} (needed for a {family} checkpoint)")
+            raise PretrainedError(f"config.json has no {key!r} (needed for a {family} checkpoint)")
         facts[fact] = int(config[key])
     if act != "gelu":
-        raise CheckpointError(f"config.json: activation {act!r} is not supported (only exact 'gelu')")
+        raise PretrainedError(f"config.json: activation {act!r} is not supported (only exact 'gelu')")
     if facts["hidden"] % facts["heads"]:
-        raise CheckpointError(f"hidden size {facts['hidden']} is not a multiple of {facts['heads']} heads")
+        raise PretrainedError(f"hidden size {facts['hidden']} is not a multiple of {facts['heads']} heads")
     facts["max_positions"] = int(config.get("max_position_embeddings", 512))
     pad = config.get("pad_token_id")
     facts["pad_id"] = None if pad is None else int(pad)
     if family in ROBERTA and facts["pad_id"] is None:
-        raise CheckpointError("config.json has no 'pad_token_id' (a RoBERTa model numbers positions from it)")
+        raise PretrainedError("config.json has no 'pad_token_id' (a RoBERTa model numbers positions from it)")
     return facts
 
 
@@ -176,9 +176,9 @@ def _check_shapes(
     """Every expected tensor is there with its shape; an optional one, when there, has its shape (None: any)."""
     for name, shape in shapes.items():
         if name not in tensors:
-            raise CheckpointError(f"model.safetensors: missing tensor {name!r} (any prefix) for a {family} model")
+            raise PretrainedError(f"model.safetensors: missing tensor {name!r} (any prefix) for a {family} model")
         if tensors[name].shape != shape:
-            raise CheckpointError(
+            raise PretrainedError(
                 f"model.safetensors: tensor {name!r} has shape {tensors[name].shape}, expected {shape}"
             )
     for name, want in optional.items():
@@ -186,16 +186,16 @@ def _check_shapes(
         if got is not None and (
             len(got.shape) != len(want) or any(w and g != w for g, w in zip(got.shape, want, strict=False))
         ):
-            raise CheckpointError(f"model.safetensors: tensor {name!r} has shape {got.shape}, expected {want}")
+            raise PretrainedError(f"model.safetensors: tensor {name!r} has shape {got.shape}, expected {want}")
 
 
-def load_checkpoint(source: Path) -> Checkpoint:
-    """Read ``config.json`` and ``model.safetensors`` from ``source``; CheckpointError names what is wrong."""
+def load_pretrained(source: Path) -> Pretrained:
+    """Read ``config.json`` and ``model.safetensors`` from ``source``; PretrainedError names what is wrong."""
     from safetensors import safe_open
 
     for required in ("config.json", "model.safetensors"):
         if not (source / required).is_file():
-            raise CheckpointError(f"could not find {required} in {source}")
+            raise PretrainedError(f"could not find {required} in {source}")
     config = json.loads((source / "config.json").read_text())
     c = _facts(config)
     optional = {
@@ -212,17 +212,17 @@ def load_checkpoint(source: Path) -> Checkpoint:
             if IGNORED.match(name):
                 continue
             if name not in shapes and name not in optional:
-                raise CheckpointError(
+                raise PretrainedError(
                     f"model.safetensors: unknown tensor {raw!r} (not part of a {c['family']} masked-LM); "
                     "only BertForMaskedLM / DistilBertForMaskedLM / RobertaForMaskedLM / XLMRobertaForMaskedLM "
                     "checkpoints convert"
                 )
             if name in tensors:
-                raise CheckpointError(f"model.safetensors: {raw!r} duplicates {name!r}")
+                raise PretrainedError(f"model.safetensors: {raw!r} duplicates {name!r}")
             try:
                 array = f.get_tensor(raw)
             except (TypeError, ValueError) as exc:  # bfloat16 has no numpy type
-                raise CheckpointError(f"model.safetensors: tensor {raw!r} cannot be read as numpy ({exc})") from None
+                raise PretrainedError(f"model.safetensors: tensor {raw!r} cannot be read as numpy ({exc})") from None
             tensors[name] = array.astype(np.float32)
     _check_shapes(tensors, shapes, optional, c["family"])
     if c["family"] == "new":
@@ -235,7 +235,7 @@ def load_checkpoint(source: Path) -> Checkpoint:
     offset = position_offset(c["family"], c["pad_id"])
     if offset:
         if offset >= c["max_positions"]:
-            raise CheckpointError(f"config.json: pad_token_id {c['pad_id']} leaves no position rows")
+            raise PretrainedError(f"config.json: pad_token_id {c['pad_id']} leaves no position rows")
         table = tensors["embeddings.position_embeddings.weight"]
         tensors["embeddings.position_embeddings.weight"] = np.ascontiguousarray(table[offset:])
         c["max_positions"] -= offset
@@ -244,7 +244,7 @@ def load_checkpoint(source: Path) -> Checkpoint:
     tied = decoder is None or np.array_equal(decoder, word)
     if tied:
         tensors.pop("cls.predictions.decoder.weight", None)
-    return Checkpoint(tensors=tensors, tied=tied, **c)
+    return Pretrained(tensors=tensors, tied=tied, **c)
 
 
 def write_tokenizer_json(source: Path, dest: Path, family: str = "bert") -> str:
@@ -254,13 +254,13 @@ def write_tokenizer_json(source: Path, dest: Path, family: str = "bert") -> str:
         dest.write_bytes((source / "tokenizer.json").read_bytes())
         return "tokenizer.json"
     if family in ROBERTA:
-        raise CheckpointError(
+        raise PretrainedError(
             f"could not find tokenizer.json in {source} (a {family} model needs it: save the fast tokenizer "
             "with save_pretrained)"
         )
     vocab = source / "vocab.txt"
     if not vocab.is_file():
-        raise CheckpointError(f"could not find tokenizer.json or vocab.txt in {source}")
+        raise PretrainedError(f"could not find tokenizer.json or vocab.txt in {source}")
     from tokenizers.implementations import BertWordPieceTokenizer  # type: ignore[attr-defined]
 
     settings = {}
@@ -271,6 +271,6 @@ def write_tokenizer_json(source: Path, dest: Path, family: str = "bert") -> str:
     tokenizer = BertWordPieceTokenizer(str(vocab), lowercase=lowercase, strip_accents=strip_accents)
     for token in ("[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"):
         if tokenizer.token_to_id(token) is None:
-            raise CheckpointError(f"vocab.txt has no {token} token")
+            raise PretrainedError(f"vocab.txt has no {token} token")
     tokenizer.save(str(dest))
     return "vocab.txt"

@@ -174,7 +174,7 @@ def _names(spec: Spec) -> dict[str, str]:
     }
 
 
-def write_checkpoint(dest: Path, spec: Spec = Spec()) -> Path:
+def write_pretrained(dest: Path, spec: Spec = Spec()) -> Path:
     """A random ``spec`` checkpoint in ``dest`` (config.json, model.safetensors, tokenizer files)."""
     rng = np.random.default_rng(spec.seed)
     trained = _tokenizer_text(spec)

@@ -26,7 +26,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from . import MODEL_DIR, ROOT
+from devkit import MODEL_DIR, ROOT
 
 TABLE = "word_embeddings.uint8"
 
@@ -117,7 +117,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0}))
 EXPANDER_COLD = """
 import time, json
 t0 = time.perf_counter()
-from handler.expander import Expander
+from splade_expander.expander import Expander
 expander = Expander(threads=1)
 expander.expand(["chronic obstructive pulmonary disease"])
 print(json.dumps({"seconds": time.perf_counter() - t0}))
@@ -209,7 +209,7 @@ def fresh(code: str, python: str = sys.executable, bytecode: bool = True) -> dic
 
 def cold_starts(rounds: int = 7, reference_python: str | None = None, source: Path | None = None) -> dict[str, Any]:
     """Medians of ``rounds`` fresh processes, each system alternated within a round (same machine load)."""
-    from . import SOURCE_DIR
+    from devkit import SOURCE_DIR
 
     logits_dir = ROOT / "build" / "model_logits"
     codes: dict[str, tuple[str, str, bool]] = {
@@ -254,8 +254,8 @@ def cold_starts(rounds: int = 7, reference_python: str | None = None, source: Pa
 
 def emulator_init_ms(starts: int = 3, artifact: Path | None = None) -> float:
     """Median ``Init Duration`` the Lambda runtime emulator reports for the built artifact (what Lambda bills)."""
-    from .emulator import ARTIFACT, Emulator
-    from .events import http_event
+    from devkit.emulator import ARTIFACT, Emulator
+    from devkit.events import http_event
 
     inits = []
     for _ in range(starts):
@@ -320,7 +320,7 @@ def emulator_init_with_and_without_pyc(rounds: int = 3) -> tuple[float, float]:
     import shutil
     import tempfile
 
-    from .emulator import ARTIFACT
+    from devkit.emulator import ARTIFACT
 
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "artifact"

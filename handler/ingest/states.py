@@ -24,10 +24,34 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .events import ObjectRef
+from .s3cond import bare_etag
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One S3 object named by an event: which version (ETag / version id) and where in the key's history
+    (the event's ``sequencer``, when the event has one)."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int | None = None
+    sequencer: str | None = None
+    removed: bool = False  # an ObjectRemoved / "Object Deleted" event
+    raw_key: str | None = None  # EventBridge: the key as spelled, tried when the URL-decoded key is missing
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "etag", bare_etag(self.etag))  # one form, whichever the event gave
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectRef:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 class Status(StrEnum):
