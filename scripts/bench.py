@@ -767,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     for report in (_print_throughput, _print_latency, _print_cold_start, _print_per_text, _print_chart, _print_more):
         report(run)
     if scale.base_models:
-        print("\n## Bring your own checkpoint: base size (scripts/bench_base.py)\n")
+        print("\n## Bring your own model: base size (scripts/bench_base.py)\n")
         bench_base.main(["--reference-python", run.ref_python or ""])
         bench_gte.rows()
     print("\n## What it costs on Lambda (scripts/bench_cost.py)\n")

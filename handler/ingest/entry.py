@@ -152,7 +152,8 @@ def _message_processor(context: Any) -> Callable[[SQSRecord], list[dict[str, Any
     """What the batch processor calls for each SQS message of the batch (Powertools' "record")."""
     remaining = _remaining(context)
 
-    def process_message(message: SQSRecord) -> list[dict[str, Any]]:
+    def process_message(record: SQSRecord) -> list[dict[str, Any]]:  # Powertools passes it as record=
+        message = record
         try:
             outcomes, left = process_tasks(from_message(message.body), remaining)
             _continue(left)

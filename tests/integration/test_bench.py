@@ -47,5 +47,5 @@ def test_the_quick_bench_runs_every_stage_and_prints_every_table() -> None:
     assert not missing, (missing, out[-3000:])
     per_text = re.findall(r"^\| (16|64|128|256) \| \*\*([0-9.]+)x\*\* \|", out, re.M)
     assert [n for n, _ in per_text] == ["16", "64", "128", "256"] and all(float(r) > 0 for _, r in per_text)
-    assert "Bring your own checkpoint: base size" not in out  # quick mode leaves the base-size models to make bench
+    assert "Bring your own model: base size" not in out  # quick mode leaves the base-size models to make bench
     assert (ROOT / "build" / "bench-quick.png").is_file()
