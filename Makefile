@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction build-PreflightFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
@@ -281,7 +281,7 @@ $(REF_VENV)/.installed:
 	touch $@
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
-BASELINE ?= 13e28a4
+BASELINE ?= a5272cd
 bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
 	$(MAKE) --no-print-directory bench-image
@@ -297,6 +297,9 @@ bench-image: venv model build-host  ## a base-size model as a zip and as a conta
 
 bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main (BASELINE=<ref>)
 	$(PY) scripts/bench.py --only-ingest --baseline $(BASELINE)
+
+bench-baseline: venv model  ## docs/s (batch 1 and 16) and the init time vs the last landed main (BASELINE=<ref>), alternated
+	$(PY) scripts/bench.py --only-baseline --baseline $(BASELINE)
 
 bench-cost: venv model build-host  ## dollars per million documents and queries at 512-3,008 MB, arm64 and x86_64 (LAMBDA_PRICE_*=... to override prices)
 	$(PY) scripts/bench.py --only-cost

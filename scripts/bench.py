@@ -258,6 +258,24 @@ def baseline_model(root: Path) -> Path:
     return out
 
 
+INIT_TIME = """
+import json, time
+t0 = time.perf_counter()
+import handler.app  # from the cwd: this checkout, or the baseline worktree
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+
+def init_seconds(root: Path, model_dir: Path) -> float:
+    """``import handler.app`` (the Lambda init phase: imports, model load, warm-up) in a fresh process of ``root``."""
+    env = {**BASE_ENV, "PYTHONPATH": str(root), "MODEL_DIR": str(model_dir), "ORT_THREADS": "1"}
+    env |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "OUTPUT_BUCKET": "bench-out"}
+    out = subprocess.run(
+        [sys.executable, "-c", INIT_TIME], capture_output=True, text=True, env=env, check=True, cwd=root
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
+
+
 def expander_throughput(root: Path, model_dir: Path) -> dict[str, float]:
     env = {**BASE_ENV, "PYTHONPATH": str(root), "MODEL_DIR": str(model_dir), "ORT_THREADS": "1"}
     out = subprocess.run(
@@ -281,6 +299,13 @@ def print_vs_baseline(baseline: str, rounds: int = FULL.baseline_rounds) -> None
             f"| docs/s at 1 thread, batch {batch}, vs {baseline} (its code and model; fresh processes alternated over "
             f"{rounds} rounds, medians) | {this:,.0f} vs {base:,.0f}: **{ratio:.2f}x** | >= 0.95x |"
         )
+    inits = [(init_seconds(ROOT, MODEL_DIR), init_seconds(root, old_model)) for _ in range(max(rounds, 5))]
+    ratio = statistics.median(a / b for a, b in inits)
+    this, base = statistics.median(a for a, _ in inits), statistics.median(b for _, b in inits)
+    print(
+        f"| `import handler.app` (init: imports, model load, warm-up) vs {baseline}, fresh processes alternated over "
+        f"{len(inits)} rounds, medians | {this * 1e3:.0f} ms vs {base * 1e3:.0f} ms: **{ratio:.2f}x** | <= 1.05x |"
+    )
 
 
 def print_ingest(lines: int, baseline: str) -> None:
@@ -735,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-cli", action="store_true", help="only the splade-expand rows")
     parser.add_argument("--only-base", action="store_true", help="only the base-size bring-your-own model rows")
     parser.add_argument("--only-cost", action="store_true", help="only the cost table (scripts/bench_cost.py)")
+    parser.add_argument("--only-baseline", action="store_true", help="only throughput and init vs --baseline")
     parser.add_argument("--cli-lines", type=int, help="JSONL documents for the splade-expand rows (10,000)")
     parser.add_argument("--baseline", default="", help="git ref whose ingest throughput this run is compared with")
     parser.add_argument("--chart", type=Path, help="where the chart is written (docs/bench.png; quick: build/)")
@@ -752,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
         return status
     if args.only_cost:
         return bench_cost.main([])
+    if args.only_baseline:
+        print("| measure | value | target |\n|---|---|---|")
+        print_vs_baseline(args.baseline or "HEAD", scale.baseline_rounds)
+        return 0
     if args.only_cli:
         print("| measure | value | target |\n|---|---|---|")
         print_cli(scale.cli_lines, scale.cli_rounds)

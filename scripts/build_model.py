@@ -34,6 +34,7 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,25 @@ from splade_expander.specials import SpecialTokensError, special_tokens
 
 OPSET = 18
 IR_VERSION = 8
-PRECISIONS = ("int8", "fp32", "logits")
-ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")  # SPLADE's; OpenSearch v3's (fastembed's if_splade.py)
+
+
+class Precision(StrEnum):
+    """The graph's projection: int8 (the default), fp32, or the benchmark-only logits graph."""
+
+    INT8 = "int8"
+    FP32 = "fp32"
+    LOGITS = "logits"
+
+
+class Activation(StrEnum):
+    """The term-weight activation: SPLADE's, or OpenSearch v3's (fastembed's if_splade.py)."""
+
+    LOG1P_RELU = "log1p_relu"
+    LOG1P_LOG1P_RELU = "log1p_log1p_relu"
+
+
+PRECISIONS = tuple(Precision)
+ACTIVATIONS = tuple(Activation)
 ENCODERS = ("auto", "int8", "fp32")
 
 

@@ -23,8 +23,6 @@ BATCH_CHARS = 400_000  # ~90k tokens per Expander call: tokenizer memory stays ~
 BATCH_ITEMS = 1_000  # lines per batch, good or bad: ingest checks the time left at least this often
 UTF8_MAX = 4  # bytes per character at most
 
-# What one source gives, by output: <base><suffix> (base: OUTPUT_PREFIX + the S3 key, or <out>/<relative path>)
-SUFFIXES = {"vectors": ".jsonl", "errors": ".errors.jsonl", "chunks": ".chunks.jsonl", "df": ".df.json"}
 
 Item = Document | DocumentError
 
@@ -32,11 +30,6 @@ Item = Document | DocumentError
 def dumps_line(record: dict[str, Any]) -> bytes:
     """One record as a JSON Lines line: compact, UTF-8 as is (what every output of ingest and splade-expand holds)."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def output_name(base: str, output: str) -> str:
-    """The name of ``output`` (vectors, errors, chunks, df) for the source named ``base``."""
-    return base + SUFFIXES[output]
 
 
 def max_doc_bytes(max_chars: int | None, limit: int) -> int:

@@ -61,6 +61,15 @@ class DocFreq:
     def dumps(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":")).encode()
 
+    @classmethod
+    def loads(cls, data: bytes) -> DocFreq:
+        return cls.from_json(json.loads(data))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled sparse (a batch's counts cross from a splade-expand worker: a few hundred ids, not the vocab)."""
+        present = np.flatnonzero(self.counts)
+        return (_sparse, (self.vocab_size, self.documents, present, self.counts[present]))
+
     def idf(self, vocab: Sequence[str], special_ids: Iterable[int]) -> dict[str, float]:
         """``idf.json``: token -> BM25 idf, for every vocabulary token except the special ones."""
         if self.documents == 0:
@@ -72,3 +81,9 @@ class DocFreq:
             for i, c in enumerate(self.counts)
             if i not in skip and vocab[i]
         }
+
+
+def _sparse(vocab_size: int, documents: int, ids: np.ndarray, counts: np.ndarray) -> DocFreq:
+    df = DocFreq(vocab_size, documents)
+    df.counts[ids] = counts
+    return df

@@ -24,9 +24,9 @@ from . import defaults
 from .assets import Vocabulary, check_files, encode, encode_first_window, load_session, read_manifest
 from .defaults import available_cpus
 from .errors import ModelAssetsError, PayloadTooLargeError
-from .options import check_options, check_texts
+from .options import Kind, check_options, check_texts
 from .prune import Prune, one_way_only
-from .queries import choose, load_idf, query_model_dir
+from .queries import Encoder, choose, load_idf, query_model_dir
 from .specials import SpecialTokensError, special_tokens
 from .vectors import Chunk, SparseVector, empty_vector, sparsify
 from .windows import Plan, Windowing, max_text_chars, runs, window_starts
@@ -122,19 +122,19 @@ class Expander:
         """Every WordPiece id of each text (no special tokens, no windows): what document frequencies count."""
         return [list(e.ids) for e in self._encode(texts)]
 
-    def encoder_for(self, kind: str, query_encoder: str | None = None) -> str:
+    def encoder_for(self, kind: str, query_encoder: str | None = None) -> Encoder:
         """``document``, ``query`` or ``idf``: what ``expand(kind=..., query_encoder=...)`` runs (queries.py)."""
         return choose(query_encoder, kind, has_idf=self.idf is not None, has_query_model=self.query_model is not None)
 
     @property
     def encoders(self) -> dict[str, Any]:
         """The encoders this model directory has, and the one ``kind="query"`` uses by default."""
-        found: dict[str, Any] = {"document": self.model_info}
+        found: dict[str, Any] = {Encoder.DOCUMENT: self.model_info}
         if self.query_model is not None:
-            found["query"] = self.query_model.model_info
+            found[Encoder.QUERY] = self.query_model.model_info
         if self.idf is not None:
-            found["idf"] = self.idf.info
-        return {**found, "default_query_encoder": self.encoder_for("query")}
+            found[Encoder.IDF] = self.idf.info
+        return {**found, "default_query_encoder": self.encoder_for(Kind.QUERY)}
 
     @property
     def request_windows(self) -> int:
@@ -156,7 +156,7 @@ class Expander:
         self,
         texts: Sequence[str],
         *,
-        kind: str = "document",
+        kind: str = Kind.DOCUMENT,
         top_k: int | None = None,
         min_weight: float = 0.0,
         truncate: bool = False,
@@ -187,15 +187,15 @@ class Expander:
         if rule is not None and (top_k is not None or min_weight != 0.0):
             raise one_way_only()
         encoder = self.encoder_for(kind, query_encoder)
-        if encoder == "idf":
+        if encoder is Encoder.IDF:
             return self._idf_vectors(texts, top_k, min_weight, rule, chunks)
-        if encoder == "query" and self.query_model is not None:
+        if encoder is Encoder.QUERY and self.query_model is not None:
             vectors = self.query_model.expand(
-                texts, kind="query", top_k=top_k, min_weight=min_weight, prune=rule, chunks=chunks,
+                texts, kind=Kind.QUERY, top_k=top_k, min_weight=min_weight, prune=rule, chunks=chunks,
                 max_total_windows=max_total_windows,
             )  # fmt: skip
-            return [replace(v, encoder="query") for v in vectors]
-        plan = self._plan(texts, truncate or kind == "query", chunks)
+            return [replace(v, encoder=Encoder.QUERY) for v in vectors]
+        plan = self._plan(texts, truncate or kind == Kind.QUERY, chunks)
         if max_total_windows is not None and len(plan.windows) > max_total_windows:
             raise PayloadTooLargeError(
                 f"the texts need {len(plan.windows)} windows of {self.window_tokens} tokens; one request may use "
@@ -258,7 +258,7 @@ class Expander:
             if ids:
                 index = np.asarray(ids, dtype=np.int64)
                 vec[index] = self.idf.weights[index]
-            vector = replace(self._sparsify(vec, len(ids), 0, top_k, min_weight, prune=rule), encoder="idf")
+            vector = replace(self._sparsify(vec, len(ids), 0, top_k, min_weight, prune=rule), encoder=Encoder.IDF)
             if chunks and ids:
                 vector = replace(vector, chunks=(Chunk((enc.offsets[0][0], enc.offsets[len(ids) - 1][1]), vector),))
             out.append(vector)
@@ -273,7 +273,7 @@ class Expander:
         """The request rules (request.py), then the character bound of MAX_WINDOWS."""
         check_texts(texts)
         check_options({"kind": kind, "top_k": top_k, "min_weight": min_weight, "truncate": truncate})
-        if truncate or kind == "query" or self.max_chars is None:
+        if truncate or kind == Kind.QUERY or self.max_chars is None:
             return
         for i, text in enumerate(texts):
             if len(text) > self.max_chars:

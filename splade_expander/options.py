@@ -6,13 +6,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from .errors import InvalidRequestError
 from .formats import FORMATS as OUTPUT_FORMATS
 from .queries import QUERY_ENCODERS
 
-KINDS = ("document", "query")
+
+class Kind(StrEnum):
+    """What a text is: a document (windows over long text) or a query (one window, its own encoder)."""
+
+    DOCUMENT = "document"
+    QUERY = "query"
+
+
+KINDS = tuple(Kind)
 
 
 @dataclass(frozen=True)

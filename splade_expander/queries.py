@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,17 @@ import numpy as np
 
 from .errors import InvalidRequestError, ModelAssetsError
 
-QUERY_ENCODERS = ("idf", "model")  # what a request may ask for
+
+class Encoder(StrEnum):
+    """What turned a text into its vector (``SparseVector.encoder``): the document model, the query/ model, or
+    idf weights (no model run)."""
+
+    DOCUMENT = "document"
+    QUERY = "query"
+    IDF = "idf"
+
+
+QUERY_ENCODERS = ("idf", "model")  # what a request may ask for (query_encoder)
 IDF_FILE = "idf.json"
 QUERY_DIR = "query"
 
@@ -74,16 +85,16 @@ def query_model_dir(model_dir: Path) -> Path | None:
     return path if (path / "model.onnx").is_file() else None
 
 
-def choose(requested: str | None, kind: str, *, has_idf: bool, has_query_model: bool) -> str:
+def choose(requested: str | None, kind: str, *, has_idf: bool, has_query_model: bool) -> Encoder:
     """The encoder of a request: ``document``, ``query`` (the query model) or ``idf``."""
     if requested is not None and kind != "query":
         raise InvalidRequestError("query_encoder applies to kind=query only", field="query_encoder")
     if kind != "query":
-        return "document"
+        return Encoder.DOCUMENT
     if requested == "idf" and not has_idf:
         raise InvalidRequestError(
             f"query_encoder idf needs {IDF_FILE} in the model directory (make idf writes it)", field="query_encoder"
         )
     if requested == "idf" or (requested is None and has_idf):
-        return "idf"
-    return "query" if has_query_model else "document"
+        return Encoder.IDF
+    return Encoder.QUERY if has_query_model else Encoder.DOCUMENT

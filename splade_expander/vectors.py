@@ -28,7 +28,7 @@ class SparseVector:
     windows: int  # model windows run for this text
     vocab: Sequence[str] = field(default=(), repr=False, compare=False)
     chunks: tuple[Chunk, ...] = field(default=(), repr=False)
-    encoder: str = "document"  # what produced it: an Encoder (document model, query/ model, or idf: no model)
+    encoder: str = "document"  # what produced it: a queries.Encoder (the document model, query/ model, or idf)
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from splade_expander.batches import batches, max_doc_bytes
-from splade_expander.docfreq import DocFreq
 from splade_expander.formats import FORMATS as OUTPUT_FORMATS
+from splade_expander.outputs import Lines
 from splade_expander.prune import Prune
 from splade_expander.settings import ExpanderSettings
 from splade_expander.windows import max_text_chars
@@ -39,33 +39,30 @@ from splade_expander.windows import max_text_chars
 from .cli_run import DEFAULTS, RunManifest, TerminatedError, interrupt_point, raise_on_sigterm, settle, start_pool
 from .jobs import Job, find_inputs, items
 from .progress import Progress, plural
-from .worker import MAX_FILE_BYTES, Lines, Options, expand_batch, start_worker
+from .worker import MAX_FILE_BYTES, Options, expand_batch, start_worker
 
 __all__ = ["Job", "Options", "Progress", "expand_files", "find_inputs", "main"]
 
 
-def _empty_counts(options: Options) -> DocFreq | None:
-    """--df: a file's document frequencies start empty, over the model's vocabulary (None without --df)."""
+def _df_vocab(options: Options) -> int | None:
+    """--df: the model's vocabulary size, which the document frequencies count over (None without --df)."""
     if not options.df:
         return None
     from tokenizers import Tokenizer
 
     model_dir = options.model_dir or ExpanderSettings.from_env().model_dir
-    return DocFreq(Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True))
+    return int(Tokenizer.from_file(str(model_dir / "tokenizer.json")).get_vocab_size(with_added_tokens=True))
 
 
 def expand_files(
     inputs: list[tuple[Path, str]],
     out: Path,
     options: Options,
-    *,
-    workers: int,
-    resume: bool,
-    progress: Progress,
-    record: RunManifest,
-) -> None:
+    *, workers: int, resume: bool, progress: Progress, record: RunManifest,
+) -> None:  # fmt: skip
     """Expand every input into ``out``, counting into ``progress`` (which the caller reads, interrupted or not)."""
-    jobs = [Job(path, rel, out / rel, df=_empty_counts(options)) for path, rel in inputs]
+    vocab_size = _df_vocab(options)
+    jobs = [Job(path, rel, out / rel, vocab_size) for path, rel in inputs]
     sizes = {job.rel: job.path.stat().st_size for job in jobs}
     progress.total = max(sum(sizes.values()), 1)
     done_bytes = 0
@@ -79,10 +76,10 @@ def expand_files(
         nonlocal done_bytes
         while len(pending) > limit:
             job, result, after = pending.popleft()
-            lines: Lines = result.get() if pool else result
+            lines: Lines = result.get() if pool else result  # outputs.Lines
             job.write(lines, after)
             offset = sizes[job.rel] if after is None else min(after.offset, sizes[job.rel])
-            progress.update(lines.documents, lines.error_count, done_bytes + offset)
+            progress.update(lines.documents, lines.errors, done_bytes + offset)
 
     try:
         for job in jobs:

@@ -1,5 +1,7 @@
-"""One input file of splade-expand and its outputs (vectors, errors, chunks, df), resumable through its progress
-record; which files a run takes."""
+"""One input file of splade-expand and its outputs, resumable through its progress record; which files a run
+takes. The outputs are the local-file sink of the output model (splade_expander/outputs.py): ``LocalOutputs``
+writes each output's lines to ``<out>/<relative path><suffix>``, and its states (each file's size) are the
+progress record's, so ``--resume`` truncates every file back to the last record and goes on."""
 
 from __future__ import annotations
 
@@ -10,18 +12,76 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from splade_expander.batches import SUFFIXES as OUTPUT_SUFFIXES
-from splade_expander.batches import Item, output_name, resume_point
+from splade_expander.batches import Item, resume_point
 from splade_expander.docfreq import DocFreq
 from splade_expander.documents import DocumentError, Layout, is_gzip, layout_of, open_stream, read_documents
 from splade_expander.errors import ObjectFailedError
+from splade_expander.outputs import SUFFIXES, Lines, Output, OutputState, states_from_dict, states_to_dict
 
 from .cli_run import RunManifest, interrupt_point
 from .progress import say
-from .worker import MAX_FILE_BYTES, Lines, Options
+from .worker import MAX_FILE_BYTES, Options
 
-FILE_OUTPUTS = ("vectors", "errors", "chunks")  # written batch by batch; df at the end
-SUFFIXES = tuple(OUTPUT_SUFFIXES[name] for name in FILE_OUTPUTS)
+FILES = tuple(o for o in Output if o.streamed)  # opened at the start, batch by batch; df is written at the end
+
+
+class LocalOutputs:
+    """The local-file sink: one file per streamed output beside ``base`` (each file's size is its state), and
+    the document frequencies written at the commit. A file of an optional output left empty is removed."""
+
+    def __init__(self, base: Path, vocab_size: int | None) -> None:
+        self.base = base
+        self.states: dict[Output, OutputState] = {o: OutputState() for o in FILES}
+        self.files: dict[Output, IO[bytes]] = {}
+        self.df = DocFreq(vocab_size) if vocab_size is not None else None  # --df: the counts so far
+
+    def path(self, output: Output) -> Path:
+        return self.base.with_name(self.base.name + output.suffix)
+
+    def open(self) -> None:
+        """Each file truncated to its state's size (0 for a file starting over); the df file of an earlier run
+        removed (its counts are not this run's)."""
+        for output in FILES:
+            target, size = self.path(output), self.states[output].size
+            handle = target.open("r+b" if target.exists() else "w+b")
+            handle.truncate(size)
+            handle.seek(size)
+            self.files[output] = handle
+            interrupt_point()
+
+    def write(self, batch: Lines) -> None:
+        """One batch, in input order: errors, then vectors, then chunks (as ingest writes them)."""
+        for output in (Output.ERRORS, Output.VECTORS, Output.CHUNKS):
+            self.files[output].write(b"".join(batch.lines.get(output, ())))
+            if output is not Output.CHUNKS:
+                interrupt_point()
+        if self.df is not None and batch.df is not None:
+            self.df.merge(batch.df)
+
+    def pause(self) -> dict[Output, OutputState]:
+        """Every byte so far flushed; the states (sizes) the progress record keeps."""
+        for output, handle in self.files.items():
+            handle.flush()
+            self.states[output].size = handle.tell()
+        return self.states
+
+    def commit(self) -> None:
+        """The document frequencies written; the files closed, the empty optional ones removed."""
+        if self.df is not None:
+            self.path(Output.DF).write_bytes(self.df.dumps() + b"\n")
+            interrupt_point()
+        for output, handle in self.files.items():
+            handle.close()
+            if output.optional and self.states[output].size == 0:
+                self.path(output).unlink()
+                interrupt_point()
+
+    def discard(self) -> None:
+        """Every file of the set removed (a file starting over)."""
+        for handle in self.files.values():
+            handle.close()
+        for output in Output:
+            self.path(output).unlink(missing_ok=True)
 
 
 @dataclass
@@ -31,14 +91,16 @@ class Job:
     path: Path
     rel: str
     out: Path
+    vocab_size: int | None = None  # --df: count document frequencies over this vocabulary
     line: int = 0
     offset: int = 0
     documents: int = 0
     errors: int = 0
-    sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUFFIXES, 0))
-    files: dict[str, IO[bytes]] = field(default_factory=dict)
-    df: DocFreq | None = None  # --df: the counts so far (kept in the progress record)
     done: bool = False  # every batch is written (the progress record says so); only finish() is left
+    outputs: LocalOutputs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outputs = LocalOutputs(self.out, self.vocab_size)
 
     @property
     def progress(self) -> Path:
@@ -46,10 +108,6 @@ class Job:
 
     def output(self, suffix: str) -> Path:
         return self.out.with_name(self.out.name + suffix)
-
-    def named(self, name: str) -> Path:
-        """The output ``name`` (vectors, errors, chunks, df) of this file, as batches.py names it."""
-        return self.out.with_name(output_name(self.out.name, name))
 
     def signature(self) -> dict[str, int]:
         stat = self.path.stat()
@@ -66,13 +124,11 @@ class Job:
             state = json.loads(self.progress.read_text())
             if state.get("source") != self.signature():
                 say(f"{self.rel} changed since the interrupted run (size or mtime): expanding it again")
+                self.outputs.discard()
             else:
-                self.line, self.offset, self.done = state["line"], state["offset"], bool(state.get("done"))
-                self.documents, self.errors, self.sizes = state["documents"], state["errors"], state["sizes"]
-                if self.df is not None and state.get("df"):
-                    self.df = DocFreq.from_json(state["df"])
+                self._restore(state)
                 resumed = True
-        elif resume and self.output(".jsonl").exists():  # outputs without a progress record: finished
+        elif resume and self.output(SUFFIXES[Output.VECTORS]).exists():  # outputs without a progress record: finished
             if finished is None or finished.get("source", self.signature()) == self.signature():
                 return False
             say(f"{self.rel} changed since it finished (size or mtime): expanding it again")
@@ -80,21 +136,28 @@ class Job:
             self._save_progress()
             interrupt_point()
         if not self.done:
-            self.named("df").unlink(missing_ok=True)  # an earlier run's counts are not this run's
-        for suffix in SUFFIXES:
-            target = self.output(suffix)
-            handle = target.open("r+b" if target.exists() else "w+b")
-            handle.truncate(self.sizes[suffix])
-            handle.seek(self.sizes[suffix])
-            self.files[suffix] = handle
-            interrupt_point()
+            self.outputs.path(Output.DF).unlink(missing_ok=True)  # an earlier run's counts are not this run's
+        self.outputs.open()
         return True
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """The progress record's position, counts and output states (``sizes`` by suffix: a record before 0.2)."""
+        self.line, self.offset, self.done = state["line"], state["offset"], bool(state.get("done"))
+        self.documents, self.errors = state["documents"], state["errors"]
+        if "outputs" in state:
+            self.outputs.states.update(states_from_dict(state["outputs"]))
+        else:
+            by_suffix = {o.suffix: o for o in FILES}
+            for suffix, size in state["sizes"].items():
+                self.outputs.states[by_suffix[suffix]].size = size
+        if self.outputs.df is not None and state.get("df"):
+            self.outputs.df = DocFreq.from_json(state["df"])
 
     def _save_progress(self) -> None:
         state = {"source": self.signature(), "line": self.line, "offset": self.offset, "done": self.done}
-        state |= {"documents": self.documents, "errors": self.errors, "sizes": self.sizes}
-        if self.df is not None:
-            state["df"] = self.df.to_json()
+        state |= {"documents": self.documents, "errors": self.errors, "outputs": states_to_dict(self.outputs.states)}
+        if self.outputs.df is not None:
+            state["df"] = self.outputs.df.to_json()
         temp = self.progress.with_name(self.progress.name + ".tmp")
         temp.write_text(json.dumps(state))
         os.replace(temp, self.progress)
@@ -102,38 +165,21 @@ class Job:
     def write(self, lines: Lines, after: Item | None) -> None:
         """One batch, in input order; then the progress record (after the bytes are in the files): the outputs
         are complete up to ``after``, the first item of the next batch (None: the end of the file)."""
-        self.files[".errors.jsonl"].write(lines.errors)
-        interrupt_point()
-        self.files[".jsonl"].write(lines.vectors)
-        interrupt_point()
-        self.files[".chunks.jsonl"].write(lines.chunks)
+        self.outputs.write(lines)
         self.documents += lines.documents
-        self.errors += lines.error_count
-        if self.df is not None:
-            self.df.documents += lines.documents
-            for index, n in lines.df.items():
-                self.df.counts[index] += n
+        self.errors += lines.errors
         if after is not None:
             self.line, self.offset = resume_point(after)
-        for suffix, handle in self.files.items():
-            handle.flush()
-            self.sizes[suffix] = handle.tell()
+        self.outputs.pause()
         self.done = after is None
         interrupt_point()
         self._save_progress()
         interrupt_point()
 
     def finish(self, record: RunManifest, root: Path) -> None:
-        """The document frequencies, empty side files removed, the counts into the run manifest, and only then the
-        progress record removed (an interrupt before that finishes the file again on --resume)."""
-        if self.df is not None:
-            self.named("df").write_bytes(self.df.dumps() + b"\n")
-            interrupt_point()
-        for suffix, handle in self.files.items():
-            handle.close()
-            if suffix != ".jsonl" and self.sizes[suffix] == 0:
-                self.output(suffix).unlink()
-                interrupt_point()
+        """The outputs committed (df, empty side files removed), the counts into the run manifest, and only then
+        the progress record removed (an interrupt before that finishes the file again on --resume)."""
+        self.outputs.commit()
         record.finished(self.rel, self.documents, self.errors, self.signature())
         record.save(root)
         interrupt_point()

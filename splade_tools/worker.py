@@ -3,12 +3,12 @@ worker process (each loads its own Expander once, at one thread by default)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splade_expander.batches import Batch, dumps_line, records
-from splade_expander.docfreq import DocFreq
+from splade_expander.batches import Batch, records
+from splade_expander.outputs import Lines, serialize
 from splade_expander.prune import Prune
 from splade_expander.settings import ExpanderSettings
 
@@ -45,30 +45,10 @@ def start_worker(options: Options, worker: bool = False) -> None:
     _worker["expander"] = Expander(**chosen)
 
 
-@dataclass
-class Lines:
-    """One batch's output, serialized in the worker (the parent only writes bytes)."""
-
-    vectors: bytes = b""
-    chunks: bytes = b""
-    errors: bytes = b""
-    documents: int = 0
-    error_count: int = 0
-    df: dict[int, int] = field(default_factory=dict)  # --df: vocabulary id -> documents of the batch with it
-
-
 def expand_batch(batch: Batch, rel: str, options: Options) -> Lines:
-    """A batch -> its ingest records (batches.py), serialized: vectors, chunks and errors."""
+    """A batch -> its ingest records (batches.py), serialized for every output (outputs.serialize)."""
     expander = _worker["expander"]
     out = records(
         expander, batch, {"path": rel}, fmt=options.fmt, prune=options.prune, chunks=options.chunks, df=options.df
     )
-    lines = Lines(documents=out.documents, error_count=len(out.errors))
-    lines.vectors, lines.chunks, lines.errors = (
-        b"".join(map(dumps_line, r)) for r in (out.vectors, out.chunks, out.errors)
-    )
-    if options.df:
-        counts = DocFreq(expander.vocab_size)
-        counts.add(out.token_ids)
-        lines.df = {int(i): int(counts.counts[i]) for i in counts.counts.nonzero()[0]}
-    return lines
+    return serialize(out, expander.vocab_size if options.df else None)

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from splade_expander.batches import Batch, Records, batches, max_doc_bytes, records, resume_point
+from splade_expander.batches import Batch, batches, max_doc_bytes, records, resume_point
 from splade_expander.documents import DocumentError, Layout, is_gzip, layout_of, open_stream, read_documents
 from splade_expander.errors import ObjectFailedError
+from splade_expander.outputs import Lines, Output, OutputState, chosen, serialize
 
 from .. import runtime
 from . import s3cond
-from .run_outputs import SEEN, UPLOADS, Place, RunOutputs, abort_uploads, metadata
+from .run_outputs import Place, RunOutputs, metadata
 from .states import Checkpoint, ObjectRef, Outcome, Status
 from .writer import JsonLinesWriter
 
@@ -60,7 +61,7 @@ class Objects:
             if not s3cond.is_not_found(exc):
                 raise
         place = self._place(ref)
-        removed = [s3cond.delete_unless_newer(self.s3, place.bucket, place.output(n), ref.sequencer) for n in SEEN]
+        removed = [s3cond.delete_unless_newer(self.s3, place.bucket, place.output(o), ref.sequencer) for o in Output]
         if not any(removed) and self._head(place, "vectors") is not None:
             return Outcome(Status.SUPERSEDED, ref.key, reason="the output comes from a newer event")
         return Outcome(Status.DELETED, ref.key, documents=0, errors=0)
@@ -69,55 +70,47 @@ class Objects:
     def start(self, ref: ObjectRef) -> Checkpoint | Outcome:
         """Before the first run: an older event than the output's is SUPERSEDED; note what each output is."""
         place = self._place(ref)
-        seen = {name: self._head(place, name) for name in SEEN}
-        if seen["vectors"] is not None and seen["vectors"].newer_than(ref.sequencer):
+        seen = {output: self._head(place, output) for output in Output}
+        vectors = seen[Output.VECTORS]
+        if vectors is not None and vectors.newer_than(ref.sequencer):
             return Outcome(Status.SUPERSEDED, ref.key, reason="the output comes from a newer event")
-        etag = {name: found.etag if found else None for name, found in seen.items()}
-        return Checkpoint(
-            output_etag=etag["vectors"], errors_etag=etag["errors"], chunks_etag=etag["chunks"], df_etag=etag["df"]
-        )
+        return Checkpoint(outputs={o: OutputState(seen=found.etag if found else None) for o, found in seen.items()})
 
     # ------------------------------------------------------------------ RUN
     def expand(self, ref: ObjectRef, cp: Checkpoint, remaining: Callable[[], int], can_continue: bool) -> Outcome:
         """One run over the object from ``cp``. Transient failures raise (the checkpoint stays for the retry)."""
         place = self._place(ref)
+        settings = self.settings
+        outputs = RunOutputs(self.s3, place, ref, cp, chosen(chunks=settings.output_chunks, df=settings.output_df))
         if cp.continuing and not self._continuable(place, cp):
-            done = self._head(place, "vectors")
+            done = self._head(place, Output.VECTORS)
             this_event = (ref.etag or "", ref.sequencer or None)
             if done is not None and (done.source_etag, done.sequencer) == this_event:
                 return Outcome(Status.SKIPPED, ref.key, reason="another delivery of this continuation finished it")
-            abort_uploads(self.s3, place, cp)
+            outputs.discard()
             return Outcome(Status.RESTART, ref.key, ref=ref, reason="the checkpoint's state is gone; starting over")
-        if cp.run >= self.settings.max_object_runs:  # a chain that never ends: stop it, publish nothing, say so
-            abort_uploads(self.s3, place, cp)
-            return self._record_failure(ref, place, cp, too_many_runs(ref, cp.run))
-        outputs: RunOutputs | None = None
         try:
-            if ref.size is not None and ref.size > self.settings.max_object_bytes:
+            if cp.run >= settings.max_object_runs:  # a chain that never ends: stop it, publish nothing, say so
+                raise too_many_runs(ref, cp.run)
+            if ref.size is not None and ref.size > settings.max_object_bytes:
                 raise too_large(f"{ref.size} bytes exceed")
             response = self._get_source(ref, cp, ranged=not is_gzip(ref.key))
             if isinstance(response, Outcome):
-                abort_uploads(self.s3, place, cp)
+                outputs.discard()
                 return response
             try:
                 etag = s3cond.bare_etag(response.get("ETag"))
                 ref = replace(ref, etag=ref.etag or etag, version_id=ref.version_id or response.get("VersionId"))
                 layout = self._layout(ref, cp, response)
-                df_vocab = runtime.expander.vocab_size if self.settings.output_df else None
-                chunks = self.settings.output_chunks
-                outputs = RunOutputs(self.s3, place, ref, cp, chunks=chunks, df_vocab=df_vocab)
+                outputs.open(ref, runtime.expander.vocab_size if settings.output_df else None)
                 return self._run(ref, cp, response, layout, outputs, remaining=remaining, can_continue=can_continue)
             finally:  # on every path, a stream stopped early gives its connection back
                 response["Body"].close()
         except Exception as exc:
             if not (isinstance(exc, ObjectFailedError) and exc.permanent):
-                if outputs is not None:  # retried: the checkpoint's uploads and carry stay for the retry
-                    outputs.abort_new()
+                outputs.abort_new()  # retried: the checkpoint's uploads and carry stay for the retry
                 raise
-            if outputs is not None:
-                outputs.discard()
-            else:
-                abort_uploads(self.s3, place, cp)
+            outputs.discard()
             return self._record_failure(ref, place, cp, exc)
 
     def _continuable(self, place: Place, cp: Checkpoint) -> bool:
@@ -126,10 +119,10 @@ class Objects:
         try:
             if cp.carry_key:
                 self.s3.head_object(Bucket=place.bucket, Key=cp.carry_key)
-            for name, (upload_field, _) in UPLOADS.items():
-                if getattr(cp, upload_field):
-                    upload_id = getattr(cp, upload_field)
-                    self.s3.list_parts(Bucket=place.bucket, Key=place.output(name), UploadId=upload_id, MaxParts=1)
+            for output, state in cp.outputs.items():
+                if state.upload_id:
+                    key = place.output(output)
+                    self.s3.list_parts(Bucket=place.bucket, Key=key, UploadId=state.upload_id, MaxParts=1)
         except Exception as exc:
             if s3cond.is_not_found(exc) or s3cond.is_no_upload(exc):
                 return False
@@ -199,37 +192,44 @@ class Objects:
                     Status.CONTINUED, ref.key, documents=nxt.documents, errors=outputs.errors, ref=ref, checkpoint=nxt,
                     stale=stale,
                 )  # fmt: skip
-            outputs.write(self._records(batch, source))
+            outputs.write(self._lines(batch, source))
         status = outputs.commit()
         if status is Status.SUPERSEDED:
             return Outcome(status, ref.key, reason="a newer event's output was published meanwhile")
         if status is Status.RESTART:
             return Outcome(status, ref.key, ref=ref, reason="the output changed while this run wrote it")
         return Outcome(
-            Status.WRITTEN, ref.key, output=outputs.place.output("vectors"), documents=cp.documents + outputs.documents,
-            errors=outputs.errors, seconds=round(time.perf_counter() - start, 3),
+            Status.WRITTEN, ref.key, output=outputs.place.output(Output.VECTORS),
+            documents=cp.documents + outputs.documents, errors=outputs.errors,
+            seconds=round(time.perf_counter() - start, 3),
         )  # fmt: skip
 
-    def _records(self, batch: Batch, source: dict[str, Any]) -> Records:
-        settings = self.settings
-        return records(
-            runtime.expander, batch, source, fmt=settings.output_format, prune=settings.prune,
+    def _lines(self, batch: Batch, source: dict[str, Any]) -> Lines:
+        settings, expander = self.settings, runtime.expander
+        out = records(
+            expander, batch, source, fmt=settings.output_format, prune=settings.prune,
             chunks=settings.output_chunks, df=settings.output_df,
         )  # fmt: skip
+        return serialize(out, expander.vocab_size if settings.output_df else None)
 
     # ------------------------------------------------------------------ FAILED
     def _record_failure(self, ref: ObjectRef, place: Place, cp: Checkpoint, exc: ObjectFailedError) -> Outcome:
         """A permanent failure (the run's state already discarded): one object-level record in the errors file,
         no stale outputs left behind."""
-        errors = JsonLinesWriter(self.s3, place.bucket, place.output("errors"), metadata(ref))
+        errors = JsonLinesWriter(self.s3, place.bucket, place.output(Output.ERRORS), metadata(ref))
         errors.write(DocumentError(None, exc.code, exc.message).record(source_block(ref)))
         published = s3cond.publish_unless_newer(
-            errors.commit, self.s3, bucket=place.bucket, key=errors.key, sequencer=ref.sequencer, seen=cp.errors_etag
+            errors.commit,
+            self.s3,
+            bucket=place.bucket,
+            key=errors.key,
+            sequencer=ref.sequencer,
+            seen=cp.state(Output.ERRORS).seen,
         )
         if not published:
             return Outcome(Status.SUPERSEDED, ref.key, reason="the output comes from a newer event")
-        for name in ("vectors", "chunks", "df"):
-            s3cond.delete_unless_newer(self.s3, place.bucket, place.output(name), ref.sequencer)
+        for output in (Output.VECTORS, Output.CHUNKS, Output.DF):
+            s3cond.delete_unless_newer(self.s3, place.bucket, place.output(output), ref.sequencer)
         return Outcome(Status.FAILED, ref.key, code=exc.code, reason=exc.message, errors=1)
 
 

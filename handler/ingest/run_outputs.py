@@ -1,20 +1,21 @@
-"""The outputs of one run over one S3 object, held as one set: vectors and errors always, chunks (OUTPUT_CHUNKS)
-and document frequencies (OUTPUT_DF) when configured. The set is opened from the checkpoint, written batch by
-batch, and then committed, paused or discarded as a whole; the carry object (the unsent tails and counts that a
-continuation needs) is created and deleted here and nowhere else.
+"""The S3 sink of the output model (splade_expander/outputs.py): the outputs of one run over one S3 object, held
+as one set: vectors and errors always, chunks (OUTPUT_CHUNKS) and document frequencies (OUTPUT_DF) when
+configured. The set is opened before the object is read (so ``discard`` is the one cleanup path), restored from
+the checkpoint when writing starts, written batch by batch, and then committed, paused or discarded as a whole;
+the carry object (the unsent tails and counts that a continuation needs) is created and deleted here and nowhere
+else.
 
-Carry layout: the vectors' unsent tail, the chunks' tail, the error lines, then the counts (their lengths in the
-checkpoint: ``tail_bytes``, ``chunks_tail_bytes``, the rest, ``df_bytes``).
+Carry layout: each output's unsent bytes in Output order (vectors, chunks, error lines, the df counts), their
+lengths in the checkpoint's output states.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from splade_expander.batches import Records, output_name
 from splade_expander.docfreq import DocFreq
+from splade_expander.outputs import Lines, Output, OutputState, output_name, split_carry
 
 from . import s3cond
 from .states import Checkpoint, Status
@@ -24,18 +25,13 @@ if TYPE_CHECKING:
     from .states import ObjectRef
 
 CHECKPOINTS = "_checkpoints/"  # under OUTPUT_PREFIX: carried state between runs of one object
-# Per output: the checkpoint fields of the ETag seen when run 1 started, and of a multipart upload in progress.
-SEEN = {"vectors": "output_etag", "errors": "errors_etag", "chunks": "chunks_etag", "df": "df_etag"}
-UPLOADS = {"vectors": ("upload_id", "parts"), "chunks": ("chunks_upload_id", "chunks_parts")}
 
 
-@dataclass(frozen=True)
 class Place:
     """Where one source's outputs go: the output bucket, and the base name (OUTPUT_PREFIX + the source key)."""
 
-    bucket: str
-    prefix: str
-    key: str
+    def __init__(self, bucket: str, prefix: str, key: str) -> None:
+        self.bucket, self.prefix, self.key = bucket, prefix, key
 
     def output(self, name: str) -> str:
         return output_name(self.prefix + self.key, name)
@@ -58,77 +54,67 @@ def drop_carry(s3: Any, bucket: str, key: str | None) -> None:
         s3.delete_object(Bucket=bucket, Key=key)
 
 
-def abort_uploads(s3: Any, place: Place, cp: Checkpoint) -> None:
-    """Abort the checkpoint's multipart uploads (already gone is fine) and drop its carry object."""
-    for name, (upload_field, _) in UPLOADS.items():
-        upload_id = getattr(cp, upload_field)
-        if upload_id:
-            try:
-                s3.abort_multipart_upload(Bucket=place.bucket, Key=place.output(name), UploadId=upload_id)
-            except Exception as exc:
-                if not (s3cond.is_no_upload(exc) or s3cond.is_not_found(exc)):
-                    raise
-    drop_carry(s3, place.bucket, cp.carry_key)
-
-
 class RunOutputs:
-    """The writers of one run, by output name, restored from the checkpoint and its carry object."""
+    """The writers of one run, by output, restored from the checkpoint and its carry object (``open``)."""
 
-    def __init__(self, s3: Any, place: Place, ref: ObjectRef, cp: Checkpoint, *, chunks: bool, df_vocab: int | None):
-        self.s3, self.place, self.ref, self.cp = s3, place, ref, cp
-        carry = s3.get_object(Bucket=place.bucket, Key=cp.carry_key)["Body"].read() if cp.carry_key else b""
-        chunks_end = cp.tail_bytes + cp.chunks_tail_bytes
-        errors_end = len(carry) - cp.df_bytes
-        tails = {"vectors": carry[: cp.tail_bytes], "chunks": carry[cp.tail_bytes : chunks_end]}
-        self.writers: dict[str, JsonLinesWriter] = {}
-        for name in ("vectors", "chunks") if chunks else ("vectors",):
-            upload_field, parts_field = UPLOADS[name]
-            self.writers[name] = self._writer(
-                name, upload_id=getattr(cp, upload_field), parts=getattr(cp, parts_field), tail=tails[name]
-            )
-        self.writers["errors"] = self._writer(
-            "errors", tail=carry[chunks_end:errors_end], max_records=MAX_ERROR_RECORDS, kept=cp.errors_kept,
-            total=cp.errors_total,
-        )  # fmt: skip
+    def __init__(self, s3: Any, place: Place, ref: ObjectRef, cp: Checkpoint, outputs: tuple[Output, ...]) -> None:
+        self.s3, self.place, self.ref, self.cp, self.outputs = s3, place, ref, cp, outputs
+        self.writers: dict[Output, JsonLinesWriter] = {}
         self.df: DocFreq | None = None
-        if df_vocab is not None:
-            saved = carry[errors_end:]
-            self.df = DocFreq.from_json(json.loads(saved)) if saved else DocFreq(df_vocab)
         self.documents = 0  # written by this run
 
-    def _writer(self, name: str, **state: Any) -> JsonLinesWriter:
-        return JsonLinesWriter(self.s3, self.place.bucket, self.place.output(name), metadata(self.ref), **state)
+    def open(self, ref: ObjectRef, vocab_size: int | None) -> None:
+        """Restore each output from the checkpoint (``ref``: the event as the source's read completed it)."""
+        self.ref, cp = ref, self.cp
+        carry = self.s3.get_object(Bucket=self.place.bucket, Key=cp.carry_key)["Body"].read() if cp.carry_key else b""
+        tails = split_carry(carry, {o: cp.state(o) for o in self.outputs})
+        for output in (o for o in self.outputs if o.streamed):
+            state = cp.state(output)
+            capped = {"max_records": MAX_ERROR_RECORDS, "kept": state.kept, "total": state.total}
+            self.writers[output] = self._writer(
+                output, upload_id=state.upload_id, parts=state.parts, tail=tails[output],
+                **(capped if output.capped else {}),
+            )  # fmt: skip
+        if Output.DF in self.outputs and vocab_size is not None:
+            saved = tails[Output.DF]
+            self.df = DocFreq.loads(saved) if saved else DocFreq(vocab_size)
+
+    def _writer(self, output: Output, **state: Any) -> JsonLinesWriter:
+        return JsonLinesWriter(self.s3, self.place.bucket, self.place.output(output), metadata(self.ref), **state)
 
     @property
     def errors(self) -> int:
         """Error records offered so far, across runs."""
-        return self.writers["errors"].total
+        return self.writers[Output.ERRORS].total
 
-    def write(self, records: Records) -> None:
-        """One batch's records, each to its output."""
-        for name, batch in (("errors", records.errors), ("vectors", records.vectors), ("chunks", records.chunks)):
-            if name in self.writers:
-                for record in batch:
-                    self.writers[name].write(record)
-        if self.df is not None:
-            self.df.add(records.token_ids)
-        self.documents += records.documents
+    def write(self, batch: Lines) -> None:
+        """One batch, each output's lines to its writer (errors first: a failure mid-batch loses nothing)."""
+        for output in (Output.ERRORS, Output.VECTORS, Output.CHUNKS):
+            writer = self.writers.get(output)
+            if writer is not None:
+                for line in batch.lines.get(output, ()):
+                    writer.write_line(line)
+        if self.df is not None and batch.df is not None:
+            self.df.merge(batch.df)
+        self.documents += batch.documents
 
     # ------------------------------------------------------------------ the set's three endings
     def pause(self, line: int, offset: int) -> tuple[Checkpoint, list[str]]:
         """Out of time: save the unsent tails and counts in a new carry object; the checkpoint of the next run
         (resuming at ``line``/``offset``), and the previous carry to drop once that run is queued."""
         cp = self.cp
-        vectors, errors, chunks = self.writers["vectors"], self.writers["errors"], self.writers.get("chunks")
-        tail, chunks_tail = bytes(vectors.buffer), bytes(chunks.buffer) if chunks is not None else b""
-        counts = self.df.dumps() if self.df is not None else b""
+        tails = {o: bytes(w.buffer) for o, w in self.writers.items()}
+        if self.df is not None:
+            tails[Output.DF] = self.df.dumps()
         carry_key = self.place.carry(self.ref.etag, cp.run + 1)
-        body = tail + chunks_tail + bytes(errors.buffer) + counts
+        body = b"".join(tails.get(o, b"") for o in Output)
         self.s3.put_object(Bucket=self.place.bucket, Key=carry_key, Body=body)
+        states = self._states()
+        for output, state in states.items():
+            state.tail_bytes = len(tails.get(output, b""))
         nxt = replace(
-            cp, run=cp.run + 1, line=line, offset=offset, documents=cp.documents + self.documents,
-            errors_kept=errors.kept, errors_total=errors.total, tail_bytes=len(tail),
-            chunks_tail_bytes=len(chunks_tail), df_bytes=len(counts), carry_key=carry_key, **self._uploads(),
+            cp, run=cp.run + 1, line=line, offset=offset, documents=cp.documents + self.documents, carry_key=carry_key,
+            outputs=states,
         )  # fmt: skip
         return nxt, [cp.carry_key] if cp.carry_key else []
 
@@ -137,54 +123,66 @@ class RunOutputs:
         set and re-reads the output (SUPERSEDED by a newer event's output, else RESTART). Then each other output
         is published unless a newer event's stands, or, when this run has none, an earlier one is removed."""
         bucket, seq = self.place.bucket, self.ref.sequencer
-        vectors = self.writers["vectors"]
+        vectors, seen = self.writers[Output.VECTORS], self.cp.state(Output.VECTORS).seen
         try:
-            vectors.commit(self.cp.output_etag)
+            vectors.commit(seen)
         except Exception as exc:
-            if not s3cond.lost_race(exc, self.cp.output_etag):
+            if not s3cond.lost_race(exc, seen):
                 raise
             self.discard()
             current = s3cond.head(self.s3, bucket, vectors.key)
             return Status.SUPERSEDED if current is not None and current.newer_than(seq) else Status.RESTART
-        for name in ("errors", "chunks", "df"):
-            writer, seen = self._final(name), getattr(self.cp, SEEN[name])
+        for output in (Output.ERRORS, Output.CHUNKS, Output.DF):
+            writer, seen = self._final(output), self.cp.state(output).seen
             if writer is not None:
                 published = s3cond.publish_unless_newer(
                     writer.commit, self.s3, bucket=bucket, key=writer.key, sequencer=seq, seen=seen
                 )
                 if not published:
                     writer.abort()
-            elif seen is not None or name == "errors":  # a retry after the object was fixed leaves no stale file
-                s3cond.delete_unless_newer(self.s3, bucket, self.place.output(name), seq)
-        self.writers.pop("chunks", None)  # published: nothing of the set is left to abort
-        self.cp = replace(self.cp, upload_id=None, chunks_upload_id=None)
+            elif seen is not None or output is Output.ERRORS:  # a retry after the object was fixed leaves no stale file
+                s3cond.delete_unless_newer(self.s3, bucket, self.place.output(output), seq)
+        self.writers.pop(Output.CHUNKS, None)  # published: nothing of the set is left to abort
+        self.cp = replace(self.cp, outputs={o: replace(s, upload_id=None) for o, s in self.cp.outputs.items()})
         self.discard()
         return Status.WRITTEN
 
-    def _final(self, name: str) -> JsonLinesWriter | None:
-        """The writer to publish for ``name`` at commit: errors only when there are some; df from the counts."""
-        if name == "errors":
-            return self.writers["errors"] if self.errors else None
-        if name == "df":
-            return None if self.df is None else self._writer("df", tail=self.df.dumps() + b"\n")
-        return self.writers.get(name)
+    def _final(self, output: Output) -> JsonLinesWriter | None:
+        """The writer to publish for ``output`` at commit: errors only when there are some; df from the counts."""
+        if output is Output.ERRORS:
+            return self.writers[Output.ERRORS] if self.errors else None
+        if output is Output.DF:
+            return None if self.df is None else self._writer(Output.DF, tail=self.df.dumps() + b"\n")
+        return self.writers.get(output)
 
     def discard(self) -> None:
-        """Drop everything unpublished: this run's and the checkpoint's multipart uploads, and the carry."""
-        abort_uploads(self.s3, self.place, replace(self.cp, **self._uploads()))
+        """Drop everything unpublished: this run's and the checkpoint's multipart uploads (already gone is fine),
+        and the carry object. Valid before ``open``: then the checkpoint's alone."""
+        states = self._states()
+        for output in (o for o in Output if o.multipart):
+            upload_id = states[output].upload_id if output in states else None
+            if upload_id:
+                try:
+                    key = self.place.output(output)
+                    self.s3.abort_multipart_upload(Bucket=self.place.bucket, Key=key, UploadId=upload_id)
+                except Exception as exc:
+                    if not (s3cond.is_no_upload(exc) or s3cond.is_not_found(exc)):
+                        raise
+        drop_carry(self.s3, self.place.bucket, self.cp.carry_key)
 
     def abort_new(self) -> None:
         """A retried failure: drop only the uploads this run started (the checkpoint's stay for the retry)."""
-        for name, (upload_field, _) in UPLOADS.items():
-            writer = self.writers.get(name)
-            if writer is not None and writer.upload_id and writer.upload_id != getattr(self.cp, upload_field):
+        for output, writer in self.writers.items():
+            if output.multipart and writer.upload_id and writer.upload_id != self.cp.state(output).upload_id:
                 writer.abort()
 
-    def _uploads(self) -> dict[str, Any]:
-        """The checkpoint fields of the multipart uploads as they stand now."""
-        fields: dict[str, Any] = {}
-        for name, (upload_field, parts_field) in UPLOADS.items():
-            writer = self.writers.get(name)
-            if writer is not None:
-                fields[upload_field], fields[parts_field] = writer.upload_id, list(writer.parts)
-        return fields
+    def _states(self) -> dict[Output, OutputState]:
+        """Each output's state as it stands now: the checkpoint's, with the writers' uploads and counts."""
+        states = {o: replace(s, parts=list(s.parts)) for o, s in self.cp.outputs.items()}
+        for output, writer in self.writers.items():
+            state = states.setdefault(output, OutputState())
+            if output.multipart:
+                state.upload_id, state.parts = writer.upload_id, list(writer.parts)
+            if output.capped:
+                state.kept, state.total = writer.kept, writer.total
+        return states

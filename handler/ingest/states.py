@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from splade_expander.outputs import Output, OutputState, states_from_dict, states_to_dict
+
 from .s3cond import bare_etag
 
 
@@ -74,35 +76,59 @@ class Status(StrEnum):
 
 @dataclass
 class Checkpoint:
-    """Where a partly expanded object stands between runs (travels in the continuation message)."""
+    """Where a partly expanded object stands between runs (travels in the continuation message): the run and
+    the source position, the documents written, the carry object, and each output's state (outputs.OutputState)."""
 
     run: int = 0  # runs finished
     line: int = 0  # lines fully handled (written or recorded as errors)
     offset: int = 0  # bytes of the (decompressed) object fully handled
-    upload_id: str | None = None
-    parts: list[dict[str, Any]] = field(default_factory=list)
     documents: int = 0
-    errors_kept: int = 0
-    errors_total: int = 0
-    tail_bytes: int = 0  # the carry object holds the vectors' unsent tail, the chunks' tail, then the error lines
-    carry_key: str | None = None
-    output_etag: str | None = None  # the output when run 1 started (None: there was none)
-    errors_etag: str | None = None
-    chunks_etag: str | None = None  # the .chunks.jsonl when run 1 started
-    chunks_upload_id: str | None = None  # OUTPUT_CHUNKS: the chunks file's own multipart upload
-    chunks_parts: list[dict[str, Any]] = field(default_factory=list)
-    chunks_tail_bytes: int = 0
-    df_etag: str | None = None  # the .df.json when run 1 started
-    df_bytes: int = 0  # OUTPUT_DF: the counts so far, at the end of the carry object
+    carry_key: str | None = None  # each output's unsent bytes, in Output order
+    outputs: dict[Output, OutputState] = field(default_factory=dict)
+
+    def state(self, output: Output) -> OutputState:
+        return self.outputs.get(output) or OutputState()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in POSITION}
+        return {**data, "outputs": states_to_dict(self.outputs)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        """A continuation's checkpoint; one queued by a version before 0.2 holds flat per-output fields."""
+        outputs = states_from_dict(data["outputs"]) if "outputs" in data else _flat_states(data)
+        return cls(**{k: data[k] for k in POSITION if k in data}, outputs=outputs)
 
     @property
     def continuing(self) -> bool:
         """A later run: the checkpoint carries state (uploads, a carry object) from the runs before."""
         return self.run > 0
+
+
+POSITION = ("run", "line", "offset", "documents", "carry_key")  # a checkpoint's fields besides the outputs'
+# A checkpoint before 0.2: output -> its flat fields (seen ETag, upload, parts, tail length, kept/offered records).
+FLAT_FIELDS = {
+    Output.VECTORS: {
+        "seen": "output_etag", "upload_id": "upload_id", "parts": "parts", "tail_bytes": "tail_bytes"
+    },
+    Output.CHUNKS: {
+        "seen": "chunks_etag", "upload_id": "chunks_upload_id", "parts": "chunks_parts",
+        "tail_bytes": "chunks_tail_bytes",
+    },
+    Output.ERRORS: {"seen": "errors_etag", "kept": "errors_kept", "total": "errors_total"},
+    Output.DF: {"seen": "df_etag", "tail_bytes": "df_bytes"},
+}  # fmt: skip
+
+
+def _flat_states(data: dict[str, Any]) -> dict[Output, OutputState]:
+    """The output states of a flat checkpoint (its errors' tail is whatever the other tails leave)."""
+    states = {}
+    for output, names in FLAT_FIELDS.items():
+        state = OutputState.from_dict({name: data[flat] for name, flat in names.items() if flat in data})
+        if output is Output.ERRORS:
+            state.tail_bytes = None
+        states[output] = state
+    return states
 
 
 @dataclass

@@ -28,7 +28,7 @@ class Task:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"ref": self.ref.to_dict()}
         if self.checkpoint is not None:
-            data["checkpoint"] = self.checkpoint.__dict__
+            data["checkpoint"] = self.checkpoint.to_dict()
         return data
 
     @classmethod

@@ -54,10 +54,14 @@ class JsonLinesWriter:
         self.kept, self.total = kept, total  # records written (across runs), and offered
 
     def write(self, record: dict[str, Any]) -> None:
+        self.write_line(dumps_line(record))
+
+    def write_line(self, line: bytes) -> None:
+        """One record, serialized (outputs.Lines holds them so)."""
         self.total += 1
         if self.max_records is not None and self.kept >= self.max_records:
             return
-        self.buffer += dumps_line(record)
+        self.buffer += line
         self.kept += 1
         if self.max_records is None:  # a capped file stays one PUT
             part = take_part(self.buffer)

@@ -18,7 +18,6 @@ from devkit.aws import ingest_object
 from devkit.corpus import prose_paragraphs
 from handler import runtime
 from splade_expander.batches import batches
-from splade_expander.docfreq import DocFreq
 from splade_tools import cli, cli_run, jobs, worker
 
 pytestmark = pytest.mark.integration
@@ -313,12 +312,12 @@ def test_a_kill_after_the_last_batch_but_before_finishing_writes_nothing_twice(t
     given = {**dict.fromkeys(cli_run.DEFAULTS), "df": True}  # the run manifest a real run saves before any file
     chosen = cli_run.settle(given, None, resume=False, has_output=False, out=out)
     cli_run.RunManifest(chosen, cli._model_sha256(runtime.settings.model_dir)).save(out)
-    job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", df=DocFreq(30522))
+    job = cli.Job(src, "docs.jsonl", out / "docs.jsonl", vocab_size=30522)
     assert job.open(resume=False)
     worker.start_worker(options)
     for batch, after in batches(jobs.items(job, options)):
         job.write(worker.expand_batch(batch, job.rel, options), after)
-    for handle in job.files.values():  # "killed" here: the progress record is still there
+    for handle in job.outputs.files.values():  # "killed" here: the progress record is still there
         handle.close()
     assert json.loads((out / "docs.jsonl.progress.json").read_text())["done"] is True
     expand(str(src), "-o", str(out), "--df", "--resume")

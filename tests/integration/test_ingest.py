@@ -31,6 +31,7 @@ from handler.ingest import objects, states
 from handler.ingest import tasks as events
 from splade_expander import batches, documents
 from splade_expander.errors import IngestFailedError, UnrecognizedEventError
+from splade_expander.outputs import Output
 
 pytestmark = pytest.mark.integration
 IN, OUT, PREFIX = "splade-ingest", "splade-output", "vectors/"
@@ -422,7 +423,7 @@ def test_a_concurrent_older_run_cannot_win_the_commit(s3, folder, lambda_context
     runner = objects.Objects(runtime.s3_client())
     old_ref = events.from_s3_notification(older)[0].ref
     checkpoint = runner.start(old_ref)  # sees no output yet
-    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.output_etag is None
+    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.state(Output.VECTORS).seen is None
     run_sqs(lambda_context, newer)  # the newer event publishes first
     outcome = runner.expand(old_ref, checkpoint, lambda: 300_000, can_continue=False)
     assert outcome.status == "superseded"
@@ -440,13 +441,13 @@ def test_a_commit_whose_output_was_deleted_meanwhile_restarts_fresh(s3, folder, 
     runner = objects.Objects(runtime.s3_client())
     ref = events.from_s3_notification(newer)[0].ref
     checkpoint = runner.start(ref)
-    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.output_etag is not None
+    assert isinstance(checkpoint, states.Checkpoint) and checkpoint.state(Output.VECTORS).seen is not None
     s3.delete_object(Bucket=OUT, Key=f"{PREFIX}{key}.jsonl")  # someone removes the output meanwhile
     outcome = runner.expand(ref, checkpoint, lambda: 300_000, can_continue=False)
     assert (outcome.status, outcome.ref) == (states.Status.RESTART, ref)
     assert output_keys(s3, folder) == []
     fresh = runner.start(ref)
-    assert isinstance(fresh, states.Checkpoint) and fresh.output_etag is None
+    assert isinstance(fresh, states.Checkpoint) and fresh.state(Output.VECTORS).seen is None
     assert runner.expand(ref, fresh, lambda: 300_000, can_continue=False).status is states.Status.WRITTEN
     (line,) = read_jsonl(s3, f"{PREFIX}{key}.jsonl")
     assert_vector(line, "second text about bronchitis")

@@ -3,6 +3,7 @@ the order in which a file's progress record and outputs appear (so every interru
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from splade_expander.outputs import Output
 from splade_tools import cli, cli_run, jobs
 from splade_tools.cli_run import DEFAULTS, RunManifest, flag, settle
 
@@ -145,3 +147,24 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in state  # a zombie has exited; its reaper may be slow
+
+
+def test_a_progress_record_from_before_0_2_resumes_at_its_sizes(tmp_path: Path) -> None:
+    """A file interrupted under 0.1 has its sizes by suffix in the progress record: --resume reads them as the
+    output states and truncates each file back to its size (bytes written after the record are dropped)."""
+    src = tmp_path / "docs.txt"
+    src.write_text("lung disease")
+    out = tmp_path / "out" / "docs.txt"
+    out.parent.mkdir()
+    job = cli.Job(src, "docs.txt", out)
+    for suffix, body in ((".jsonl", b"0123456789tail"), (".errors.jsonl", b"e1\n"), (".chunks.jsonl", b"")):
+        job.output(suffix).write_bytes(body)
+    record = {"source": job.signature(), "line": 3, "offset": 40, "done": False, "documents": 2, "errors": 1}
+    record["sizes"] = {".jsonl": 10, ".errors.jsonl": 3, ".chunks.jsonl": 0}
+    job.progress.write_text(json.dumps(record))
+    assert job.open(resume=True)
+    assert (job.line, job.offset, job.documents, job.errors) == (3, 40, 2, 1)
+    sizes = {o: s.size for o, s in job.outputs.states.items()}
+    assert sizes == {Output.VECTORS: 10, Output.CHUNKS: 0, Output.ERRORS: 3}
+    job.outputs.commit()
+    assert job.output(".jsonl").read_bytes() == b"0123456789" and not job.output(".chunks.jsonl").exists()

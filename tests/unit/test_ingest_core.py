@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,9 +17,10 @@ from handler.ingest import tasks as events
 from handler.ingest.states import Checkpoint, ObjectRef, Outcome, Status
 from handler.ingest.writer import take_part
 from splade_expander import batches
-from splade_expander.batches import Batch, dumps_line, max_doc_bytes, output_name, records, resume_point
+from splade_expander.batches import Batch, dumps_line, max_doc_bytes, records, resume_point
 from splade_expander.documents import Document, DocumentError, layout_of, open_stream, read_documents
 from splade_expander.errors import ObjectFailedError
+from splade_expander.outputs import Output, OutputState, chosen, output_name, split_carry
 
 
 def client_error(code: str, operation: str = "PutObject") -> ClientError:
@@ -142,9 +144,11 @@ def test_the_cut_rule_is_documents_characters_or_lines() -> None:
 def test_output_names_and_bounds() -> None:
     """Every source gives <base>.jsonl, .errors.jsonl, .chunks.jsonl and .df.json; documents are read up to the
     Expander's character bound in UTF-8 (4 bytes a character), or the object limit when unbounded."""
-    assert [output_name("vectors/a.txt", n) for n in batches.SUFFIXES] == [
-        "vectors/a.txt.jsonl", "vectors/a.txt.errors.jsonl", "vectors/a.txt.chunks.jsonl", "vectors/a.txt.df.json"
+    assert [output_name("vectors/a.txt", o) for o in Output] == [
+        "vectors/a.txt.jsonl", "vectors/a.txt.chunks.jsonl", "vectors/a.txt.errors.jsonl", "vectors/a.txt.df.json"
     ]  # fmt: skip
+    assert [o for o in Output if o.multipart] == [Output.VECTORS, Output.CHUNKS] and Output.ERRORS.capped
+    assert chosen(chunks=False, df=True) == (Output.VECTORS, Output.ERRORS, Output.DF)
     assert max_doc_bytes(1000, 5) == 4000 and max_doc_bytes(None, 5) == 5
     assert resume_point(Document("d", "t", 7, 120)) == (6, 120) and resume_point(Document("d", "t", None)) == (0, 0)
 
@@ -228,9 +232,34 @@ def test_checkpoints_travel_whole_in_the_continuation_message() -> None:
     summary = {"status": "missing", "key": "k", "documents": 0, "errors": 0}
     assert Outcome(Status.MISSING, "k").summary() == summary
     ref = ObjectRef("in", "docs/a.jsonl", etag="e1", sequencer="0A")
-    cp = Checkpoint(run=2, line=640, offset=12345, upload_id="u", parts=[{"PartNumber": 1, "ETag": '"p"'}],
-                    carry_key="vectors/_checkpoints/docs/a.jsonl.e1.2", output_etag='"o"', df_bytes=9)  # fmt: skip
+    vectors = OutputState(seen='"o"', upload_id="u", parts=[{"PartNumber": 1, "ETag": '"p"'}], tail_bytes=70)
+    outputs = {Output.VECTORS: vectors, Output.ERRORS: OutputState(kept=3, total=5, tail_bytes=40)}
+    outputs[Output.DF] = OutputState(tail_bytes=9)
+    cp = Checkpoint(run=2, line=640, offset=12345, carry_key="vectors/_checkpoints/docs/a.jsonl.e1.2", outputs=outputs)
     body = events.continuation_body([events.Task(ref, cp), events.Task(ref)])
     again = events.from_message(body)
     assert [t.checkpoint for t in again] == [cp, None] and again[0].ref == ref and cp.continuing
+    assert json.loads(body)["tasks"][0]["checkpoint"]["outputs"]["errors"] == {"tail_bytes": 40, "kept": 3, "total": 5}
     assert not Checkpoint().continuing
+
+
+def test_a_continuation_queued_before_0_2_reads_as_the_same_checkpoint() -> None:
+    """A continuation message in flight across the upgrade holds the flat per-output fields of 0.1: it reads as the
+    output states (the errors' tail being what the other tails leave of the carry), and the carry splits the same."""
+    flat: dict[str, Any] = {
+        "run": 3, "line": 900, "offset": 5000, "upload_id": "u", "parts": [{"PartNumber": 1, "ETag": '"p"'}],
+        "documents": 880, "errors_kept": 2, "errors_total": 2, "tail_bytes": 5, "carry_key": "c", "output_etag": '"o"',
+        "errors_etag": None, "chunks_etag": None, "chunks_upload_id": "cu", "chunks_parts": [], "chunks_tail_bytes": 3,
+        "df_etag": '"d"', "df_bytes": 4,
+    }  # fmt: skip
+    body = json.dumps({"splade_ingest": 1, "tasks": [{"ref": {"bucket": "in", "key": "k"}, "checkpoint": flat}]})
+    (task,) = events.from_message(body)
+    cp = task.checkpoint
+    assert cp is not None and (cp.run, cp.line, cp.offset, cp.documents, cp.carry_key) == (3, 900, 5000, 880, "c")
+    assert cp.state(Output.VECTORS) == OutputState(seen='"o"', upload_id="u", parts=flat["parts"], tail_bytes=5)
+    assert cp.state(Output.CHUNKS) == OutputState(upload_id="cu", tail_bytes=3)
+    assert cp.state(Output.ERRORS) == OutputState(kept=2, total=2, tail_bytes=None)
+    assert cp.state(Output.DF) == OutputState(seen='"d"', tail_bytes=4)
+    carry = b"VVVVVCCCerr\nerr\nDDDD"
+    tails = split_carry(carry, cp.outputs)
+    assert tails == {Output.VECTORS: b"VVVVV", Output.CHUNKS: b"CCC", Output.ERRORS: b"err\nerr\n", Output.DF: b"DDDD"}
