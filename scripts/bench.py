@@ -247,13 +247,15 @@ print(json.dumps(out))
 
 
 def baseline_model(root: Path) -> Path:
-    """The baseline's own model, built by its own build_model.py from the same weights (once per worktree)."""
+    """The baseline's own model, built by its own build_model.py from the same weights (once per worktree), with
+    its own packages first on the path (the dev venv's path names this checkout's)."""
     out = root / "model_assets"
     if not (out / "model.onnx").is_file():
+        env = {**os.environ, "PYTHONPATH": str(root)}
         subprocess.run(
             [sys.executable, str(root / "scripts" / "build_model.py"), "--source", str(SOURCE_DIR), "--out", str(out),
              "--precision", "int8", "--manifest"],
-            check=True, capture_output=True,
+            check=True, capture_output=True, env=env, cwd=root,
         )  # fmt: skip
     return out
 
