@@ -40,15 +40,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 $(SOURCE)/provenance.json: scripts/fetch_weights.py | $(VENV)/.installed
 	$(PY) scripts/fetch_weights.py --dest $(SOURCE)
 
-MODEL_SCRIPTS := scripts/build_model.py scripts/pretrained.py
+MODEL_SCRIPTS := scripts/build_model.py $(sort $(shell find splade_convert -name "*.py" -not -path "*/__pycache__/*"))
 $(MODEL): $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out model_assets --precision int8 --manifest --provenance $(SOURCE)/provenance.json
 
 $(FP32_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
 	$(PY) scripts/build_model.py --source $(SOURCE) --out $(FP32_DIR) --precision fp32 --manifest --provenance $(SOURCE)/provenance.json
 
-$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) requirements-dev.txt | $(VENV)/.installed
-	$(PY) scripts/build_model.py --source $(SOURCE) --out $(LOGITS_DIR) --precision logits --manifest --provenance $(SOURCE)/provenance.json
+$(LOGITS_DIR)/model.onnx: $(SOURCE)/provenance.json $(MODEL_SCRIPTS) scripts/logits_graph.py requirements-dev.txt | $(VENV)/.installed
+	$(PY) scripts/logits_graph.py --source $(SOURCE) --out $(LOGITS_DIR) --manifest --provenance $(SOURCE)/provenance.json
 
 model: $(MODEL) $(FP32_DIR)/model.onnx $(LOGITS_DIR)/model.onnx  ## fetch the pinned weights and build model_assets/ (int8) and the fp32 / logits graphs (no-op when up to date)
 
@@ -209,8 +209,8 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on, and the image template)
-	$(PY) -m ruff format --check splade_expander splade_tools handler devkit scripts tests
-	$(PY) -m ruff check splade_expander splade_tools handler devkit scripts tests
+	$(PY) -m ruff format --check splade_expander splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check splade_expander splade_tools splade_convert handler devkit scripts tests
 	$(PY) -m mypy  # splade_expander, splade_tools, handler, devkit, scripts, tests (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
@@ -227,8 +227,8 @@ lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate -
 		-f build/template-image.yaml
 
 format: venv  ## ruff format and ruff check --fix
-	$(PY) -m ruff format splade_expander splade_tools handler devkit scripts tests
-	$(PY) -m ruff check --fix splade_expander splade_tools handler devkit scripts tests
+	$(PY) -m ruff format splade_expander splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check --fix splade_expander splade_tools splade_convert handler devkit scripts tests
 
 # --- sam local under Docker -------------------------------------------------------------------------
 # Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.

@@ -23,6 +23,9 @@ import numpy as np
 from safetensors.numpy import save_file
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
+from splade_convert.families.roberta import Roberta
+from splade_convert.registry import FAMILIES, model_types
+
 from . import MODEL_DIR
 from .corpus import HAND_WRITTEN, prose_paragraphs
 
@@ -32,7 +35,7 @@ BASE_SIZES = {
     "roberta": {"layers": 12, "hidden": 768, "heads": 12},
     "xlm-roberta": {"layers": 12, "hidden": 768, "heads": 12},
 }
-ROBERTA = ("roberta", "xlm-roberta")
+ROBERTA = model_types(Roberta)  # the converter's registry: one list of family names
 ROBERTA_PAD = 1  # roberta-base's and xlm-roberta-base's pad_token_id: positions start at row 2
 TRAINED_VOCAB = 4000
 
@@ -53,6 +56,10 @@ class Spec:
         None  # the tokenizer padded to this many ids (50,265 roberta-base, 105,879 mBERT, 250,002 XLM-R)
     )
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"Spec family {self.family!r} is none of the converter's: {', '.join(FAMILIES)}")
 
 
 def vocabulary() -> list[str]:

@@ -1,8 +1,8 @@
 """An independent numpy forward pass of a BERT, DistilBERT, RoBERTa or XLM-R masked-LM + SPLADE pooling, from the
 checkpoint.
 
-It shares nothing with ``scripts/build_model.py``, ``scripts/pretrained.py`` or ``handler/``: it reads the
-safetensors tensors by their own names (``bert.``/``distilbert.``/``roberta.`` prefix or none, tied or untied
+It shares no math with the converter (``splade_convert``, whose registry names the families) or the library: it
+reads the safetensors tensors by their own names (``bert.``/``distilbert.``/``roberta.`` prefix or none, tied or untied
 decoder), numbers RoBERTa's positions as transformers' ``create_position_ids_from_input_ids`` does (the running
 count of non-pad tokens, plus ``pad_token_id``),
 runs the model the textbook way (one sequence at a time, no padding, float64 math) and pools
@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from safetensors.numpy import load_file
 
+from splade_convert.families.distilbert import DistilBert
+from splade_convert.families.gte import Gte
+from splade_convert.families.roberta import Roberta
+from splade_convert.registry import family_of
+
 if TYPE_CHECKING:
     from splade_expander.expander import Expander
 
@@ -35,11 +40,13 @@ class ReferenceSplade:
             k.removeprefix("bert.").removeprefix("distilbert.").removeprefix("roberta."): v.astype(np.float64)
             for k, v in raw.items()
         }
-        if self.config.get("model_type") == "distilbert":
+        # The family by the converter's registry (one list of names); the math below is this oracle's own.
+        family = type(family_of(self.config.get("model_type")))
+        if family is DistilBert:
             self.logits = self._distil_logits  # type: ignore[method-assign]
-        if self.config.get("model_type") in ("roberta", "xlm-roberta"):
+        if family is Roberta:
             self.logits = self._roberta_logits  # type: ignore[method-assign]
-        if self.config.get("model_type") == "new":  # GTE v1.5: devkit/gte.py
+        if family is Gte:  # GTE v1.5: devkit/gte.py
             from .gte import GteReference
 
             self.logits = GteReference(self.config, raw).logits  # type: ignore[method-assign]

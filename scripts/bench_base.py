@@ -28,8 +28,9 @@ from devkit import ROOT
 from devkit.corpus import texts_with_tokens
 from devkit.pretrained import BASE_SIZES, Spec, write_pretrained
 from devkit.reference import fidelity
-from scripts import build_artifact, build_model
+from scripts import build_artifact
 from scripts.reference_client import Reference
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander
 
 WORK = ROOT / "build" / "base"
@@ -61,7 +62,7 @@ def prepare(shape: str) -> dict[str, Path]:
         out = WORK / f"{shape}-{precision}"
         if not (out / "manifest.json").is_file():
             args = ["--source", str(src), "--out", str(out), "--precision", precision, "--layers", precision]
-            build_model.main([*args, "--manifest", "--model-name", f"random-{shape}-base"])
+            convert_cli.main([*args, "--manifest", "--model-name", f"random-{shape}-base"])
         dirs[precision] = out
     return dirs
 
@@ -212,7 +213,7 @@ def tiny_encoder_rows() -> None:
 
     out = WORK / "tiny-int8-encoder"
     if not (out / "manifest.json").is_file():
-        build_model.main(["--source", str(SOURCE_DIR), "--out", str(out), "--precision", "int8", "--layers", "int8"])
+        convert_cli.main(["--source", str(SOURCE_DIR), "--out", str(out), "--precision", "int8", "--layers", "int8"])
         (out / "tokenizer.json").write_bytes((MODEL_DIR / "tokenizer.json").read_bytes())
     shipped, int8_encoder, exact = (Expander(d, threads=1) for d in (MODEL_DIR, out, FP32_DIR))
     texts = texts_with_tokens(shipped.tokenizer, 100, 32)

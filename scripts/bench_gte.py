@@ -17,8 +17,8 @@ import numpy as np
 from devkit.corpus import texts_with_tokens
 from devkit.gte import DOC_V3_GTE, write_gte
 from devkit.reference import fidelity
-from scripts import build_model
 from scripts.bench_base import COLD, PEAK, WORK, artifact_size, best_docs_per_s, fresh, write_budget
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander
 
 
@@ -31,7 +31,7 @@ def prepare() -> dict[str, str]:
         out = WORK / f"gte-{precision}"
         if not (out / "manifest.json").is_file():
             args = ["--source", str(src), "--out", str(out), "--precision", precision, "--layers", precision]
-            build_model.main([*args, "--manifest", "--model-name", "random-doc-v3-gte"])
+            convert_cli.main([*args, "--manifest", "--model-name", "random-doc-v3-gte"])
         dirs[precision] = str(out)
     return dirs
 

@@ -16,7 +16,7 @@ from safetensors.numpy import load_file, save_file
 from devkit.corpus import fidelity_texts
 from devkit.pretrained import Spec, write_pretrained
 from devkit.reference import ReferenceSplade, window_fidelity
-from scripts import build_model
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
@@ -25,7 +25,7 @@ TEXTS = fidelity_texts()[:8]
 
 
 def convert(src: Path, out: Path, *args: str) -> Expander:
-    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest", *args]) == 0
+    assert convert_cli.main(["--source", str(src), "--out", str(out), "--manifest", *args]) == 0
     return Expander(out, threads=1)
 
 
@@ -152,7 +152,7 @@ def broken(tmp_path: Path, edit: str) -> Path:
 def test_a_checkpoint_that_cannot_convert_names_what_is_wrong(tmp_path: Path, capsys, edit: str, message: str) -> None:
     """Exit status 2, one line naming the tensor or setting, and no graph written."""
     src = broken(tmp_path, edit)
-    status = build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"])
+    status = convert_cli.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"])
     assert status == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("build_model: cannot convert")

@@ -323,11 +323,11 @@ def test_make_invoke_serves_a_converted_model_given_as_model_dir(tmp_path) -> No
     """`make invoke MODEL_DIR=<converted model>` answers with that model (its sha256 in the model block) and its
     vectors; plain `make invoke` keeps serving the bundled splade-tiny."""
     from devkit.pretrained import Spec, write_pretrained
-    from scripts import build_model
+    from splade_convert import cli as convert_cli
 
     src = write_pretrained(tmp_path / "src", Spec("bert"))
     out = tmp_path / "my-model"
-    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest"]) == 0
+    assert convert_cli.main(["--source", str(src), "--out", str(out), "--manifest"]) == 0
     converted = json.loads((out / "manifest.json").read_text())["model_sha256"]
     shas = {}
     for extra in ([f"MODEL_DIR={out}"], []):

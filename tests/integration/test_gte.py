@@ -19,8 +19,10 @@ from onnx import TensorProto, helper
 from devkit.corpus import fidelity_texts, prose_paragraphs
 from devkit.gte import DOC_V3_GTE, SMALL, GteReference, write_gte
 from devkit.reference import ReferenceSplade, window_fidelity
-from scripts import build_model, gte_graph
-from scripts.pretrained import load_pretrained
+from splade_convert import cli as convert_cli
+from splade_convert import graph as convert_graph
+from splade_convert.families import gte as gte_family
+from splade_convert.pretrained import load_pretrained
 from splade_expander.expander import Expander
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
@@ -44,7 +46,7 @@ def config(**overrides: Any) -> dict[str, Any]:
 
 
 def convert(src: Path, out: Path, *args: str) -> Expander:
-    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest", *args]) == 0
+    assert convert_cli.main(["--source", str(src), "--out", str(out), "--manifest", *args]) == 0
     return Expander(out, threads=1)
 
 
@@ -82,7 +84,7 @@ def test_a_full_512_token_window_matches(tmp_path: Path) -> None:
     """window_tokens=512: every row of the RoPE tables is used; fp32 within 1e-4 of the reference."""
     src = write_gte(tmp_path / "src", config(), seed=6)
     assert (
-        build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest", "--precision", "fp32"])
+        convert_cli.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest", "--precision", "fp32"])
         == 0
     )
     expander = Expander(tmp_path / "out", threads=1, window_tokens=512)
@@ -110,11 +112,11 @@ def test_outlier_channels_stay_float_and_that_keeps_int8_close(tmp_path: Path, m
     ck = load_pretrained(src)
     for name in ("embeddings.LayerNorm", "encoder.layer.0.attn_ln", "encoder.layer.2.mlp_ln"):
         want = np.sort(np.argsort(-np.abs(ck.get(f"{name}.weight")))[:4])
-        assert np.array_equal(gte_graph.float_channels(ck, name), want)
+        assert np.array_equal(gte_family.float_channels(ck, name), want)
         assert np.abs(ck.get(f"{name}.weight"))[want].min() > 15.0
     reference, args = ReferenceSplade(src), ("--precision", "fp32", "--layers", "int8")
     with_float = compare(convert(src, tmp_path / "float", *args), reference)
-    monkeypatch.setattr(gte_graph, "float_channels", lambda ck, prefix: np.zeros(0, dtype=np.int64))
+    monkeypatch.setattr(gte_family, "float_channels", lambda ck, prefix: np.zeros(0, dtype=np.int64))
     all_int8 = compare(convert(src, tmp_path / "int8", *args), reference)
     assert 1.0 - with_float["mean_cos"] <= 0.7 * (1.0 - all_int8["mean_cos"]), (with_float, all_int8)
 
@@ -125,18 +127,18 @@ def test_two_pass_activations_leave_only_the_weights_rounding() -> None:
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((1, 6, 256)) * rng.standard_normal((1, 6, 256)) ** 3).astype(np.float32)
     weight, bias = (rng.standard_normal((32, 256)) * 0.05).astype(np.float32), np.zeros(32, dtype=np.float32)
-    wq, w_scale = build_model.quantize_rows(weight)
+    wq, w_scale = convert_graph.quantize_rows(weight)
     want = x.astype(np.float64) @ (wq * w_scale[:, None]).T.astype(np.float64)
     errors = {}
     for two_pass in (False, True):
-        g = build_model.Graph()
-        y = build_model._dense_int8(g, "x", weight, bias, "lin", two_pass=two_pass)
+        g = convert_graph.Graph()
+        y = convert_graph.dense_int8(g, "x", weight, bias, "lin", two_pass=two_pass)
         graph = helper.make_graph(
             g.nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 256])],
             [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)], g.inits,
         )  # fmt: skip
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", build_model.OPSET)])
-        model.ir_version = build_model.IR_VERSION
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", convert_graph.OPSET)])
+        model.ir_version = convert_graph.IR_VERSION
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         errors[two_pass] = float(np.abs(session.run(None, {"x": x})[0] - want).max())
     assert errors[True] < errors[False] / 100, errors
@@ -213,7 +215,7 @@ def test_a_setting_not_implemented_is_refused_by_name(
     """Exit status 2 and one line naming the setting; no graph."""
     src = write_gte(tmp_path / "src", config())
     (src / "config.json").write_text(json.dumps(config(**overrides)))
-    assert build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"]) == 2
+    assert convert_cli.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("build_model: cannot convert") and message in err, err
     assert not (tmp_path / "out" / "model.onnx").exists()

@@ -20,8 +20,8 @@ from devkit.events import load_event, request_options, request_texts, same_vecto
 from devkit.gte import DOC_V3_GTE, SMALL, write_gte
 from devkit.pretrained import Spec, write_pretrained
 from devkit.sam import ARCHES, IMAGE_TEMPLATE, require_docker, sam_invoke
-from scripts import build_model
 from scripts.template_image import image_template, source
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -42,7 +42,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         root = tmp_path_factory.mktemp(name)
         src = write(root / "src")
         args = ["--source", str(src), "--out", str(root / "model"), "--manifest", "--model-name", f"random-{name}"]
-        assert build_model.main([*args, "--precision", "int8"]) == 0
+        assert convert_cli.main([*args, "--precision", "int8"]) == 0
         out[name] = root / "model"
     return out
 
@@ -99,7 +99,7 @@ def test_a_base_size_model_runs_as_an_image(tmp_path: Path, name: str) -> None:
     src = write_pretrained(tmp_path / "src", BASE_MODELS[name])
     model = tmp_path / "model"
     args = ["--source", str(src), "--out", str(model), "--manifest", "--precision", "int8", "--layers", "int8"]
-    assert build_model.main([*args, "--model-name", f"random-{name}-base"]) == 0
+    assert convert_cli.main([*args, "--model-name", f"random-{name}-base"]) == 0
     tag = f"splade-image-test-{name}-base:x86_64"
     run = subprocess.run(
         [str(ROOT / "scripts" / "function_image.sh"), "x86_64", str(model), tag], capture_output=True, text=True,

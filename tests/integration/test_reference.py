@@ -16,8 +16,8 @@ from devkit.corpus import fidelity_texts
 from devkit.gte import DOC_V3_GTE, write_gte
 from devkit.pretrained import BASE_SIZES, Spec, write_pretrained
 from devkit.reference import ReferenceSplade, fidelity, window_fidelity
-from scripts import build_model
 from scripts.reference_client import Reference
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander
 
 pytestmark = [pytest.mark.integration, pytest.mark.reference]
@@ -33,7 +33,7 @@ def _reference_venv() -> None:
 
 def compare(src: Path, out: Path, activation: str, *args: str) -> dict[str, float]:
     assert (
-        build_model.main(["--source", str(src), "--out", str(out), "--manifest", "--activation", activation, *args])
+        convert_cli.main(["--source", str(src), "--out", str(out), "--manifest", "--activation", activation, *args])
         == 0
     )
     expander = Expander(out, threads=1)
@@ -89,7 +89,7 @@ def test_gte_at_doc_v3_shape_matches_its_reference(tmp_path: Path) -> None:
     outs = {}
     for precision in ("fp32", "int8"):
         args = ["--source", str(src), "--out", str(tmp_path / precision), "--manifest", "--precision", precision]
-        assert build_model.main([*args, "--layers", precision]) == 0
+        assert convert_cli.main([*args, "--layers", precision]) == 0
         outs[precision] = Expander(tmp_path / precision, threads=1)
     fp32, int8 = outs["fp32"], outs["int8"]
     texts = TEXTS[:6]

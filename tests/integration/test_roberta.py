@@ -15,7 +15,8 @@ from safetensors.numpy import load_file, save_file
 from devkit.corpus import prose_paragraphs
 from devkit.pretrained import Spec, write_pretrained
 from devkit.reference import ReferenceSplade
-from scripts import build_model, idf
+from scripts import idf
+from splade_convert import cli as convert_cli
 from splade_expander.expander import Expander, window_starts
 
 pytestmark = pytest.mark.integration  # conversions: seconds each, outside make test-unit's 30 s
@@ -35,7 +36,7 @@ def converted(request, tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp(request.param)
     src = write_pretrained(root / "src", Spec(request.param, seed=7))
     out = root / "out"
-    assert build_model.main(["--source", str(src), "--out", str(out), "--manifest", "--precision", "fp32"]) == 0
+    assert convert_cli.main(["--source", str(src), "--out", str(out), "--manifest", "--precision", "fp32"]) == 0
     return src, out
 
 
@@ -45,7 +46,7 @@ def test_the_manifest_records_the_tokenizers_own_special_tokens(tmp_path: Path, 
     the pad token from config.json's pad_token_id; the Expander frames and zeroes with exactly these."""
     src = write_pretrained(tmp_path / "src", Spec(family))
     assert (
-        build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest", "--precision", "fp32"])
+        convert_cli.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest", "--precision", "fp32"])
         == 0
     )
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -183,6 +184,6 @@ def test_a_roberta_checkpoint_that_cannot_convert_names_what_is_wrong(
             tensors[name] = np.concatenate([tensors[name], tensors[name][:1]])
         save_file(tensors, str(src / "model.safetensors"))
     (src / "config.json").write_text(json.dumps(config))
-    assert build_model.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"]) == 2
+    assert convert_cli.main(["--source", str(src), "--out", str(tmp_path / "out"), "--manifest"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("build_model: cannot convert") and message in err

@@ -49,7 +49,8 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_declares_its_dependencies_and_ships_only_the_product(wheel: Path) -> None:
     """Requires-Dist names the library's runtime (numpy, onnxruntime, tokenizers) and the `lambda` extra; the
-    top-level packages are splade_expander, splade_tools and handler; the console script is splade-expand."""
+    top-level packages are splade_expander, splade_tools, splade_convert and handler; the console scripts are
+    splade-expand and splade-convert."""
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         meta = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
@@ -58,8 +59,10 @@ def test_the_wheel_declares_its_dependencies_and_ships_only_the_product(wheel: P
     runtime = {r.split(">")[0] for r in requires if "extra ==" not in r}
     assert runtime == {"numpy", "onnxruntime", "tokenizers"}
     assert "Provides-Extra: lambda" in meta and any(r.startswith("aws-lambda-powertools") for r in requires)
-    assert {n.split("/")[0] for n in names if "dist-info" not in n} == {"splade_expander", "splade_tools", "handler"}
-    assert "splade-expand = splade_tools.cli:main" in entry
+    tops = {n.split("/")[0] for n in names if "dist-info" not in n}
+    assert tops == {"splade_expander", "splade_tools", "splade_convert", "handler"}
+    assert "splade-expand = splade_tools.cli:main" in entry and "splade-convert = splade_convert.cli:main" in entry
+    assert "Provides-Extra: convert" in meta
 
 
 def test_the_installed_library_and_cli_work_outside_the_checkout(venv: Path, tmp_path: Path) -> None:

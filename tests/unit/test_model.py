@@ -15,7 +15,9 @@ from safetensors.numpy import load_file
 
 from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
 from devkit.corpus import fidelity_texts
-from scripts import build_model, fetch_weights
+from scripts import fetch_weights
+from splade_convert import build as convert_build
+from splade_convert import writer as convert_writer
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -129,10 +131,10 @@ def test_int8_keeps_ranking_quality(expander, expander_fp32) -> None:
 def test_build_is_deterministic(tmp_path: Path) -> None:
     """Building and optimizing the int8 graph again gives the same bytes as the shipped model.onnx and
     model.onnx.data; the digest is the graph's bytes followed by the weights', as the manifest records it."""
-    model = build_model.optimize(build_model.build(SOURCE_DIR, "int8")[0])
-    digest = build_model.write_model(model, tmp_path / "model.onnx", weights=True)
-    again = build_model.optimize(build_model.build(SOURCE_DIR, "int8")[0])
-    assert build_model.write_model(again, tmp_path / "again" / "model.onnx", weights=True) == digest
+    model = convert_writer.optimize(convert_build.build(SOURCE_DIR, "int8")[0])
+    digest = convert_writer.write_model(model, tmp_path / "model.onnx", weights=True)
+    again = convert_writer.optimize(convert_build.build(SOURCE_DIR, "int8")[0])
+    assert convert_writer.write_model(again, tmp_path / "again" / "model.onnx", weights=True) == digest
     shipped = hashlib.sha256((MODEL_DIR / "model.onnx").read_bytes() + (MODEL_DIR / "model.onnx.data").read_bytes())
     assert digest == shipped.hexdigest() == json.loads((MODEL_DIR / "manifest.json").read_text())["model_sha256"]
     for name in ("model.onnx", "model.onnx.data"):
@@ -144,8 +146,8 @@ def test_weights_live_beside_the_graph_page_aligned_and_load_the_same(tmp_path: 
     model.onnx.data, smaller ones stay inline; ORT gives byte-identical outputs from it and from the one-file
     graph; weights=False removes a stale weights file."""
     model = onnx.load(str(MODEL_DIR / "model.onnx"))  # tensors loaded from model.onnx.data
-    build_model.write_model(model, tmp_path / "one.onnx")
-    build_model.write_model(model, tmp_path / "two.onnx", weights=True)
+    convert_writer.write_model(model, tmp_path / "one.onnx")
+    convert_writer.write_model(model, tmp_path / "two.onnx", weights=True)
     graph = onnx.load(str(tmp_path / "two.onnx"), load_external_data=False)
     external = {t.name: {e.key: e.value for e in t.external_data} for t in graph.graph.initializer if t.external_data}
     assert "word_embeddings.uint8.chunk0" in external and all(
@@ -157,14 +159,14 @@ def test_weights_live_beside_the_graph_page_aligned_and_load_the_same(tmp_path: 
     feed = {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
     one, two = (_session(tmp_path / name).run(None, feed)[0] for name in ("one.onnx", "two.onnx"))
     assert np.array_equal(one, two)
-    build_model.write_model(model, tmp_path / "two.onnx")
+    convert_writer.write_model(model, tmp_path / "two.onnx")
     assert not (tmp_path / "two.onnx.data").exists()
 
 
 def test_build_refuses_unknown_precision() -> None:
     """An unknown precision is a clear ValueError, not a half-built graph."""
     with pytest.raises(ValueError, match="precision must be one of"):
-        build_model.build(SOURCE_DIR, "int4")
+        convert_build.build(SOURCE_DIR, "int4")
 
 
 def test_make_model_is_a_no_op_when_up_to_date() -> None:

@@ -16,7 +16,8 @@ from devkit.corpus import prose_paragraphs
 from devkit.events import http_event, http_response_body
 from devkit.pretrained import Spec, write_pretrained
 from handler import app, runtime
-from scripts import build_model, idf
+from scripts import idf
+from splade_convert import cli as convert_cli
 from splade_expander.errors import InvalidRequestError, ModelAssetsError
 from splade_expander.expander import Expander
 
@@ -115,7 +116,7 @@ def test_an_asymmetric_query_model_encodes_queries(tmp_path: Path) -> None:
     model = tmp_path / "model"
     shutil.copytree(MODEL_DIR, model)
     src = write_pretrained(tmp_path / "src", Spec("distilbert", hidden=32, heads=2))
-    assert build_model.main(["--source", str(src), "--out", str(model / "query"), "--manifest"]) == 0
+    assert convert_cli.main(["--source", str(src), "--out", str(model / "query"), "--manifest"]) == 0
     query_only = Expander(model / "query", threads=1)
     expander = Expander(model, threads=1)
     (vec,) = expander.expand([QUERY], kind="query")

@@ -1,0 +1,1 @@
+"""One module per architecture; ``registry.py`` lists them."""
