@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline bench-apikey lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction build-PreflightFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
@@ -300,6 +300,9 @@ bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main 
 
 bench-baseline: venv model  ## docs/s (batch 1 and 16) and the init time vs the last landed main (BASELINE=<ref>), alternated
 	$(PY) scripts/bench.py --only-baseline --baseline $(BASELINE)
+
+bench-apikey: venv model build-host  ## ApiAuth=apikey: the first keyed request of an environment and a warm one, under the runtime emulator
+	$(PY) scripts/bench_apikey.py
 
 bench-cost: venv model build-host  ## dollars per million documents and queries at 512-3,008 MB, arm64 and x86_64 (LAMBDA_PRICE_*=... to override prices)
 	$(PY) scripts/bench.py --only-cost

@@ -127,6 +127,44 @@ def ingest_policy(queue_url: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": resolve(statements, _names(queue_url))}
 
 
+SETUP = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}  # before IAM is enforced
+
+
+def admin_user(iam: Any) -> dict[str, str]:
+    """The tests' own user, allowed everything: its client credentials."""
+    iam.create_user(UserName="tests")
+    allow_all = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="tests", PolicyName="all", PolicyDocument=json.dumps(allow_all))
+    key = iam.create_access_key(UserName="tests")["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def function_role(
+    client: Callable[..., Any], admin: dict[str, str], name: str, policy: dict[str, Any]
+) -> dict[str, str]:
+    """A function's role with this inline policy, assumed: the environment variables of its credentials."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}],
+    }
+    iam = client("iam", **admin)
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=name, PolicyName="function", PolicyDocument=json.dumps(policy))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    c = client("sts", **admin).assume_role(RoleArn=role_arn, RoleSessionName="fn")["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": c["SessionToken"]}  # fmt: skip
+
+
+def enforce_iam(url: str) -> None:
+    """From here on, moto_server authorises every request (``/moto-api/reset-auth``)."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
 class AwsWorld:
     """moto_server on loopback with IAM enforced, the buckets, the queue, an admin and the function's role."""
 
@@ -141,44 +179,14 @@ class AwsWorld:
             raise
 
     def _setup(self) -> None:
-        setup = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
-        iam = self._raw_client("iam", **setup)
-        iam.create_user(UserName="tests")
-        iam.put_user_policy(
-            UserName="tests",
-            PolicyName="all",
-            PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-            ),
-        )
-        key = iam.create_access_key(UserName="tests")["AccessKey"]
-        self.admin = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
-        s3 = self._raw_client("s3", **setup)
+        self.admin = admin_user(self._raw_client("iam", **SETUP))
+        s3 = self._raw_client("s3", **SETUP)
         create_buckets(s3, INGEST_BUCKET, OUTPUT_BUCKET, PRIVATE_BUCKET)
-        sqs = self._raw_client("sqs", **setup)
+        sqs = self._raw_client("sqs", **SETUP)
         self.queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "*"}],
-        }
-        iam.create_role(RoleName="splade-ingest", AssumeRolePolicyDocument=json.dumps(trust))
-        iam.put_role_policy(
-            RoleName="splade-ingest", PolicyName="ingest", PolicyDocument=json.dumps(ingest_policy(self.queue_url))
-        )
         self.policy = ingest_policy(self.queue_url)
-        role_arn = f"arn:aws:iam::{ACCOUNT}:role/splade-ingest"
-        creds = self._raw_client("sts", **self.admin).assume_role(RoleArn=role_arn, RoleSessionName="fn")
-        c = creds["Credentials"]
-        self.function_creds = {
-            "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": c["SessionToken"],
-        }
-        request = urllib.request.Request(
-            f"{self.url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # from here on, every request is authorised
-            response.read()
+        self.function_creds = function_role(self._raw_client, self.admin, "splade-ingest", self.policy)
+        enforce_iam(self.url)
 
     def _raw_client(self, service: str, **creds: str) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, **creds)
@@ -263,6 +271,55 @@ class AwsWorld:
                 if message_id not in failed:
                     sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         raise AssertionError(f"the queue still has messages after {rounds} invocations")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+SECRET_NAME = "splade-api-key"
+
+
+class ApiKeyWorld:
+    """moto_server with IAM enforced, an API key secret, and the API function's role granted what the translated
+    template grants it under ApiAuth=apikey (``grant=False``: without the ReadApiKey statement).
+
+    moto authorises Secrets Manager calls against resource ``*`` (unlike S3's), so the statement's Action is
+    checked here with its Resource widened; its Resource (the secret's ARN) is checked on the translated template
+    (tests/integration/test_apikey.py)."""
+
+    def __init__(self, key: str, *, grant: bool = True) -> None:
+        from .deploy import Deployed
+
+        self.server = MotoServer()
+        self.url = self.server.url
+        try:
+            self.admin = admin_user(self._client("iam", **SETUP))
+            secrets = self._client("secretsmanager", **self.admin)
+            self.secret_arn: str = secrets.create_secret(Name=SECRET_NAME, SecretString=key)["ARN"]
+            stack = Deployed({"ApiAuth": "apikey", "ApiReservedConcurrency": "5"})
+            (read,) = [s for s in stack.statements("ApiFunctionRole") if s.get("Sid") == "ReadApiKey"]
+            assert read["Resource"] == "<ApiKeySecret>", read  # the stack's own secret (its ARN once created)
+            other = {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}  # a policy needs one
+            policy = {"Version": "2012-10-17", "Statement": [{**read, "Resource": "*"} if grant else other]}
+            self.function_creds = function_role(self._client, self.admin, "splade-api", policy)
+            enforce_iam(self.url)
+        except BaseException:
+            self.server.close()
+            raise
+
+    def _client(self, service: str, **creds: str) -> Any:
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **creds)
+
+    def rotate(self, key: str) -> None:
+        """A new key: it becomes AWSCURRENT, the current one AWSPREVIOUS, and the previous one is retired."""
+        self._client("secretsmanager", **self.admin).put_secret_value(SecretId=self.secret_arn, SecretString=key)
+
+    def function_env(self) -> dict[str, str]:
+        """The API function's environment: its role's credentials, the local Secrets Manager, the secret."""
+        return {
+            **self.function_creds, "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.url, "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION, "API_KEY_SECRET_ID": self.secret_arn,  # as the template sets it: !Ref, the ARN
+        }  # fmt: skip
 
     def close(self) -> None:
         self.server.close()

@@ -41,6 +41,8 @@ class Settings(ExpanderSettings):
         "MAX_OBJECT_RUNS", 200, "ingest: runs one object may take (continuations included) before it is failed", lo=1)
     ingest_queue_url: str = var(
         "INGEST_QUEUE_URL", "", "ingest: where checkpointed objects continue; empty: no continuations")
+    api_key_secret_id: str = var(
+        "API_KEY_SECRET_ID", "", "ApiAuth=apikey: the secret (name or ARN) holding the API key; empty: no key")
     allowed_origins: tuple[str, ...] = var("ALLOWED_ORIGINS", (), "CORS origins (comma-separated); empty: CORS off")
     s3_endpoint_url: str = var("S3_ENDPOINT_URL", "", "an S3-compatible endpoint (MinIO, moto_server); empty: AWS")
     prune_type: str = var("PRUNE_TYPE", "", "ingest: top_k, max_ratio, abs_value or alpha_mass; empty: no pruning")

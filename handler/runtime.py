@@ -71,6 +71,13 @@ def s3_client() -> Any:
 
 
 @cache
+def secrets_client() -> Any:
+    import boto3
+
+    return boto3.client("secretsmanager", config=_client_config())  # AWS_ENDPOINT_URL_SECRETS_MANAGER for local
+
+
+@cache
 def sqs_client() -> Any:
     import boto3
 

@@ -65,7 +65,7 @@ TRIM_DIRS = (
 # The function ships its own boto3/botocore: the runtime's copy depends on the region and the runtime's update, and
 # S3's conditional writes (IfMatch on PutObject and CompleteMultipartUpload) need botocore >= 1.35.69. Only the
 # service models the function calls are kept (botocore's data for every AWS service is ~30 MB unzipped).
-BOTOCORE_SERVICES = ("s3", "sqs", "sts")
+BOTOCORE_SERVICES = ("s3", "sqs", "sts", "secretsmanager")  # secretsmanager: the API key (ApiAuth=apikey)
 SERVICE_DATA_DIRS = ("botocore/data", "boto3/data")
 TRIM_GLOBS = (
     "onnxruntime/capi/libonnxruntime.so*",  # the C-API library; the Python binding links ORT statically

@@ -33,6 +33,8 @@ def _codes(*rows: tuple[str, str, int | None, bool]) -> dict[str, Code]:
 CODES = _codes(
     # code                    where            status  permanent
     ("invalid_request",        "request",        400, False),
+    ("missing_api_key",        "request",        401, False),
+    ("invalid_api_key",        "request",        403, False),
     ("unrecognized_event",     "request object", 400, False),
     ("not_found",              "request",        404, False),
     ("method_not_allowed",     "request",        405, False),
@@ -126,6 +128,20 @@ class PayloadTooLargeError(SpladeError):
 
     status = 413
     code = "payload_too_large"
+
+
+class ApiKeyMissingError(SpladeError):
+    """ApiAuth=apikey: the request has no x-api-key header (HTTP 401)."""
+
+    status = 401
+    code = "missing_api_key"
+
+
+class ApiKeyInvalidError(SpladeError):
+    """ApiAuth=apikey: the x-api-key header is neither the current nor the previous key (HTTP 403)."""
+
+    status = 403
+    code = "invalid_api_key"
 
 
 class UnsupportedMediaTypeError(SpladeError):

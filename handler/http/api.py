@@ -138,8 +138,11 @@ def _unexpected(resolver: ApiGatewayResolver, exc: Exception) -> Response[str]:
     return _error_response(resolver, InternalError(f"internal error; request id {request_id}"))
 
 
-# The request headers a browser may send: JSON plus a SigV4 signature (the HTTP API requires IAM auth).
-CORS_HEADERS = ["Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
+# The request headers a browser may send: JSON plus a SigV4 signature (the HTTP API requires IAM auth), or the API
+# key (ApiAuth=apikey, the Function URL).
+CORS_HEADERS = [
+    "Content-Type", "Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256", "X-Api-Key"
+]  # fmt: skip
 
 
 def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
@@ -186,6 +189,20 @@ def _without_trailing_slash(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve(source: EventShape, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Resolve an HTTP event of shape ``source`` (events.classify) with that payload format's resolver."""
+    """Resolve an HTTP event of shape ``source`` (events.classify) with that payload format's resolver. With an
+    API key configured, a Function URL request is checked first (apikey.py): refused before any route."""
+    if source is EventShape.FUNCTION_URL and runtime.settings.api_key_secret_id:
+        from .apikey import refusal  # boto3 only for keyed requests: the init phase does not pay for it
+
+        try:
+            refused = refusal(event)
+        except Exception:  # the secret cannot be read (a missing grant, a throttled call): closed, never open
+            logger.exception("API key check failed", extra={"error_type": "secret_unreadable"})
+            request_id = getattr(context, "aws_request_id", "unknown")
+            refused = InternalError(f"internal error; request id {request_id}")
+        if refused is not None:
+            count_rejection(refused.code)
+            text = json.dumps(refused.to_dict(), ensure_ascii=False, separators=(",", ":"))
+            return {"statusCode": refused.status, "headers": {"Content-Type": JSON}, "body": text}
     result: dict[str, Any] = RESOLVERS[source].resolve(_without_trailing_slash(event), context)
     return result

@@ -65,7 +65,7 @@ def test_the_shipped_sdk_has_s3_conditional_writes() -> None:
     """S3 user guide, "Add preconditions to S3 operations with conditional requests": the function writes with
     If-None-Match / If-Match on PutObject and CompleteMultipartUpload (botocore >= 1.35.69). The artifact's own
     botocore (imported from the artifact, as /var/task comes first on Lambda's path) has those members, and keeps
-    only the s3, sqs and sts models."""
+    only the models the function calls (build_artifact.BOTOCORE_SERVICES: s3, sqs, sts, secretsmanager)."""
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]); import botocore, botocore.session\n"
         "m = botocore.session.get_session().get_service_model('s3')\n"
@@ -79,7 +79,7 @@ def test_the_shipped_sdk_has_s3_conditional_writes() -> None:
     assert found["file"].startswith(str(HOST_ARTIFACT))
     for members in found["ops"].values():
         assert {"IfMatch", "IfNoneMatch"} <= set(members)
-    assert sorted(found["services"]) == ["s3", "sqs", "sts"]
+    assert sorted(found["services"]) == ["s3", "secretsmanager", "sqs", "sts"]
 
 
 def test_the_ingest_function_logs_its_sdk_version(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from splade_expander.defaults import MODEL_DIR as PACKAGE_MODEL_DIR
 T = load_template()
 GLOBAL_ENV: dict[str, Any] = T["Globals"]["Function"]["Environment"]["Variables"]
 INGEST_ENV: dict[str, Any] = T["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+API_ENV: dict[str, Any] = T["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
 
 
 def _is_library(name: str) -> bool:
@@ -78,13 +79,13 @@ def test_a_malformed_variable_fails_naming_it(env: dict[str, str], message: str)
 
 
 def test_the_template_sets_exactly_the_declared_variables_with_their_defaults() -> None:
-    """The functions' environment (Globals plus the ingest function's own) holds every deployed Settings
-    variable and no other of ours, each with the declared default under default parameters."""
-    ours = {k: v for k, v in {**GLOBAL_ENV, **INGEST_ENV}.items() if not _is_library(k)}
+    """The functions' environment (Globals plus each function's own) holds every deployed Settings variable and no
+    other of ours, each with the declared default under default parameters."""
+    ours = {k: v for k, v in {**GLOBAL_ENV, **INGEST_ENV, **API_ENV}.items() if not _is_library(k)}
     declared = Settings.variables(deployed_only=True)
     assert sorted(ours) == sorted(declared)
-    resources = {"OUTPUT_BUCKET", "INGEST_QUEUE_URL"}  # the stack's own bucket and queue (next test)
-    env = {**GLOBAL_ENV, **INGEST_ENV}
+    resources = {"OUTPUT_BUCKET", "INGEST_QUEUE_URL", "API_KEY_SECRET_ID"}  # the stack's own (next tests)
+    env = {**GLOBAL_ENV, **INGEST_ENV, **API_ENV}
     template_defaults = {k: _template_default(v) for k, v in env.items() if k in declared.keys() - resources}
     assert template_defaults == {k: v for k, v in declared.items() if k not in resources}
     assert "MODEL_DIR" not in ours  # the model ships in the zip at the package default
@@ -94,6 +95,14 @@ def test_output_bucket_and_queue_are_the_stacks_own() -> None:
     """The two variables without a usable default point at the stack's resources."""
     assert INGEST_ENV["OUTPUT_BUCKET"] == {"Ref": "OutputBucket"}
     assert INGEST_ENV["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+
+
+def test_the_api_key_secret_is_set_only_with_apikey_auth() -> None:
+    """API_KEY_SECRET_ID is the stack's key secret with ApiAuth=apikey, and empty (no key check) otherwise; only
+    the API function has it."""
+    assert API_ENV["API_KEY_SECRET_ID"] == {"Fn::If": ["UseApiKey", {"Ref": "ApiKeySecret"}, ""]}
+    assert "API_KEY_SECRET_ID" not in INGEST_ENV and "API_KEY_SECRET_ID" not in GLOBAL_ENV
+    assert Settings().api_key_secret_id == ""
 
 
 def test_library_variables_match_the_local_environment() -> None:

@@ -144,6 +144,7 @@ OTHER_VALUE = {
     "IngestReservedConcurrency": "8",
     "FunctionUrl": "true",
     "FunctionUrlAuthType": "NONE",
+    "ApiAuth": "apikey",
     "AllowedOrigins": "https://app.example.com",
     "EnableSnapStart": "true",
     "EnableTracing": "true",
