@@ -36,7 +36,7 @@ from splade_expander.expander import Expander
 WORK = ROOT / "build" / "base"
 BUDGET_SECONDS = 4.5  # the costliest accepted request at 1 thread: splade-tiny's 256 windows take ~4.4 s
 # Shapes measured: family and vocabulary (None: the bundled 30,522 WordPieces; else the tokenizer padded to the
-# real model's size, devkit/checkpoints.py): roberta-base's 50,265 ids, multilingual-v1's (mBERT's) 105,879.
+# real model's size, devkit/pretrained.py): roberta-base's 50,265 ids, multilingual-v1's (mBERT's) 105,879.
 SHAPES: dict[str, tuple[str, int | None]] = {
     "bert": ("bert", None),
     "distilbert": ("distilbert", None),
