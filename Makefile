@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline bench-apikey lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline bench-apikey opensearch-step lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction build-PreflightFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
@@ -300,6 +300,9 @@ bench-ingest: venv model  ## ingest docs/s and peak RSS vs the last landed main 
 
 bench-baseline: venv model  ## docs/s (batch 1 and 16) and the init time vs the last landed main (BASELINE=<ref>), alternated
 	$(PY) scripts/bench.py --only-baseline --baseline $(BASELINE)
+
+opensearch-step: venv model  ## input_docs_processed_step_size for an ml-commons connector [MODEL_DIR=<dir>] [MAX_TEXTS=64 MAX_WINDOWS=64]
+	$(PY) -m splade_tools.opensearch --model-dir "$(MODEL_DIR)" --max-texts $(or $(MAX_TEXTS),64) --max-windows $(or $(MAX_WINDOWS),64)
 
 bench-apikey: venv model build-host  ## ApiAuth=apikey: the first keyed request of an environment and a warm one, under the runtime emulator
 	$(PY) scripts/bench_apikey.py

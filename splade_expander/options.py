@@ -22,6 +22,8 @@ class Kind(StrEnum):
 
 
 KINDS = tuple(Kind)
+SPARSE_EMBEDDING_FORMATS = ("word", "lexical", "token_id")  # ml-commons' SparseEmbeddingFormat, and lexical
+CONTENT_TYPES = {"query": Kind.QUERY, "passage": Kind.DOCUMENT}  # ml-commons' asymmetric-model content_type
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Field:
     minimum: float | None = None
     nullable: bool = False
     items: str | None = None  # item type of an array
+    any_case: bool = False  # the enum's values in any letter case (ml-commons sends WORD, TOKEN_ID, QUERY)
 
 
 FIELDS: tuple[Field, ...] = (
@@ -60,6 +63,16 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "prune", "object", "OpenSearch-style pruning: {\"type\": \"top_k\" | \"max_ratio\" | \"abs_value\" | "
         "\"alpha_mass\", \"value\": x}; not together with top_k or min_weight.", None, (), None, True,
+    ),
+    Field(
+        "sparse_embedding_format", "string", "OpenSearch ml-commons' parameter, any case: `word` (or `lexical`) or "
+        "`token_id`. With it, the response's `response` holds one map per text, term -> weight (`word`) or vocabulary "
+        "id as a string -> weight (`token_id`), instead of `data`.", None, SPARSE_EMBEDDING_FORMATS, None, True,
+        any_case=True,
+    ),
+    Field(
+        "content_type", "string", "OpenSearch ml-commons' parameter, any case: `query` (kind query) or `passage` "
+        "(kind document); not together with a different `kind`.", None, tuple(CONTENT_TYPES), None, True, any_case=True,
     ),
 )  # fmt: skip
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
@@ -120,7 +133,7 @@ def check_value(f: Field, value: Any) -> None:
         elif f.type == "number" and isinstance(value, int) and not isinstance(value, bool):
             got = "an integer beyond the float range"
         raise InvalidRequestError(f"{f.name} must be {_article(f.type)}, not {got}", field=f.name)
-    if f.enum and value not in f.enum:
+    if f.enum and (value.lower() if f.any_case and isinstance(value, str) else value) not in f.enum:
         raise InvalidRequestError(f"{f.name} must be one of {', '.join(f.enum)}", field=f.name)
     if f.minimum is not None and value < f.minimum:
         raise InvalidRequestError(f"{f.name} must be >= {f.minimum:g}", field=f.name)

@@ -30,8 +30,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["maxItems"] = runtime.settings.max_texts
     if f.type == "string" and not f.enum:
         schema["maxLength"] = runtime.settings.max_text_chars
-    if f.enum:
-        schema["enum"] = list(f.enum)
+    if f.enum:  # any_case: ml-commons' upper-case spelling too (any other case is accepted as well)
+        schema["enum"] = [*f.enum, *(v.upper() for v in f.enum)] if f.any_case else list(f.enum)
     if f.minimum is not None:
         schema["minimum"] = f.minimum
     if f.type == "object" and f.name == "prune":
@@ -192,10 +192,17 @@ def openapi_document() -> dict[str, Any]:
                 "ExpandRequest": _request_schema(),
                 "ExpandResponse": {
                     "type": "object",
-                    "required": ["model", "data", "usage"],
+                    "description": "`data`, or with `sparse_embedding_format` `response` (one map per text).",
+                    "required": ["model", "usage"],
                     "properties": {
                         "model": {"$ref": "#/components/schemas/Model"},
                         "data": {"type": "array", "items": {"$ref": "#/components/schemas/Vector"}},
+                        "response": {
+                            "type": "array",
+                            "description": "sparse_embedding_format only: per text, in order, term (word) or "
+                            "vocabulary id as a string (token_id) -> weight; OpenSearch neural-search's shape.",
+                            "items": {"type": "object", "additionalProperties": {"type": "number"}},
+                        },
                         "usage": {
                             "type": "object",
                             "properties": {"texts": {"type": "integer"}, "tokens": {"type": "integer"}},

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from splade_expander.errors import InvalidRequestError, PayloadTooLargeError, echo
-from splade_expander.options import FIELD_BY_NAME, check_texts, check_value, json_type_name
+from splade_expander.options import CONTENT_TYPES, FIELD_BY_NAME, check_texts, check_value, json_type_name
 from splade_expander.prune import Prune, one_way_only
 
 from ..config import Settings
@@ -26,6 +26,7 @@ class ExpandRequest:
     prune: Prune | None = None
     chunks: bool = False
     query_encoder: str | None = None
+    sparse_embedding_format: str | None = None  # word | lexical | token_id: the response's `response` maps
 
 
 def check_limits(texts: Sequence[str], limits: Settings) -> None:
@@ -41,6 +42,24 @@ def check_limits(texts: Sequence[str], limits: Settings) -> None:
                 f"texts[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}", index=i,
                 code="text_too_long", reason="max_text_chars",
             )  # fmt: skip
+
+
+def _ml_commons(options: dict[str, Any]) -> None:
+    """ml-commons' parameters, checked by FIELDS: the format lower-cased, ``content_type`` turned into ``kind``
+    (``passage`` is a document); a ``kind`` that says otherwise is refused."""
+    if options.get("sparse_embedding_format") is not None:
+        options["sparse_embedding_format"] = options["sparse_embedding_format"].lower()
+        if options.get("chunks"):
+            raise InvalidRequestError("chunks has no place in ml-commons' token maps", field="chunks")
+    content_type = options.pop("content_type", None)
+    if content_type is not None:
+        kind = CONTENT_TYPES[content_type.lower()]
+        if options.get("kind", kind) != kind:
+            raise InvalidRequestError(
+                f"content_type {echo(content_type)} means kind {kind}, but kind is {echo(options['kind'])}",
+                field="content_type",
+            )
+        options["kind"] = str(kind)
 
 
 def parse_request(payload: Any, limits: Settings) -> ExpandRequest:
@@ -62,6 +81,7 @@ def parse_request(payload: Any, limits: Settings) -> ExpandRequest:
         if "top_k" in options or "min_weight" in options:
             raise one_way_only()
         options["prune"] = Prune.parse(options["prune"])
+    _ml_commons(options)
     texts = options.pop("texts", None)
     if texts is None:
         texts = [options.pop("text")]

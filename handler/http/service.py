@@ -10,7 +10,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from splade_expander.errors import PayloadTooLargeError
-from splade_expander.formats import render, render_chunks
+from splade_expander.formats import DECIMALS, render, render_chunks
+from splade_expander.vectors import SparseVector
 
 from .. import runtime
 from ..telemetry import capture_method, logger, metrics
@@ -59,13 +60,6 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         max_total_windows=request_windows(),
     )
     inference_ms = (time.perf_counter() - start) * 1e3
-    data = [
-        {"index": i, **render(v, request.format), "tokens": v.tokens, "windows": v.windows}
-        for i, v in enumerate(vectors)
-    ]
-    if request.chunks:  # they count toward the response-size guard like the rest of the response
-        for item, v in zip(data, vectors, strict=True):
-            item["chunks"] = render_chunks(v, request.format)
     tokens = sum(v.tokens for v in vectors)
     windows = sum(v.windows for v in vectors)
     metrics.add_metric(name="Texts", unit=MetricUnit.Count, value=len(vectors))
@@ -77,7 +71,35 @@ def expand(request: ExpandRequest) -> dict[str, Any]:
         "expanded", extra={"texts": len(vectors), "tokens": tokens, "windows": windows, "ms": round(inference_ms, 2)}
     )
     encoder = runtime.expander.encoder_for(request.kind, request.query_encoder)
-    return {"model": model_block(encoder), "data": data, "usage": {"texts": len(vectors), "tokens": tokens}}
+    usage = {"texts": len(vectors), "tokens": tokens}
+    if request.sparse_embedding_format is not None:  # ml-commons: one token map per text (connector: $.response)
+        return {"model": model_block(encoder), "response": token_maps(vectors, request.sparse_embedding_format),
+                "usage": usage}  # fmt: skip
+    return {"model": model_block(encoder), "data": vector_items(vectors, request), "usage": usage}
+
+
+def vector_items(vectors: list[SparseVector], request: ExpandRequest) -> list[dict[str, Any]]:
+    """``data``: per text its index, the request's format, token and window counts (and chunks when asked)."""
+    data = [
+        {"index": i, **render(v, request.format), "tokens": v.tokens, "windows": v.windows}
+        for i, v in enumerate(vectors)
+    ]
+    if request.chunks:  # they count toward the response-size guard like the rest of the response
+        for item, v in zip(data, vectors, strict=True):
+            item["chunks"] = render_chunks(v, request.format)
+    return data
+
+
+def token_maps(vectors: list[SparseVector], sparse_embedding_format: str) -> list[dict[str, float]]:
+    """``response``: per text, term -> weight (``word``, ``lexical``) or vocabulary id string -> weight
+    (``token_id``), the weights rounded as every format rounds them; what OpenSearch's neural-search reads."""
+    if sparse_embedding_format == "token_id":
+        maps = []
+        for v in vectors:
+            rounded = v.to_indices(DECIMALS)
+            maps.append(dict(zip(map(str, rounded["indices"]), rounded["values"], strict=True)))
+        return maps
+    return [v.to_terms(DECIMALS) for v in vectors]
 
 
 # Lambda fails an invocation whose response exceeds 6 MB. That counts the serialized response: the runtime's
