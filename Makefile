@@ -281,7 +281,7 @@ $(REF_VENV)/.installed:
 	touch $@
 
 # BASELINE: the last landed main; the ingest rows compare this checkout's throughput with it in the same run.
-BASELINE ?= a5272cd
+BASELINE ?= e8445e3
 bench: venv model build-host  ## the benchmark: throughput, latency, cold start, memory, ingest vs BASELINE=<ref>
 	$(PY) scripts/bench.py --reference-python $(REF_VENV)/bin/python --baseline $(BASELINE)
 	$(MAKE) --no-print-directory bench-image

@@ -295,7 +295,7 @@ class ApiKeyWorld:
         try:
             self.admin = admin_user(self._client("iam", **SETUP))
             secrets = self._client("secretsmanager", **self.admin)
-            self.secret_arn: str = secrets.create_secret(Name=SECRET_NAME, SecretString=key)["ARN"]
+            self.secret_arn: str = secrets.create_secret(Name=SECRET_NAME, SecretString=stack_secret(key))["ARN"]
             stack = Deployed({"ApiAuth": "apikey", "ApiReservedConcurrency": "5"})
             (read,) = [s for s in stack.statements("ApiFunctionRole") if s.get("Sid") == "ReadApiKey"]
             assert read["Resource"] == "<ApiKeySecret>", read  # the stack's own secret (its ARN once created)
@@ -310,9 +310,16 @@ class ApiKeyWorld:
     def _client(self, service: str, **creds: str) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION, **creds)
 
-    def rotate(self, key: str) -> None:
-        """A new key: it becomes AWSCURRENT, the current one AWSPREVIOUS, and the previous one is retired."""
-        self._client("secretsmanager", **self.admin).put_secret_value(SecretId=self.secret_arn, SecretString=key)
+    def rotate(self, key: str, *, plain: bool = False) -> None:
+        """A new key: it becomes AWSCURRENT, the current one AWSPREVIOUS, and the previous one is retired.
+        ``plain``: stored as the bare string (a key set by hand) instead of the stack's JSON."""
+        value = key if plain else stack_secret(key)
+        self._client("secretsmanager", **self.admin).put_secret_value(SecretId=self.secret_arn, SecretString=value)
+
+    def secret(self) -> dict[str, str]:
+        """The secret's current JSON, read as the admin (what an OpenSearch Service connector's role reads)."""
+        value = self._client("secretsmanager", **self.admin).get_secret_value(SecretId=self.secret_arn)
+        return dict(json.loads(value["SecretString"]))
 
     def function_env(self) -> dict[str, str]:
         """The API function's environment: its role's credentials, the local Secrets Manager, the secret."""
@@ -323,6 +330,11 @@ class ApiKeyWorld:
 
     def close(self) -> None:
         self.server.close()
+
+
+def stack_secret(key: str) -> str:
+    """The secret string the template's GenerateSecretString makes (SecretStringTemplate "{}", key api_key)."""
+    return json.dumps({"api_key": key})
 
 
 def ingest_object(s3: Any, key: str, body: bytes, **settings: Any) -> dict[str, list[dict[str, Any]]]:

@@ -8,11 +8,19 @@ Library helpers for loading vectors; the Lambda handler never imports this modul
     pinecone_record   {"id": "<id>", "sparse_values": {"indices", "values"}}, at most PINECONE_MAX_NONZERO
     opensearch_bulk   `_bulk` lines for a rank_features (OpenSearch) or sparse_vector (Elasticsearch) field,
                       with the chunks (OUTPUT_CHUNKS) as a nested field when given
+    neural_sparse_query  an OpenSearch `neural_sparse` query by `query_tokens` (2.14+), every term kept
+    rank_feature_query   the older `bool` of `rank_feature` clauses; terms with a dot are left out (below)
 
 Qdrant point ids must be unsigned 64-bit integers or UUIDs: other ids become a UUIDv5 of their text, and the
-original id is kept in the payload. OpenSearch rank_features (and Elasticsearch before 8.16) take feature names as
-field paths, so a term with a dot (".", "...") is dropped; Elasticsearch's sparse_vector accepts dotted names since
-8.16 (elastic/elasticsearch#111981: ``dots=True`` keeps them). Every value must be a positive finite number.
+original id is kept in the payload. Terms with a dot (".", "e.g", "u.s") are kept by default: OpenSearch's
+rank_features mapper takes any feature name (RankFeaturesFieldMapper.parse builds FeatureField(name, feature, value)
+with no dot check, opensearch-project/OpenSearch@37ac378), neural_sparse queries build their FeatureField queries
+from the token itself, and Elasticsearch's sparse_vector accepts dotted names since 8.16 (elastic/elasticsearch
+#111981). Elasticsearch before 8.16 refuses them (``dots=False`` drops them), and a ``rank_feature`` query names
+its feature as a field path (``splade.e.g`` is read as the path splade -> e -> g), so rank_feature_query leaves
+them out. Every value must be a positive finite number. Lucene's FeatureField keeps 9 significant bits of a
+weight (relative precision 2^-8): OpenSearch and Elasticsearch scores are dot products of rounded weights, where
+Qdrant and Milvus keep float32.
 Pinecone refuses a sparse vector with more than 1,000 non-zero values (Pinecone docs: "Understanding indexes",
 sparse index limitations, and "Limits" for the sparse values of sparse-dense records): a longer one is refused
 here with the fix named, or, with ``keep_heaviest=True``, cut to its 1,000 heaviest terms; never silently.
@@ -89,9 +97,9 @@ def pinecone_record(line: dict[str, Any], *, keep_heaviest: bool = False) -> dic
     return {"id": str(line["id"]), "sparse_values": {"indices": indices, "values": values}}
 
 
-def feature_map(terms: dict[str, float], *, dots: bool = False) -> dict[str, float]:
-    """The terms a rank_features / sparse_vector field accepts: a positive finite value, and no dot in the name
-    unless ``dots`` (Elasticsearch sparse_vector from 8.16)."""
+def feature_map(terms: dict[str, float], *, dots: bool = True) -> dict[str, float]:
+    """The terms a rank_features / sparse_vector field accepts: a positive finite value; ``dots=False`` also drops
+    names with a dot (Elasticsearch before 8.16)."""
     return {t: w for t, w in terms.items() if (dots or "." not in t) and w > 0 and math.isfinite(w)}
 
 
@@ -107,13 +115,13 @@ def opensearch_bulk(
     field: str = VECTOR_NAME,
     chunks: Iterable[dict[str, Any]] = (),
     *,
-    dots: bool = False,
+    dots: bool = True,
 ) -> Iterator[str]:
     """NDJSON `_bulk` body lines (action, then document) for lines written with OUTPUT_FORMAT=terms or both.
 
     ``chunks``: the ``.chunks.jsonl`` lines (OUTPUT_CHUNKS); each document then also gets a nested field
     ``chunks: [{"chunk", "span", <field>}]`` in chunk order, for a ``nested`` query with ``score_mode: max``.
-    ``dots``: keep terms with a dot (Elasticsearch sparse_vector, 8.16 and later); OpenSearch needs the default."""
+    ``dots=False``: drop terms with a dot (Elasticsearch before 8.16 only)."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for part in chunks:
         by_id.setdefault(str(part["id"]), []).append(part)
@@ -124,3 +132,18 @@ def opensearch_bulk(
             doc["chunks"] = [{"chunk": p["chunk"], "span": p["span"], field: _terms(p, dots)} for p in parts]
         yield json.dumps({"index": {"_index": index, "_id": str(line["id"])}})
         yield json.dumps(doc, ensure_ascii=False)
+
+
+def neural_sparse_query(terms: dict[str, float], field: str = VECTOR_NAME) -> dict[str, Any]:
+    """OpenSearch ``neural_sparse`` by ``query_tokens`` (2.14+): the query's terms as they are, dots included."""
+    return {"query": {"neural_sparse": {field: {"query_tokens": feature_map(terms)}}}}
+
+
+def rank_feature_query(terms: dict[str, float], field: str = VECTOR_NAME) -> dict[str, Any]:
+    """The ``bool`` of linear ``rank_feature`` clauses (OpenSearch before 2.14, Elasticsearch before 8.15's
+    sparse_vector query). A clause names ``<field>.<term>`` as a field path, so a term with a dot is left out."""
+    clauses = [
+        {"rank_feature": {"field": f"{field}.{t}", "linear": {}, "boost": w}}
+        for t, w in feature_map(terms, dots=False).items()
+    ]
+    return {"query": {"bool": {"should": clauses}}}

@@ -1,7 +1,9 @@
 """ApiAuth=apikey: callers that cannot sign SigV4 (Elasticsearch's and OpenSearch's HTTP connectors, plain clients)
 reach the Function URL with the key in the ``x-api-key`` header; the function checks it before any route.
 
-The key is the secret string of API_KEY_SECRET_ID (Secrets Manager). Both the ``AWSCURRENT`` and the
+The key is the ``api_key`` of API_KEY_SECRET_ID's JSON (Secrets Manager; the stack generates
+``{"api_key": ...}``, the shape an Amazon OpenSearch Service connector reads), or the whole secret string when it
+is not a JSON object with that key (a key set by hand). Both the ``AWSCURRENT`` and the
 ``AWSPREVIOUS`` version are accepted, so a rotation never refuses a caller that still sends the old key; a key
 retired by a second rotation is refused. The values are read on the first keyed request of a process (boto3 and
 the Secrets Manager call stay out of the init phase and off the IAM-signed HTTP API) and kept CACHE_SECONDS; a key
@@ -13,6 +15,7 @@ log line, a metric, an error body or a template output.
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +41,19 @@ def read_keys(secret_id: str) -> list[bytes]:
             if stage == "AWSCURRENT":
                 raise
             continue
-        keys.append(str(value.get("SecretString", "")).strip().encode())
+        keys.append(key_of(str(value.get("SecretString", ""))).encode())
     return [k for k in keys if k]
+
+
+def key_of(secret_string: str) -> str:
+    """The key a secret value holds: its JSON's ``api_key``, else the whole (stripped) string."""
+    try:
+        parsed = json.loads(secret_string)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("api_key"), str):
+        return str(parsed["api_key"]).strip()
+    return secret_string.strip()
 
 
 class ApiKeys:

@@ -24,13 +24,15 @@ KEY, NEXT, LAST = "k1-" + "a" * 37, "k2-" + "b" * 37, "k3-" + "c" * 37
 
 
 def test_apikey_deploys_a_keyed_url_a_generated_secret_and_a_narrow_grant() -> None:
-    """With ApiAuth=apikey the stack creates the secret (40 generated characters), the Function URL with Lambda's
-    auth off, public invoke permissions, the API function's variable pointing at the secret and a grant to read
-    that secret only; outputs name the secret's ARN, never its value; without a spending cap the Rules refuse it.
-    With the default (iam), none of it exists."""
+    """With ApiAuth=apikey the stack creates the secret (JSON, its api_key 40 generated characters), the Function
+    URL with Lambda's auth off, public invoke permissions, the API function's variable pointing at the secret and a
+    grant to read that secret only; outputs name the secret's ARN, never its value; without a spending cap the
+    Rules refuse it. With the default (iam), none of it exists."""
     stack = Deployed({"ApiAuth": "apikey", "ApiReservedConcurrency": "5"})
     secret = stack.resources["ApiKeySecret"]["Properties"]
-    assert secret["GenerateSecretString"] == {"PasswordLength": 40, "ExcludePunctuation": True}
+    assert secret["GenerateSecretString"] == {
+        "SecretStringTemplate": "{}", "GenerateStringKey": "api_key", "PasswordLength": 40, "ExcludePunctuation": True
+    }  # fmt: skip
     assert "SecretString" not in secret
     url = next(r for r in stack.of_type("AWS::Lambda::Url").values())
     assert (
@@ -106,6 +108,14 @@ def test_a_rotation_keeps_the_previous_key_and_retires_the_one_before(world: Api
     assert (call(NEXT)[0], call(KEY)[0]) == (200, 200)
     world.rotate(LAST)
     assert (call(LAST)[0], call(NEXT)[0], call(KEY)[0]) == (200, 200, 403)
+
+
+def test_a_key_set_by_hand_as_a_plain_string_is_accepted(world: ApiKeyWorld) -> None:
+    """The stack stores {"api_key": ...}; an owner who puts a bare string is answered with that string, and the
+    JSON text itself is never a key."""
+    world.rotate(NEXT, plain=True)
+    assert (call(NEXT)[0], call(KEY)[0]) == (200, 200)
+    assert call(json.dumps({"api_key": KEY}))[0] == 403
 
 
 def test_the_http_api_stays_iam_only(world: ApiKeyWorld) -> None:

@@ -148,18 +148,20 @@ def test_pinecone_records_follow_the_sparse_upsert_rules(corpus) -> None:
 
 
 def test_opensearch_bulk_bodies_follow_rank_features_rules(corpus) -> None:
-    """`_bulk` for rank_features / sparse_vector: an index action with a string _id before each document; feature
-    names without dots, values positive and finite; nothing else of the term map is dropped."""
+    """`_bulk` for rank_features / sparse_vector: an index action with a string _id before each document; every
+    term of the line kept (dotted ones too), values positive and finite; `dots=False` drops exactly the dotted."""
     body = list(engines.opensearch_bulk(corpus, "docs"))
     assert len(body) == 2 * len(corpus)
     dotted = 0
     for line, action, doc in zip(corpus, body[::2], body[1::2], strict=True):
         assert json.loads(action) == {"index": {"_index": "docs", "_id": str(line["id"])}}
         features = json.loads(doc)[engines.VECTOR_NAME]
-        assert features and all("." not in t and v > 0 and math.isfinite(v) for t, v in features.items())
-        assert set(features) == {t for t in line["terms"] if "." not in t}
-        dotted += len(line["terms"]) - len(features)
+        assert features == line["terms"] and all(v > 0 and math.isfinite(v) for v in features.values())
+        dotted += sum("." in t for t in features)
     assert dotted > 0  # the corpus has "." terms, so the rule was exercised
+    old = list(engines.opensearch_bulk(corpus, "docs", dots=False))
+    for line, doc in zip(corpus, old[1::2], strict=True):
+        assert json.loads(doc)[engines.VECTOR_NAME] == {t: w for t, w in line["terms"].items() if "." not in t}
     with pytest.raises(ValueError, match="OUTPUT_FORMAT=terms"):
         list(engines.opensearch_bulk([{"id": 1, "indices": [1], "values": [1.0]}], "docs"))
 
@@ -222,8 +224,9 @@ def test_opensearch_bulk_nests_the_chunks_in_order(chunked) -> None:
         assert [c["chunk"] for c in nested] == list(range(len(mine))) and [c["span"] for c in nested] == [
             p["span"] for p in mine
         ]
-        for c in nested:
-            assert all("." not in t and v > 0 and math.isfinite(v) for t, v in c[engines.VECTOR_NAME].items())
+        for c, part in zip(nested, mine, strict=True):
+            assert c[engines.VECTOR_NAME] == part["terms"]  # every term, dotted ones too
+            assert all(v > 0 and math.isfinite(v) for v in c[engines.VECTOR_NAME].values())
         pooled = json.loads(doc)[engines.VECTOR_NAME]
         for term, weight in pooled.items():
             assert weight == max(c[engines.VECTOR_NAME].get(term, 0.0) for c in nested)

@@ -43,11 +43,19 @@ def test_pinecone_keeps_the_heaviest_terms_only_when_asked() -> None:
     assert min(kept["values"]) == round(3.0 - 999 * 0.001, 6)
 
 
-def test_dotted_terms_are_kept_for_elasticsearch_and_dropped_for_opensearch() -> None:
-    """`.`, `...` and `e.g` are field paths for OpenSearch rank_features (dropped by default); Elasticsearch's
-    sparse_vector takes them since 8.16 (dots=True keeps them); non-positive weights go either way."""
+def test_dotted_terms_are_kept_except_on_the_rank_feature_query_path() -> None:
+    """`.`, `...` and `e.g` are feature names like any other for OpenSearch rank_features, neural_sparse and
+    Elasticsearch >= 8.16 sparse_vector (kept by default); dots=False (Elasticsearch < 8.16) and the rank_feature
+    query (which reads `splade.e.g` as a field path) leave them out; non-positive weights go either way."""
     terms = {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4, "zero": 0.0}
-    assert engines.feature_map(terms) == {"lung": 2.0}
-    assert engines.feature_map(terms, dots=True) == {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4}
-    body = list(engines.opensearch_bulk([{"id": 7, "terms": terms}], "docs", dots=True))
-    assert json.loads(body[1]) == {"splade": {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4}}
+    kept = {"lung": 2.0, ".": 1.0, "...": 0.5, "e.g": 0.4}
+    assert engines.feature_map(terms) == kept and engines.feature_map(terms, dots=False) == {"lung": 2.0}
+    body = list(engines.opensearch_bulk([{"id": 7, "terms": terms}], "docs"))
+    assert json.loads(body[1]) == {"splade": kept}
+    assert json.loads(list(engines.opensearch_bulk([{"id": 7, "terms": terms}], "d", dots=False))[1]) == {
+        "splade": {"lung": 2.0}
+    }
+    assert engines.neural_sparse_query(terms) == {"query": {"neural_sparse": {"splade": {"query_tokens": kept}}}}
+    assert engines.rank_feature_query(terms) == {
+        "query": {"bool": {"should": [{"rank_feature": {"field": "splade.lung", "linear": {}, "boost": 2.0}}]}}
+    }
