@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -147,3 +148,12 @@ def rank_feature_query(terms: dict[str, float], field: str = VECTOR_NAME) -> dic
         for t, w in feature_map(terms, dots=False).items()
     ]
     return {"query": {"bool": {"should": clauses}}}
+
+
+def lucene_feature(weight: float) -> float:
+    """The weight OpenSearch and Elasticsearch score with: Lucene ``FeatureField`` indexes
+    ``Float.floatToIntBits(w) >>> 15`` as the term frequency and decodes ``freq << 15`` (the float's top 17 bits:
+    sign, exponent, 8 mantissa bits), so a weight keeps 9 significant bits and loses < 2^-8 of itself, truncated."""
+    (bits,) = struct.unpack(">I", struct.pack(">f", weight))
+    (value,) = struct.unpack(">f", struct.pack(">I", (bits >> 15) << 15))
+    return float(value)

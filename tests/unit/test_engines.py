@@ -5,6 +5,7 @@ for OpenSearch rank_features, kept for Elasticsearch sparse_vector >= 8.16 on re
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -59,3 +60,20 @@ def test_dotted_terms_are_kept_except_on_the_rank_feature_query_path() -> None:
     assert engines.rank_feature_query(terms) == {
         "query": {"bool": {"should": [{"rank_feature": {"field": "splade.lung", "linear": {}, "boost": 2.0}}]}}
     }
+
+
+def test_lucene_feature_keeps_nine_significant_bits() -> None:
+    """FeatureField's encoding, bit for bit: a weight with at most 9 significant bits is kept exactly (1.5, 2.0,
+    0.75, 3.0078125); any other loses less than 2^-8 of itself, always downwards; so a rank_features score differs
+    from the exact dot product by less than 2^-8 relative (the docs' "not exact in OpenSearch")."""
+    for exact in (1.5, 2.0, 0.75, 3.0078125, 1.0 + 255 / 256):
+        assert engines.lucene_feature(exact) == exact
+    assert engines.lucene_feature(1.0 + 1 / 512) == 1.0 and engines.lucene_feature(2.236904) == 2.234375
+    rng = random.Random(7)
+    doc = {f"t{i}": rng.uniform(0.01, 3.0) for i in range(300)}
+    query = {f"t{i}": rng.uniform(0.01, 3.0) for i in range(0, 600, 7)}
+    for w in doc.values():
+        assert 0 <= w - engines.lucene_feature(w) < w * 2**-8
+    exact = sum(w * doc[t] for t, w in query.items() if t in doc)
+    stored = sum(w * engines.lucene_feature(doc[t]) for t, w in query.items() if t in doc)
+    assert 0 < exact - stored < exact * 2**-8
