@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydoc_data.topics
 import re
+from typing import Any
 
 HAND_WRITTEN = [
     "Chronic obstructive pulmonary disease (COPD) is a progressive lung disease.",
@@ -67,3 +68,23 @@ def fidelity_texts() -> list[str]:
     prose = prose_paragraphs()
     picked = [prose[i] for i in range(0, len(prose), max(1, len(prose) // 40))][:40]
     return HAND_WRITTEN + picked
+
+
+def longest_texts(expander: Any, count: int, max_windows: int) -> list[str]:
+    """``count`` different prose texts, each the longest run of words that still fits ``max_windows`` windows of
+    ``expander``'s model (counted by the library's own windowing)."""
+    words = " ".join(prose_paragraphs()).split()
+
+    def windows(text: str) -> int:
+        return int(expander._plan([text], False, False).counts[0])
+
+    def longest(start: int) -> str:
+        lo, hi = 1, 8000
+        while lo < hi:  # the most words from ``start`` whose text needs at most max_windows windows
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if windows(" ".join(words[start : start + mid])) <= max_windows else (lo, mid - 1)
+        return " ".join(words[start : start + lo])
+
+    texts = [longest(i * 997) for i in range(count)]
+    assert all(windows(t) == max_windows for t in texts) and len(set(texts)) == count
+    return texts

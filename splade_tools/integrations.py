@@ -3,11 +3,12 @@
     python -m splade_tools.integrations integrations/opensearch/connector-sigv4.json \\
         API_URL=https://abc123.execute-api.us-east-1.amazonaws.com REGION=us-east-1 STEP_SIZE=4 ...
 
-A shipped body is JSON whose deployment-specific values are placeholders ``{{NAME}}``. A string that is exactly one
-placeholder becomes the value given (a JSON value when it parses as one: ``QUERY_TOKENS='{"lung": 1.2}'``);
-a placeholder inside a longer string is replaced by the value's text. Every placeholder must be given and every
-value used, so a body is never sent half filled. The engines' own templates (``${parameters.input}``,
-``${credential.secretArn.api_key}``, ``${input}``, ``$secret_parameters.api_key``) are not placeholders of ours
+A shipped body is JSON whose deployment-specific values are placeholders ``{{NAME}}`` (always text) or
+``{{NAME|json}}`` (a JSON value: ``BATCH_SIZE=8`` is the number 8, ``QUERY_TOKENS='{"lung": 1.2}'`` an object). A
+string that is exactly one placeholder becomes the value; a placeholder inside a longer string is replaced by the
+value's text. From Python, ``load(path, NAME=value)`` takes any value as it is. Every placeholder must be given
+and every value used, so a body is never sent half filled. The engines' own templates (``${parameters.input}``,
+``${credential.secretArn.api_key}``, ``${input}``, ``${api_key}``) are not placeholders of ours
 and pass through as they are: the engine fills them at request time.
 """
 
@@ -19,12 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
+PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)(\|json)?\}\}")
 
 
 def placeholders(body: Any) -> set[str]:
     """The placeholder names a body holds (in keys and values)."""
-    return set(PLACEHOLDER.findall(json.dumps(body)))
+    return {name for name, _ in PLACEHOLDER.findall(json.dumps(body))}
 
 
 def fill(body: Any, values: dict[str, Any]) -> Any:
@@ -42,7 +43,8 @@ def fill(body: Any, values: dict[str, Any]) -> Any:
         if isinstance(node, str):
             whole = PLACEHOLDER.fullmatch(node)
             if whole:
-                return values[whole.group(1)]
+                value = values[whole.group(1)]
+                return json.loads(value) if whole.group(2) and isinstance(value, str) else value
             return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), node)
         return node
 
@@ -52,14 +54,6 @@ def fill(body: Any, values: dict[str, Any]) -> Any:
 def load(path: str | Path, **values: Any) -> Any:
     """The shipped body at ``path``, filled with ``values``."""
     return fill(json.loads(Path(path).read_text(encoding="utf-8")), values)
-
-
-def _value(text: str) -> Any:
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return text
-    return parsed if isinstance(parsed, (dict, list)) else text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"expected NAME=value, got {bad[0]!r}", file=sys.stderr)
         return 2
-    values = {k: _value(v) for k, v in (p.split("=", 1) for p in pairs)}
+    values = dict(p.split("=", 1) for p in pairs)
     try:
         body = load(path, **values)
     except (OSError, ValueError) as exc:

@@ -19,7 +19,7 @@ import pytest
 from devkit import ROOT
 from devkit import mlcommons as ml
 from devkit.aws import ApiKeyWorld
-from devkit.corpus import prose_paragraphs
+from devkit.corpus import longest_texts
 from devkit.emulator import Emulator
 from devkit.events import http_event
 from handler import runtime
@@ -203,26 +203,6 @@ def test_the_model_pipeline_indexes_and_queries_fit_together(emu: Emulator) -> N
             assert f"{name}=" in docs, (path.name, name)
 
 
-def longest_texts(count: int, max_windows: int) -> list[str]:
-    """``count`` different prose texts, each the longest run of words that still fits ``max_windows`` windows of
-    the model (counted by the library's own windowing)."""
-    words = " ".join(prose_paragraphs()).split()
-
-    def windows(text: str) -> int:
-        return int(runtime.expander._plan([text], False, False).counts[0])
-
-    def longest(start: int) -> str:
-        lo, hi = 1, 8000
-        while lo < hi:  # the most words from ``start`` whose text needs at most max_windows windows
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if windows(" ".join(words[start : start + mid])) <= max_windows else (lo, mid - 1)
-        return " ".join(words[start : start + lo])
-
-    texts = [longest(i * 997) for i in range(count)]
-    assert all(windows(t) == max_windows for t in texts) and len(set(texts)) == count
-    return texts
-
-
 def test_the_printed_step_never_413s_and_one_past_it_does(capsys: pytest.CaptureFixture[str]) -> None:
     """A deployment with MaxWindows 4 and a work budget of 10 windows: the step tool prints 2; five texts each as
     long as MaxWindows allows go through at that step (3 calls, no 413); at step 3 the first call is refused with
@@ -231,7 +211,7 @@ def test_the_printed_step_never_413s_and_one_past_it_does(capsys: pytest.Capture
                             "--max-request-windows", "10"]) == 0  # fmt: skip
     step = int(re.search(r"input_docs_processed_step_size: (\d+)", capsys.readouterr().out).group(1))  # type: ignore[union-attr]
     assert step == 2
-    texts = longest_texts(5, 4)
+    texts = longest_texts(runtime.expander, 5, 4)
     with Emulator({"MAX_WINDOWS": "4", "MAX_REQUEST_WINDOWS": "10"}) as small:
         send = sender(small, "http_v2")
         maps = ml.predict(sigv4_connector(step), texts, ml.algo_parameters("WORD", "PASSAGE"), send)
