@@ -20,7 +20,7 @@ else
 $(error could not read the architecture and model_dir from $(SAMCONFIG) (scripts/deploy_config.py))
 endif
 
-.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline bench-apikey opensearch-step lint format clean build build-host image invoke \
+.PHONY: help venv model convert eval idf bench-budget test-reference test test-unit test-image-base test-all bench bench-image bench-ingest bench-cost bench-reference bench-quick bench-baseline bench-apikey bench-client opensearch-step lint format clean build build-host image invoke \
 	build-ApiFunction build-IngestFunction build-PreflightFunction artifact sam-venv checkov-venv soak sam-images sam-prepare sam-build sam-invoke sam-api \
 	sam-lambda sam-build-arch docker-up docker-down asl-validator
 
@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -r requirements-dev.txt
-	$(PIP) install --quiet --no-deps --editable .  # splade_expander, splade_tools, handler; splade-expand
+	$(PIP) install --quiet --no-deps --editable .  # splade_expander, splade_client, splade_tools, splade_convert, handler; splade-expand
 	echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/splade-checkout.pth"  # devkit and scripts (never installed) importable from scripts and tests
 	touch $@
 
@@ -209,9 +209,9 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on, and the image template)
-	$(PY) -m ruff format --check splade_expander splade_tools splade_convert handler devkit scripts tests
-	$(PY) -m ruff check splade_expander splade_tools splade_convert handler devkit scripts tests
-	$(PY) -m mypy  # splade_expander, splade_tools, handler, devkit, scripts, tests (pyproject.toml)
+	$(PY) -m ruff format --check splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m mypy  # every package of ours (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
@@ -227,8 +227,8 @@ lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate -
 		-f build/template-image.yaml
 
 format: venv  ## ruff format and ruff check --fix
-	$(PY) -m ruff format splade_expander splade_tools splade_convert handler devkit scripts tests
-	$(PY) -m ruff check --fix splade_expander splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff format splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check --fix splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
 
 # --- sam local under Docker -------------------------------------------------------------------------
 # Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.
@@ -306,6 +306,9 @@ opensearch-step: venv model  ## input_docs_processed_step_size for an ml-commons
 
 bench-apikey: venv model build-host  ## ApiAuth=apikey: the first keyed request of an environment and a warm one, under the runtime emulator
 	$(PY) scripts/bench_apikey.py
+
+bench-client: venv model build-host  ## the client's cost per call over a raw urllib3 POST, with SigV4, and its calls for 1,000 texts (runtime emulator behind the API shim)
+	$(PY) scripts/bench_client.py
 
 bench-cost: venv model build-host  ## dollars per million documents and queries at 512-3,008 MB, arm64 and x86_64 (LAMBDA_PRICE_*=... to override prices)
 	$(PY) scripts/bench.py --only-cost

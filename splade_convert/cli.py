@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+
+from splade_expander import defaults
 
 from .build import Activation, Layers, Precision, build
 from .family import PretrainedError
+from .weights import WeightsError, fetch
 from .writer import OPTIMIZATIONS, write_outputs, write_tokenizer
 
 
 def parser() -> argparse.ArgumentParser:
     made = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    made.add_argument("--source", type=Path, help="config.json, model.safetensors, tokenizer.json or vocab.txt")
     made.add_argument(
-        "--source", type=Path, required=True, help="config.json, model.safetensors, tokenizer.json or vocab.txt"
-    )
-    made.add_argument(
-        "--out", type=Path, required=True, help="output directory (model.onnx, tokenizer.json, manifest.json)"
-    )
+        "--bundled", action="store_true", help="build the bundled model (splade-tiny, int8) from its pinned weights "
+        f"instead of --source; --out defaults to {defaults.USER_MODEL_DIR}, where the library looks for it",
+    )  # fmt: skip
+    made.add_argument("--out", type=Path, help="output directory (model.onnx, tokenizer.json, manifest.json)")
     made.add_argument("--precision", choices=tuple(Precision), default=Precision.INT8)
     made.add_argument(
         "--layers", "--encoder", dest="layers", choices=tuple(Layers), default=Layers.AUTO,
@@ -47,7 +51,34 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    made = parser()
+    args = made.parse_args(argv)
+    if args.bundled:
+        return bundled(args)
+    if args.source is None or args.out is None:
+        made.error("--source and --out are required (or --bundled)")
+    return convert(args)
+
+
+def bundled(args: argparse.Namespace) -> int:
+    """Fetch the pinned weights (verified), then build the int8 model with its manifest into --out."""
+    out = args.out or defaults.USER_MODEL_DIR
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp)
+        try:
+            fetch(source)
+        except WeightsError as exc:
+            print(f"splade-convert --bundled: {exc}", file=sys.stderr)
+            return 1
+        args.source, args.out, args.precision, args.manifest = source, out, Precision.INT8, True
+        args.provenance = source / "provenance.json"
+        code = convert(args)
+    if code == 0:
+        print(f"the bundled model is in {out}; Expander() finds it there")
+    return code
+
+
+def convert(args: argparse.Namespace) -> int:
     try:
         model, facts = build(
             args.source, args.precision, args.vocab_chunks, activation=args.activation, layers=args.layers

@@ -23,8 +23,10 @@ def check_files(model_dir: Path) -> None:
     for name in MODEL_FILES:
         if not (model_dir / name).is_file():
             raise ModelAssetsError(
-                f"could not find {name} in {model_dir}: build the bundled model with `make model` in a checkout, "
-                "or pass model_dir= (or set MODEL_DIR) to a converted model (`make convert`)"
+                f"could not find {name} in {model_dir}: build the bundled model with `splade-convert --bundled` "
+                "(pip install 'splade-expander[convert]'; it lands in ~/.cache/splade-expander/model, where "
+                "Expander() looks) or `make model` in a checkout, or pass model_dir= (or set MODEL_DIR) to a "
+                "converted model"
             )
 
 

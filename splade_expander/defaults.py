@@ -6,7 +6,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"  # the bundled model
+# The bundled model: beside the package in a checkout (make model) and in the Lambda zip; for an installed wheel,
+# where `splade-convert --bundled` builds it (the wheel carries no model: docs/python.md says why).
+CHECKOUT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model_assets"
+
+
+def _user_model_dir() -> Path:
+    try:
+        return Path("~/.cache/splade-expander/model").expanduser()
+    except RuntimeError:  # no home directory (some sandboxes): a relative path, never an import error
+        return Path(".cache/splade-expander/model")
+
+
+USER_MODEL_DIR = _user_model_dir()
+MODEL_DIR = CHECKOUT_MODEL_DIR if (CHECKOUT_MODEL_DIR / "model.onnx").is_file() else USER_MODEL_DIR
 WINDOW_TOKENS = 256  # tokens per model window, its framing ([CLS]/[SEP] or <s>/</s>) included
 WINDOW_TOKENS_RANGE = (16, 512)
 MAX_WINDOWS = 64  # windows one text may use (longer texts are refused)

@@ -4,6 +4,7 @@ dependencies and ships the library, the tools and the function, never devkit or 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -13,9 +14,13 @@ from pathlib import Path
 import pytest
 
 from devkit import MODEL_DIR, ROOT
+from devkit.apishim import api
+from devkit.aws import ApiKeyWorld
+from devkit.emulator import Emulator
 
 pytestmark = pytest.mark.integration
 PATH_ONLY = {"PATH": "/usr/bin:/bin"}
+KEY = "k-" + "w" * 38
 
 
 def run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -60,7 +65,9 @@ def test_the_wheel_declares_its_dependencies_and_ships_only_the_product(wheel: P
     assert runtime == {"numpy", "onnxruntime", "tokenizers"}
     assert "Provides-Extra: lambda" in meta and any(r.startswith("aws-lambda-powertools") for r in requires)
     tops = {n.split("/")[0] for n in names if "dist-info" not in n}
-    assert tops == {"splade_expander", "splade_tools", "splade_convert", "handler"}
+    assert tops == {"splade_expander", "splade_client", "splade_tools", "splade_convert", "handler"}
+    assert "Provides-Extra: client" in meta
+    assert {r.split(";")[0].split(">")[0] for r in requires if 'extra == "client"' in r} == {"botocore", "httpx"}
     assert "splade-expand = splade_tools.cli:main" in entry and "splade-convert = splade_convert.cli:main" in entry
     assert "Provides-Extra: convert" in meta
 
@@ -80,9 +87,12 @@ def test_the_installed_library_and_cli_work_outside_the_checkout(venv: Path, tmp
     installed = next(venv.glob("lib/python*/site-packages")) / "splade_expander" / "__init__.py"
     assert used.returncode == 0 and used.stdout.split()[0] == str(installed), used.stderr
     assert int(used.stdout.split()[1]) > 0
-    bare = run([python, "-c", "import splade_expander as s; s.Expander()"], tmp_path)
+    bare = run(
+        [python, "-c", "import splade_expander as s; s.Expander()"], tmp_path, {**PATH_ONLY, "HOME": str(tmp_path)}
+    )
     assert bare.returncode == 1 and "ModelAssetsError: could not find model.onnx" in bare.stderr
-    assert "`make model`" in bare.stderr.splitlines()[-1] and "MODEL_DIR" in bare.stderr.splitlines()[-1]
+    last = bare.stderr.splitlines()[-1]
+    assert "splade-convert --bundled" in last and "`make model`" in last and "MODEL_DIR" in last
 
 
 def test_the_old_import_still_works_and_warns(venv: Path, tmp_path: Path) -> None:
@@ -112,3 +122,43 @@ def test_splade_expand_from_the_wheel_writes_ingests_records(venv: Path, tmp_pat
     here = run([Path(sys.executable).parent / "splade-expand", docs.parent, "-o", tmp_path / "here"], tmp_path, env)
     assert here.returncode == 0, here.stderr
     assert (tmp_path / "out" / "a.jsonl.jsonl").read_bytes() == (tmp_path / "here" / "a.jsonl.jsonl").read_bytes()
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+
+
+def test_the_bundled_model_command_and_the_python_page_run_from_the_wheel(venv: Path, tmp_path: Path) -> None:
+    """`splade-convert --bundled` (installed) fetches the pinned weights and builds the same model.onnx, byte for
+    byte, as `make model`, into ~/.cache/splade-expander/model; then every python snippet of docs/python.md runs
+    with the installed packages: the client ones against the real function under the runtime emulator behind the
+    API shim (SigV4 checked from AWS's spec; the API key against a local Secrets Manager), the library one on the
+    bundled model."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**PATH_ONLY, "HOME": str(home)}
+    built = run([venv / "bin" / "splade-convert", "--bundled"], tmp_path, env)
+    assert built.returncode == 0, built.stderr[-2000:]
+    made = home / ".cache" / "splade-expander" / "model"
+    assert (made / "model.onnx").read_bytes() == (MODEL_DIR / "model.onnx").read_bytes()
+    blocks = python_blocks(ROOT / "docs" / "python.md")
+    assert len(blocks) == 4
+    keyed = ApiKeyWorld(KEY)
+    try:
+        with Emulator(keyed.function_env()) as emu, api(emu, auth="iam", secrets={"AKIDDOCS": "docs-secret"}) as iam, \
+                api(emu, auth="none", source="function_url") as url:  # fmt: skip
+            env.update({
+                "SPLADE_API_URL": iam.url, "SPLADE_FUNCTION_URL": url.url, "SPLADE_API_KEY": KEY,
+                "AWS_ACCESS_KEY_ID": "AKIDDOCS", "AWS_SECRET_ACCESS_KEY": "docs-secret",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            })  # fmt: skip
+            outputs = []
+            for block in blocks:
+                ran = run([venv / "bin" / "python", "-c", block], tmp_path, env)
+                assert ran.returncode == 0, (block, ran.stderr[-2000:])
+                outputs.append(ran.stdout)
+            assert len(iam.refused) == 0 and len(iam.calls) >= 4 and len(url.calls) >= 2
+    finally:
+        keyed.close()
+    assert outputs[0].startswith("2 [") and outputs[2].strip() == "100"
+    assert "'reset': " in outputs[1] and "'chronic': " in outputs[3]

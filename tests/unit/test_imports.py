@@ -21,6 +21,7 @@ from devkit import ROOT
 
 PARTS = {  # part -> the folders or files it holds (the longer path wins)
     "library": ("splade_expander",),
+    "client": ("splade_client",),
     "function": ("handler",),
     "tools": ("splade_tools",),
     "converter": ("splade_convert",),
@@ -31,6 +32,7 @@ PARTS = {  # part -> the folders or files it holds (the longer path wins)
 ANY = set(PARTS)
 ALLOWED = {
     "library": {"library"},
+    "client": {"client", "library"},
     "function": {"function", "library"},
     "tools": {"tools", "library"},
     "converter": {

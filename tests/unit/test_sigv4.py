@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 
 from devkit import ROOT, sigv4
@@ -35,8 +37,8 @@ def read(case: str, name: str) -> str:
     return (SUITE / case / name).read_text(encoding="utf-8")
 
 
-def context(case: str) -> dict:
-    return json.loads(read(case, "context.json"))
+def context(case: str) -> dict[str, Any]:
+    return dict(json.loads(read(case, "context.json")))
 
 
 def test_the_suite_is_complete() -> None:
@@ -71,7 +73,7 @@ def verify_case(case: str, text: str | None = None, **overrides: object) -> sigv
     method, path, query, headers, body = parse(text if text is not None else read(case, "header-signed-request.txt"))
     creds = ctx["credentials"]
     token = creds.get("token") if not ctx.get("omit_session_token") else None
-    kwargs: dict = {
+    kwargs: dict[str, Any] = {
         "secrets": {creds["access_key_id"]: creds["secret_access_key"]}, "region": ctx["region"],
         "service": ctx["service"], "tokens": {creds["access_key_id"]: token} if token else None,
         "now": datetime(2015, 8, 30, 12, 40, tzinfo=UTC), "normalize": ctx["normalize"],
