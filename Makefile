@@ -209,8 +209,8 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate --lint, cfn-lint, checkov (SnapStart off and on, and the image template)
-	$(PY) -m ruff format --check splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
-	$(PY) -m ruff check splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff format --check splade_expander splade_client splade_adapters splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check splade_expander splade_client splade_adapters splade_tools splade_convert handler devkit scripts tests
 	$(PY) -m mypy  # every package of ours (pyproject.toml)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 	$(SAM_VENV)/bin/cfn-lint template.yaml
@@ -227,8 +227,8 @@ lint: venv sam-venv checkov-venv  ## ruff format and check, mypy, sam validate -
 		-f build/template-image.yaml
 
 format: venv  ## ruff format and ruff check --fix
-	$(PY) -m ruff format splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
-	$(PY) -m ruff check --fix splade_expander splade_client splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff format splade_expander splade_client splade_adapters splade_tools splade_convert handler devkit scripts tests
+	$(PY) -m ruff check --fix splade_expander splade_client splade_adapters splade_tools splade_convert handler devkit scripts tests
 
 # --- sam local under Docker -------------------------------------------------------------------------
 # Offline stand-ins for public.ecr.aws/lambda/python:3.13 (Debian trixie + awslambdaric), one per architecture.

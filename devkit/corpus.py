@@ -63,6 +63,17 @@ def texts_with_tokens(tokenizer, target: int, count: int) -> list[str]:  # type:
     return out
 
 
+# The queries the engine tests rank with (tests/integration/test_engines.py, test_adapters.py).
+ENGINE_QUERIES = [
+    "how do I open a file for reading",
+    "exceptions raised by a function",
+    "unicode strings and bytes",
+    "iterate over a dictionary",
+    "lung disease",
+    "thread safety",
+]
+
+
 def fidelity_texts() -> list[str]:
     """At least 50 varied texts: hand-written edge cases plus real prose of many lengths."""
     prose = prose_paragraphs()

@@ -17,7 +17,9 @@ from .sync import USER_AGENT
 
 
 class AsyncClient:
-    """``await client.expand(texts)``: as Client (see there), for asyncio programs."""
+    """``await client.expand(texts)``: as Client (see there), for asyncio programs. Connections are pooled per
+    event loop: an AsyncClient used from a second ``asyncio.run`` opens a new pool there (httpx binds a pool to
+    the loop that opened it)."""
 
     def __init__(
         self, url: str, *, auth: str | Auth = "iam", api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -28,7 +30,16 @@ class AsyncClient:
         self.retry = retry or core.Retry()
         self._max_texts = max_texts
         self._limits: core.Limits | None = None
-        self._http = httpx.AsyncClient(timeout=timeout, headers={"user-agent": USER_AGENT})
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _pool(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop:
+            self._http = httpx.AsyncClient(timeout=self._timeout, headers={"user-agent": USER_AGENT})
+            self._loop = loop
+        return self._http
 
     async def _run(self, step: core.Step) -> Any:
         try:
@@ -48,7 +59,7 @@ class AsyncClient:
         headers = {"content-type": "application/json"} if send.body is not None else {}
         headers.update(self.auth.headers(send.method, url, body, headers))
         try:
-            answer = await self._http.request(send.method, url, content=body if send.body is not None else None,
+            answer = await self._pool().request(send.method, url, content=body if send.body is not None else None,
                                               headers=headers)  # fmt: skip
         except httpx.HTTPError as exc:
             return core.Reply(error=exc)
@@ -70,7 +81,9 @@ class AsyncClient:
         return list(await self._run(step))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None and self._loop is asyncio.get_running_loop():
+            await self._http.aclose()
+        self._http = None
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -14,19 +14,12 @@ import numpy as np
 import pytest
 
 from devkit.aws import ingest_object
-from devkit.corpus import prose_paragraphs
+from devkit.corpus import ENGINE_QUERIES, prose_paragraphs
 from handler import runtime
 from splade_tools import engines
 
 pytestmark = pytest.mark.integration
-QUERIES = [
-    "how do I open a file for reading",
-    "exceptions raised by a function",
-    "unicode strings and bytes",
-    "iterate over a dictionary",
-    "lung disease",
-    "thread safety",
-]
+QUERIES = ENGINE_QUERIES
 TOP = 10
 REL = 1e-4
 

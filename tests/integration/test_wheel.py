@@ -65,8 +65,12 @@ def test_the_wheel_declares_its_dependencies_and_ships_only_the_product(wheel: P
     assert runtime == {"numpy", "onnxruntime", "tokenizers"}
     assert "Provides-Extra: lambda" in meta and any(r.startswith("aws-lambda-powertools") for r in requires)
     tops = {n.split("/")[0] for n in names if "dist-info" not in n}
-    assert tops == {"splade_expander", "splade_client", "splade_tools", "splade_convert", "handler"}
+    assert tops == {"splade_expander", "splade_client", "splade_adapters", "splade_tools", "splade_convert", "handler"}
     assert "Provides-Extra: client" in meta
+    for extra, wanted in {"langchain": {"langchain-core", "langchain-qdrant", "langchain-milvus"},
+                          "llamaindex": {"llama-index-core"}, "haystack": {"haystack-ai"}}.items():  # fmt: skip
+        assert f"Provides-Extra: {extra}" in meta
+        assert {r.split(";")[0].split(">")[0] for r in requires if f'extra == "{extra}"' in r} == wanted
     assert {r.split(";")[0].split(">")[0] for r in requires if 'extra == "client"' in r} == {"botocore", "httpx"}
     assert "splade-expand = splade_tools.cli:main" in entry and "splade-convert = splade_convert.cli:main" in entry
     assert "Provides-Extra: convert" in meta
@@ -132,8 +136,9 @@ def test_the_bundled_model_command_and_the_python_page_run_from_the_wheel(venv: 
     """`splade-convert --bundled` (installed) fetches the pinned weights and builds the same model.onnx, byte for
     byte, as `make model`, into ~/.cache/splade-expander/model; then every python snippet of docs/python.md runs
     with the installed packages: the client ones against the real function under the runtime emulator behind the
-    API shim (SigV4 checked from AWS's spec; the API key against a local Secrets Manager), the library one on the
-    bundled model."""
+    API shim (SigV4 checked from AWS's spec; the API key against a local Secrets Manager), the library one and the
+    four framework ones (langchain-qdrant, langchain-milvus, llama-index Qdrant, qdrant-haystack) on the bundled
+    model."""
     home = tmp_path / "home"
     home.mkdir()
     env = {**PATH_ONLY, "HOME": str(home)}
@@ -142,7 +147,7 @@ def test_the_bundled_model_command_and_the_python_page_run_from_the_wheel(venv: 
     made = home / ".cache" / "splade-expander" / "model"
     assert (made / "model.onnx").read_bytes() == (MODEL_DIR / "model.onnx").read_bytes()
     blocks = python_blocks(ROOT / "docs" / "python.md")
-    assert len(blocks) == 4
+    assert len(blocks) == 8
     keyed = ApiKeyWorld(KEY)
     try:
         with Emulator(keyed.function_env()) as emu, api(emu, auth="iam", secrets={"AKIDDOCS": "docs-secret"}) as iam, \
@@ -162,3 +167,4 @@ def test_the_bundled_model_command_and_the_python_page_run_from_the_wheel(venv: 
         keyed.close()
     assert outputs[0].startswith("2 [") and outputs[2].strip() == "100"
     assert "'reset': " in outputs[1] and "'chronic': " in outputs[3]
+    assert [o.strip().splitlines()[-1] for o in outputs[4:]] == ["COPD is a chronic lung disease"] * 4

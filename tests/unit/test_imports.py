@@ -22,6 +22,7 @@ from devkit import ROOT
 PARTS = {  # part -> the folders or files it holds (the longer path wins)
     "library": ("splade_expander",),
     "client": ("splade_client",),
+    "adapters": ("splade_adapters",),
     "function": ("handler",),
     "tools": ("splade_tools",),
     "converter": ("splade_convert",),
@@ -33,6 +34,7 @@ ANY = set(PARTS)
 ALLOWED = {
     "library": {"library"},
     "client": {"client", "library"},
+    "adapters": {"adapters", "client", "library"},
     "function": {"function", "library"},
     "tools": {"tools", "library"},
     "converter": {
