@@ -74,6 +74,17 @@ ENGINE_QUERIES = [
 ]
 
 
+# What the engine contract tests send (test_opensearch.py, test_elasticsearch.py): dotted terms, JSON-escaped
+# characters, non-ASCII, a question.
+CONNECTOR_TEXTS = [
+    "chronic obstructive pulmonary disease",
+    "e.g. the U.S. asthma guidelines",
+    'an "inhaler" & <spacer> for children',
+    "Lungenentzündung — pneumonia in the elderly",
+    "how do vaccines train the immune system?",
+]
+
+
 def fidelity_texts() -> list[str]:
     """At least 50 varied texts: hand-written edge cases plus real prose of many lengths."""
     prose = prose_paragraphs()

@@ -27,10 +27,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .enginecalls import Call
 
 TRANSLATABLE = ("ingest", "search", "classification", "clustering")
 INPUT_TYPES = (*TRANSLATABLE, "internal_ingest", "internal_search", "unspecified")
@@ -40,14 +41,6 @@ _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 class InferenceError(ValueError):
     """What the custom service would refuse or report (the message says which rule)."""
-
-
-@dataclass(frozen=True)
-class Call:
-    texts: list[str]
-    url: str
-    headers: dict[str, str]
-    body: str
 
 
 def _replace(source: str, params: dict[str, str], field: str) -> str:

@@ -37,10 +37,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from jsonpath_ng.ext.parser import parse as jsonpath
+
+from .enginecalls import Call
 
 ML_COMMONS = "opensearch-project/ml-commons@950f05600289177bba83a9521f85d07e258d15c5"
 NEURAL_SEARCH = "opensearch-project/neural-search@936d3c4d7feba5a499dd9c67f7a8e4dccb818151"
@@ -51,16 +52,6 @@ _CREDENTIAL = re.compile(r"\$\{credential\.([^}]+)\}")
 
 class MLCommonsError(ValueError):
     """What ml-commons or neural-search would refuse (the message names the rule)."""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One HTTP call a connector makes: the chunk of texts, the URL, headers and body."""
-
-    texts: list[str]
-    url: str
-    headers: dict[str, str]
-    body: str
 
 
 def algo_parameters(sparse_embedding_format: str | None, content_type: str | None) -> dict[str, str]:

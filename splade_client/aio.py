@@ -1,4 +1,4 @@
-"""The asyncio client: the same calls as Client, awaited, over one pooled httpx.AsyncClient."""
+"""The asyncio client: the same calls as Client, awaited, over a pooled httpx.AsyncClient."""
 
 from __future__ import annotations
 
@@ -11,33 +11,23 @@ import httpx
 from splade_expander.vectors import SparseVector
 
 from . import core
-from .auth import Auth, make_auth
-from .options import DEFAULT_TIMEOUT, expand_options
-from .sync import USER_AGENT
+from .common import USER_AGENT, Common, reply
+from .options import expand_options
 
 
-class AsyncClient:
-    """``await client.expand(texts)``: as Client (see there), for asyncio programs. Connections are pooled per
-    event loop: an AsyncClient used from a second ``asyncio.run`` opens a new pool there (httpx binds a pool to
-    the loop that opened it)."""
+class AsyncClient(Common):
+    """``await client.expand(texts)``: as Client, for asyncio programs. Connections are pooled per event loop: an
+    AsyncClient used from a second ``asyncio.run`` opens a new pool there (httpx binds a pool to its loop)."""
 
-    def __init__(
-        self, url: str, *, auth: str | Auth = "iam", api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-        retry: core.Retry | None = None, max_texts: int | None = None, **sigv4: Any,
-    ) -> None:  # fmt: skip
-        self.url = url.rstrip("/")
-        self.auth = make_auth(self.url, auth, api_key, **sigv4)
-        self.retry = retry or core.Retry()
-        self._max_texts = max_texts
-        self._limits: core.Limits | None = None
-        self._timeout = timeout
+    def __init__(self, url: str, **settings: Any) -> None:
+        super().__init__(url, **settings)
         self._http: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _pool(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop:
-            self._http = httpx.AsyncClient(timeout=self._timeout, headers={"user-agent": USER_AGENT})
+            self._http = httpx.AsyncClient(timeout=self.timeout, headers={"user-agent": USER_AGENT})
             self._loop = loop
         return self._http
 
@@ -54,25 +44,17 @@ class AsyncClient:
             return done.value
 
     async def _send(self, send: core.Send) -> core.Reply:
-        url = self.url + send.path
-        body = send.body or b""
-        headers = {"content-type": "application/json"} if send.body is not None else {}
-        headers.update(self.auth.headers(send.method, url, body, headers))
+        url, headers, body = self._request(send)
         try:
-            answer = await self._pool().request(send.method, url, content=body if send.body is not None else None,
-                                              headers=headers)  # fmt: skip
+            return reply(await self._pool().request(send.method, url, content=body, headers=headers))
         except httpx.HTTPError as exc:
             return core.Reply(error=exc)
-        return core.Reply(answer.status_code, {k.lower(): v for k, v in answer.headers.items()}, answer.content)
 
     async def model(self) -> dict[str, Any]:
         return dict(await self._run(core.model(self.retry)))
 
     async def limits(self) -> core.Limits:
-        if self._limits is None:
-            found = core.Limits.from_model(await self.model())
-            self._limits = core.Limits(min(found.max_texts, self._max_texts or found.max_texts), found.max_body_bytes)
-        return self._limits
+        return self._limits or self._capped(await self.model())
 
     async def expand(self, texts: Sequence[str], *, kind: str = "document", **options: Any) -> list[SparseVector]:
         if not texts:

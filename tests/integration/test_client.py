@@ -18,6 +18,7 @@ from devkit.apishim import ApiShim, api
 from devkit.aws import ApiKeyWorld
 from devkit.corpus import prose_paragraphs
 from devkit.emulator import Emulator
+from devkit.enginecalls import keyed_function
 from handler import runtime
 from splade_client import AsyncClient, AuthError, Client, RequestError, Retry, UnavailableError
 from splade_expander.formats import DECIMALS
@@ -38,12 +39,8 @@ def texts(n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[tuple[Emulator, ApiKeyWorld]]:
-    keyed = ApiKeyWorld(KEY)
-    try:
-        with Emulator({**keyed.function_env(), **LIMITS}) as emulator:
-            yield emulator, keyed
-    finally:
-        keyed.close()
+    with keyed_function(KEY, LIMITS) as served:
+        yield served
 
 
 def iam_client(shim: ApiShim, cls: Any = Client, **kwargs: Any) -> Any:

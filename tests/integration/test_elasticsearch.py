@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -21,9 +20,9 @@ import pytest
 from devkit import ROOT
 from devkit import esinference as es
 from devkit.aws import ApiKeyWorld
-from devkit.corpus import longest_texts
+from devkit.corpus import CONNECTOR_TEXTS, longest_texts
 from devkit.emulator import Emulator
-from devkit.events import http_event
+from devkit.enginecalls import Call, keyed_function, sender
 from handler import runtime
 from splade_tools import opensearch
 from splade_tools.integrations import load, placeholders
@@ -32,13 +31,7 @@ pytestmark = pytest.mark.integration
 SHIPPED = ROOT / "integrations" / "elasticsearch"
 FUNCTION_URL = "https://abcdefghijklmnopqrstuvwxyz234567.lambda-url.us-east-1.on.aws/"
 KEY = "k-" + "e" * 38
-TEXTS = [
-    "chronic obstructive pulmonary disease",
-    "e.g. the U.S. asthma guidelines",
-    'an "inhaler" & <spacer> for children',
-    "Lungenentzündung — pneumonia in the elderly",
-    "how do vaccines train the immune system?",
-]
+TEXTS = CONNECTOR_TEXTS
 # The kind each input type reaches: a translation names ingest and search; Elasticsearch's internal calls
 # (semantic_text, semantic and sparse_vector queries) and an unspecified type get the default.
 KIND = {"ingest": "document", "search": "query", "internal_ingest": "document", "internal_search": "document",
@@ -50,30 +43,17 @@ def endpoint(key: str = KEY, batch_size: int = 2) -> dict[str, Any]:
                      BATCH_SIZE=batch_size))  # fmt: skip
 
 
-def sender(emu: Emulator) -> Any:
-    def send(call: es.Call) -> tuple[int, str]:
-        answer = emu.invoke(http_event(raw=call.body, source="function_url", path=urlparse(call.url).path,
-                                       headers=call.headers))  # fmt: skip
-        return int(answer["statusCode"]), str(answer["body"])
-
-    return send
-
-
 @pytest.fixture(scope="module")
 def keyed() -> Iterator[tuple[Emulator, ApiKeyWorld]]:
-    world = ApiKeyWorld(KEY)
-    try:
-        with Emulator(world.function_env()) as emulator:
-            yield emulator, world
-    finally:
-        world.close()
+    with keyed_function(KEY) as served:
+        yield served
 
 
 def own(emu: Emulator, texts: list[str], kind: str) -> list[dict[str, float]]:
     """The function's own vectors (format indices) as Elasticsearch would hold them: id strings, float32."""
-    call = es.Call(texts, f"{FUNCTION_URL}v1/expand", {"x-api-key": KEY, "content-type": "application/json"},
+    call = Call(texts, f"{FUNCTION_URL}v1/expand", {"x-api-key": KEY, "content-type": "application/json"},
                    json.dumps({"texts": texts, "kind": kind}))  # fmt: skip
-    status, body = sender(emu)(call)
+    status, body = sender(emu, "function_url")(call)
     assert status == 200, body
     data = json.loads(body)["data"]
     return [{str(i): float(np.float32(v)) for i, v in zip(d["indices"], d["values"], strict=True)} for d in data]
@@ -92,7 +72,7 @@ def test_the_custom_service_gets_the_functions_vectors(keyed: tuple[Emulator, Ap
         body = json.loads(call.body)
         assert body == {"texts": call.texts, "kind": KIND[input_type], "format": "indices"}
         assert call.headers["x-api-key"] == KEY and call.url == f"{FUNCTION_URL}v1/expand"
-    got = es.infer(ep, TEXTS, input_type, sender(emu))
+    got = es.infer(ep, TEXTS, input_type, sender(emu, "function_url"))
     assert got == own(emu, TEXTS, KIND[input_type])
     assert all(k.isdigit() for m in got for k in m)
 
@@ -102,7 +82,7 @@ def test_a_wrong_key_and_a_missing_secret_parameter_are_errors(keyed: tuple[Emul
     indexed). An endpoint whose header names a secret it lacks is refused before any call (ValidatingSubstitutor)."""
     emu, _ = keyed
     with pytest.raises(es.InferenceError, match=r"\[403\].*invalid_api_key"):
-        es.infer(endpoint("wrong"), TEXTS[:1], "ingest", sender(emu))
+        es.infer(endpoint("wrong"), TEXTS[:1], "ingest", sender(emu, "function_url"))
     broken = endpoint()
     broken["service_settings"]["secret_parameters"] = {"key": KEY}
     with pytest.raises(es.InferenceError, match=r"placeholder \[\$\{api_key\}\] in field \[header.x-api-key\]"):
@@ -116,30 +96,27 @@ def test_todays_main_would_have_failed_this_contract(keyed: tuple[Emulator, ApiK
     ep = endpoint()
     ep["service_settings"]["input_type"]["translation"]["search"] = "search_query"
     with pytest.raises(es.InferenceError, match=r"\[400\].*\"field\":\s*\"kind\""):
-        es.infer(ep, TEXTS[:1], "search", sender(emu))
+        es.infer(ep, TEXTS[:1], "search", sender(emu, "function_url"))
     terms = endpoint()
     terms["service_settings"]["request"] = terms["service_settings"]["request"].replace('"indices"', '"terms"')
     with pytest.raises(es.InferenceError, match="Unable to find field"):
-        es.infer(terms, TEXTS[:1], "ingest", sender(emu))
+        es.infer(terms, TEXTS[:1], "ingest", sender(emu, "function_url"))
 
 
 def test_the_batch_size_at_the_printed_step_gets_no_413(capsys: pytest.CaptureFixture[str]) -> None:
     """batch_size sized like OpenSearch's step (make opensearch-step): with MaxWindows 4 and a 10-window budget
     the step is 2, and batches of two of the longest texts MaxWindows allows pass; batch_size 3 is refused 413
     too_much_work, which the custom service reports (it does not split a batch)."""
-    world = ApiKeyWorld(KEY)
-    try:
-        assert opensearch.main(["--model-dir", str(runtime.settings.model_dir), "--max-windows", "4",
-                                "--max-request-windows", "10"]) == 0  # fmt: skip
-        match = re.search(r"input_docs_processed_step_size: (\d+)", capsys.readouterr().out)
-        assert match is not None and int(match.group(1)) == 2
-        texts = longest_texts(runtime.expander, 4, 4)
-        with Emulator({**world.function_env(), "MAX_WINDOWS": "4", "MAX_REQUEST_WINDOWS": "10"}) as small:
-            assert len(es.infer(endpoint(batch_size=int(match.group(1))), texts, "internal_ingest", sender(small))) == 4
-            with pytest.raises(es.InferenceError, match=r"\[413\].*too_much_work"):
-                es.infer(endpoint(batch_size=3), texts, "internal_ingest", sender(small))
-    finally:
-        world.close()
+    assert opensearch.main(["--model-dir", str(runtime.settings.model_dir), "--max-windows", "4",
+                            "--max-request-windows", "10"]) == 0  # fmt: skip
+    match = re.search(r"input_docs_processed_step_size: (\d+)", capsys.readouterr().out)
+    assert match is not None and int(match.group(1)) == 2
+    texts = longest_texts(runtime.expander, 4, 4)
+    with keyed_function(KEY, {"MAX_WINDOWS": "4", "MAX_REQUEST_WINDOWS": "10"}) as (small, _):
+        send = sender(small, "function_url")
+        assert len(es.infer(endpoint(batch_size=int(match.group(1))), texts, "internal_ingest", send)) == 4
+        with pytest.raises(es.InferenceError, match=r"\[413\].*too_much_work"):
+            es.infer(endpoint(batch_size=3), texts, "internal_ingest", send)
 
 
 def test_the_indexes_pipeline_and_queries_fit_together() -> None:

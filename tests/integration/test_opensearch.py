@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from devkit import ROOT
 from devkit import mlcommons as ml
 from devkit.aws import ApiKeyWorld
-from devkit.corpus import longest_texts
+from devkit.corpus import CONNECTOR_TEXTS, longest_texts
 from devkit.emulator import Emulator
-from devkit.events import http_event
+from devkit.enginecalls import Call, Send, keyed_function, sender
 from handler import runtime
 from splade_tools import engines, opensearch
 from splade_tools.integrations import load, placeholders
@@ -31,16 +30,9 @@ SHIPPED = ROOT / "integrations" / "opensearch"
 API_URL = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"  # the stack's ApiUrl output
 FUNCTION_URL = "https://abcdefghijklmnopqrstuvwxyz234567.lambda-url.us-east-1.on.aws/"  # FunctionUrl (slash included)
 KEY = "k-" + "q" * 38
-TEXTS = [
-    "chronic obstructive pulmonary disease",
-    "e.g. the U.S. asthma guidelines",
-    'an "inhaler" & <spacer> for children',
-    "Lungenentzündung — pneumonia in the elderly",
-    "how do vaccines train the immune system?",
-]
+TEXTS = CONNECTOR_TEXTS
 FORMATS = ["WORD", "TOKEN_ID"]
 CONTENT = ["PASSAGE", "QUERY", None]  # None: a symmetric model's call (no content_type parameter)
-Send = Callable[[ml.Call], tuple[int, str]]
 
 
 def sigv4_connector(step: int = 2) -> dict[str, Any]:
@@ -56,21 +48,10 @@ def apikey_connector(step: int = 2) -> dict[str, Any]:
     return dict(load(SHIPPED / "connector-apikey.json", STEP_SIZE=str(step), FUNCTION_URL=FUNCTION_URL, **values))
 
 
-def sender(emu: Emulator, source: str) -> Send:
-    """A call as API Gateway (``http_v2``) or the Function URL (``function_url``) hands it to the function."""
-
-    def send(call: ml.Call) -> tuple[int, str]:
-        event = http_event(raw=call.body, source=source, path=urlparse(call.url).path, headers=call.headers)
-        answer = emu.invoke(event)
-        return int(answer["statusCode"]), str(answer["body"])
-
-    return send
-
-
 def own_vectors(send: Send, url: str, texts: list[str], kind: str, headers: dict[str, str]) -> list[dict[str, Any]]:
     """The function's own answer for the same texts (format both): the reference the maps must equal."""
     body = json.dumps({"texts": texts, "kind": kind, "format": "both"})
-    status, text = send(ml.Call(texts, url, headers, body))
+    status, text = send(Call(texts, url, headers, body))
     assert status == 200, text
     return list(json.loads(text)["data"])
 
@@ -89,12 +70,8 @@ def emu() -> Iterator[Emulator]:
 
 @pytest.fixture(scope="module")
 def keyed() -> Iterator[tuple[Emulator, ApiKeyWorld]]:
-    world = ApiKeyWorld(KEY)
-    try:
-        with Emulator(world.function_env()) as emulator:
-            yield emulator, world
-    finally:
-        world.close()
+    with keyed_function(KEY) as served:
+        yield served
 
 
 def check(maps: list[dict[str, float]], data: list[dict[str, Any]], fmt: str) -> None:
